@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Configures and builds pulmo (Release by default) into ./build. Extra arguments go to cmake.
+#   BUILD_DIR=build-debug scripts/build.sh -DCMAKE_BUILD_TYPE=Debug
+#   scripts/build.sh -DCMAKE_PREFIX_PATH=/path/to/libtorch      # another LibTorch (e.g. CUDA)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BUILD_DIR=${BUILD_DIR:-build}
+export CCACHE_BASEDIR=${CCACHE_BASEDIR:-$PWD}
+export CCACHE_SLOPPINESS=${CCACHE_SLOPPINESS:-pch_defines,time_macros,include_file_mtime,include_file_ctime}
+cmake -S . -B "$BUILD_DIR" -G Ninja "$@"
+cmake --build "$BUILD_DIR" --parallel "$(nproc)"

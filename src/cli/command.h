@@ -1,0 +1,29 @@
+// The pulmo command line: each subcommand is one file that registers its options and
+// a handler. Handlers call the library and let pulmo::Error propagate to main(),
+// which prints the message and returns the documented exit code.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace pulmo::cli {
+
+struct GlobalOptions {
+  int threads = 0;  // 0 = all available cores
+  bool quiet = false;
+};
+
+// A subcommand registers itself on `app` and returns the action to run when chosen.
+using Action = std::function<int()>;
+using Registrar = std::function<Action(CLI::App& app, const GlobalOptions& global)>;
+
+Action register_info(CLI::App& app, const GlobalOptions& global);
+
+// Messages to stderr, so that stdout stays clean for --json output.
+void warn(const std::string& message);
+void note(const GlobalOptions& global, const std::string& message);
+
+}  // namespace pulmo::cli

@@ -1,0 +1,70 @@
+// pulmo: quantification of COVID-19 lung involvement from chest CT.
+// main() owns the only catch-all: every failure becomes a message and an exit code (docs/exit-codes.md).
+#include <c10/util/Exception.h>
+
+#include <iostream>
+#include <map>
+
+#include "cli/command.h"
+#include "pulmo/error.h"
+#include "pulmo/runtime.h"
+#include "pulmo/version.h"
+
+namespace pulmo::cli {
+
+void warn(const std::string& message) { std::cerr << "pulmo: warning: " << message << "\n"; }
+void note(const GlobalOptions& global, const std::string& message) {
+  if (!global.quiet) std::cerr << "pulmo: " << message << "\n";
+}
+
+}  // namespace pulmo::cli
+
+int main(int argc, char** argv) {
+  using namespace pulmo;
+  CLI::App app{"pulmo " PULMO_VERSION " - measures COVID-19 lung involvement from chest CT"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", PULMO_VERSION);
+  cli::GlobalOptions global;
+  app.add_option("--threads", global.threads, "threads for LibTorch/OpenMP/ITK (default: all available cores)")
+      ->check(CLI::NonNegativeNumber);
+  app.add_flag("-q,--quiet", global.quiet, "print only results and errors");
+
+  std::map<CLI::App*, cli::Action> actions;
+  for (const cli::Registrar& reg : {cli::Registrar(cli::register_info)}) {
+    const size_t before = app.get_subcommands({}).size();
+    cli::Action action = reg(app, global);
+    actions[app.get_subcommands({})[before]] = action;
+  }
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    app.exit(e);  // prints the message
+    return static_cast<int>(ExitCode::Usage);
+  }
+
+  try {
+    set_threads(global.threads);
+    for (CLI::App* sub : app.get_subcommands())
+      if (actions.count(sub)) return actions[sub]();
+    return static_cast<int>(ExitCode::Usage);
+  } catch (const Error& e) {
+    std::cerr << "pulmo: error: " << e.what() << "\n";
+    return static_cast<int>(e.code());
+  } catch (const c10::Error& e) {
+    std::cerr << "pulmo: internal error (LibTorch): " << e.what_without_backtrace() << "\n";
+    return static_cast<int>(ExitCode::Internal);
+  } catch (const std::bad_alloc&) {
+    std::cerr << "pulmo: internal error: out of memory\n";
+    return static_cast<int>(ExitCode::Internal);
+  } catch (const std::exception& e) {
+    std::cerr << "pulmo: internal error: " << e.what() << "\n";
+    return static_cast<int>(ExitCode::Internal);
+  }
+}

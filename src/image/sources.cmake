@@ -1,0 +1,1 @@
+list(APPEND PULMO_SOURCES image/geometry.cpp image/volume.cpp image/stats.cpp)

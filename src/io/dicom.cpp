@@ -1,0 +1,300 @@
+// DICOM folders: find the series (GDCM scanner), validate one, read it (ITK + GDCM).
+#include <gdcmDirectory.h>
+#include <gdcmScanner.h>
+#include <gdcmTag.h>
+#include <itkGDCMImageIO.h>
+#include <itkImageSeriesReader.h>
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <map>
+#include <sstream>
+
+#include "io/internal.h"
+#include "io/itk_bridge.h"
+#include "pulmo/error.h"
+#include "pulmo/io.h"
+
+namespace fs = std::filesystem;
+
+namespace pulmo {
+namespace io {
+
+std::string trim(const std::string& s) {
+  size_t b = 0, e = s.size();
+  while (b < e && (std::isspace(static_cast<unsigned char>(s[b])) || s[b] == '\0')) ++b;
+  while (e > b && (std::isspace(static_cast<unsigned char>(s[e - 1])) || s[e - 1] == '\0')) --e;
+  return s.substr(b, e - b);
+}
+
+namespace {
+
+const char* const kNoSeriesUid = "(no SeriesInstanceUID)";
+
+const gdcm::Tag kSeriesUid(0x0020, 0x000e), kStudyUid(0x0020, 0x000d), kModality(0x0008, 0x0060),
+    kDescription(0x0008, 0x103e), kPosition(0x0020, 0x0032), kOrientation(0x0020, 0x0037), kRows(0x0028, 0x0010),
+    kColumns(0x0028, 0x0011), kPixelSpacing(0x0028, 0x0030), kFrames(0x0028, 0x0008);
+
+std::vector<double> numbers(const char* value) {
+  std::vector<double> out;
+  if (!value) return out;
+  std::string s(value);
+  std::replace(s.begin(), s.end(), '\\', ' ');
+  std::istringstream in(s);
+  double x;
+  while (in >> x) out.push_back(x);
+  return out;
+}
+
+std::string text(const gdcm::Scanner& scanner, const std::string& file, const gdcm::Tag& tag) {
+  const char* v = scanner.GetValue(file.c_str(), tag);
+  return v ? trim(v) : std::string();
+}
+
+struct Slice {
+  std::string file;
+  Vec3 position{0, 0, 0};
+  std::vector<double> orientation, pixel_spacing;
+  int rows = 0, columns = 0;
+  double along_normal = 0;
+};
+
+Vec3 cross(const Vec3& a, const Vec3& b) {
+  return {a[1] * b[2] - a[2] * b[1], a[2] * b[0] - a[0] * b[2], a[0] * b[1] - a[1] * b[0]};
+}
+double dot(const Vec3& a, const Vec3& b) { return a[0] * b[0] + a[1] * b[1] + a[2] * b[2]; }
+std::string fmt(double x) {
+  std::ostringstream o;
+  o.precision(4);
+  o << x;
+  return o.str();
+}
+
+}  // namespace
+
+}  // namespace io
+
+std::vector<DicomSeriesInfo> list_dicom_series(const std::string& folder, std::vector<std::string>* skipped) {
+  std::error_code ec;
+  if (!fs::is_directory(folder, ec)) throw Error(ExitCode::NotFound, "'" + folder + "' is not a folder");
+  std::vector<std::string> files;
+  for (auto it = fs::recursive_directory_iterator(folder, fs::directory_options::skip_permission_denied, ec);
+       it != fs::recursive_directory_iterator(); it.increment(ec)) {
+    if (ec) break;
+    if (it->is_regular_file(ec)) files.push_back(fs::absolute(it->path()).string());
+  }
+  if (files.empty()) throw Error(ExitCode::NoData, "folder '" + folder + "' is empty");
+  std::sort(files.begin(), files.end());
+
+  gdcm::Scanner scanner;
+  for (const gdcm::Tag& t : {io::kSeriesUid, io::kStudyUid, io::kModality, io::kDescription, io::kPosition,
+                             io::kOrientation, io::kRows, io::kColumns, io::kPixelSpacing, io::kFrames})
+    scanner.AddTag(t);
+  std::vector<std::string> candidates;
+  for (const std::string& f : files) {
+    if (fs::file_size(f, ec) == 0) {
+      if (skipped) skipped->push_back(f + " (0 bytes)");
+      continue;
+    }
+    candidates.push_back(f);
+  }
+  gdcm::Directory::FilenamesType names(candidates.begin(), candidates.end());
+  if (!names.empty()) scanner.Scan(names);
+
+  std::map<std::string, DicomSeriesInfo> by_uid;
+  for (const std::string& f : candidates) {
+    if (!scanner.IsKey(f.c_str())) {
+      if (skipped) skipped->push_back(f + " (not DICOM)");
+      continue;
+    }
+    std::string uid = io::text(scanner, f, io::kSeriesUid);
+    if (uid.empty()) uid = io::kNoSeriesUid;  // some anonymisers drop it; such files form one series
+    const std::string rows = io::text(scanner, f, io::kRows);
+    if (rows.empty()) {
+      if (skipped) skipped->push_back(f + " (DICOM without image)");
+      continue;
+    }
+    DicomSeriesInfo& s = by_uid[uid];
+    if (s.files.empty()) {
+      s.series_uid = uid;
+      s.study_uid = io::text(scanner, f, io::kStudyUid);
+      s.modality = io::text(scanner, f, io::kModality);
+      s.description = io::text(scanner, f, io::kDescription);
+      s.rows = std::atoi(rows.c_str());
+      s.columns = std::atoi(io::text(scanner, f, io::kColumns).c_str());
+    }
+    s.files.push_back(f);
+    s.num_files = static_cast<int>(s.files.size());
+  }
+  if (by_uid.empty())
+    throw Error(ExitCode::NoData, "folder '" + folder + "' holds " + std::to_string(files.size()) +
+                                      " file(s) but no DICOM image");
+  std::vector<DicomSeriesInfo> out;
+  for (auto& [uid, s] : by_uid) out.push_back(std::move(s));
+  std::sort(out.begin(), out.end(), [](const DicomSeriesInfo& a, const DicomSeriesInfo& b) {
+    return a.num_files != b.num_files ? a.num_files > b.num_files : a.series_uid < b.series_uid;
+  });
+  return out;
+}
+
+namespace io {
+
+Volume read_dicom_folder(const std::string& folder, const ReadOptions& options, SourceInfo* source) {
+  std::vector<std::string> skipped;
+  std::vector<DicomSeriesInfo> all = list_dicom_series(folder, &skipped);
+  const DicomSeriesInfo* chosen = nullptr;
+  if (!options.series_uid.empty()) {
+    for (const auto& s : all)
+      if (s.series_uid == options.series_uid) chosen = &s;
+    if (!chosen) {
+      std::string list;
+      for (const auto& s : all) list += "\n  " + s.series_uid + " (" + s.modality + ", " + std::to_string(s.num_files) + " files)";
+      throw Error(ExitCode::NotFound, "series '" + options.series_uid + "' is not in '" + folder + "'; found:" + list);
+    }
+  } else {
+    for (const auto& s : all)
+      if (s.modality == "CT" && (!chosen || s.num_files > chosen->num_files)) chosen = &s;
+    if (!chosen) chosen = &all.front();
+  }
+  if (source) {
+    source->format = FileFormat::DicomSeries;
+    source->path = folder;
+    source->series = all;
+    source->series_uid = chosen->series_uid;
+    source->series_description = chosen->description;
+    source->modality = chosen->modality;
+    source->num_files = chosen->num_files;
+    if (chosen->modality != "CT" && options.series_uid.empty())
+      source->warnings.push_back("no series in the folder says it is CT; using series " + chosen->series_uid +
+                                 (chosen->modality.empty() ? " (modality not stated)" : " (" + chosen->modality + ")"));
+    if (!skipped.empty())
+      source->warnings.push_back(std::to_string(skipped.size()) + " file(s) skipped (not DICOM images), e.g. " +
+                                 skipped.front());
+  }
+  const std::string context = "reading DICOM series " + chosen->series_uid;
+
+  // Geometry of every slice.
+  gdcm::Scanner scanner;
+  for (const gdcm::Tag& t : {kPosition, kOrientation, kRows, kColumns, kPixelSpacing, kFrames}) scanner.AddTag(t);
+  gdcm::Directory::FilenamesType names(chosen->files.begin(), chosen->files.end());
+  scanner.Scan(names);
+  std::vector<Slice> slices;
+  for (const std::string& f : chosen->files) {
+    Slice s;
+    s.file = f;
+    const auto pos = numbers(scanner.GetValue(f.c_str(), kPosition));
+    s.orientation = numbers(scanner.GetValue(f.c_str(), kOrientation));
+    s.pixel_spacing = numbers(scanner.GetValue(f.c_str(), kPixelSpacing));
+    s.rows = std::atoi(text(scanner, f, kRows).c_str());
+    s.columns = std::atoi(text(scanner, f, kColumns).c_str());
+    const int frames = std::atoi(text(scanner, f, kFrames).c_str());
+    if (frames > 1)
+      throw Error(ExitCode::BadDimension, context + ": '" + f + "' is a multi-frame image (" +
+                                              std::to_string(frames) + " frames); convert it to single-frame slices");
+    if (pos.size() != 3 || s.orientation.size() != 6)
+      throw Error(ExitCode::BadSeries, context + ": '" + f + "' lacks ImagePositionPatient/ImageOrientationPatient");
+    s.position = {pos[0], pos[1], pos[2]};
+    slices.push_back(s);
+  }
+  const Slice& ref = slices.front();
+  const Vec3 row{ref.orientation[0], ref.orientation[1], ref.orientation[2]};
+  const Vec3 col{ref.orientation[3], ref.orientation[4], ref.orientation[5]};
+  Vec3 normal = cross(row, col);
+  const double nn = std::sqrt(dot(normal, normal));
+  if (nn < 1e-6) throw Error(ExitCode::BadSeries, context + ": degenerate ImageOrientationPatient");
+  for (double& x : normal) x /= nn;
+  for (Slice& s : slices) {
+    for (int k = 0; k < 6; ++k)
+      if (std::fabs(s.orientation[k] - ref.orientation[k]) > 1e-4)
+        throw Error(ExitCode::BadSeries, context + ": mixed series - slices with different orientations ('" +
+                                             ref.file + "' and '" + s.file + "')");
+    if (s.rows != ref.rows || s.columns != ref.columns)
+      throw Error(ExitCode::BadSeries, context + ": mixed series - slices of different sizes (" +
+                                           std::to_string(ref.columns) + "x" + std::to_string(ref.rows) + " and " +
+                                           std::to_string(s.columns) + "x" + std::to_string(s.rows) + ")");
+    if (s.pixel_spacing != ref.pixel_spacing)
+      throw Error(ExitCode::BadSeries, context + ": mixed series - slices with different pixel spacing");
+    s.along_normal = dot(s.position, normal);
+  }
+  std::sort(slices.begin(), slices.end(), [](const Slice& a, const Slice& b) { return a.along_normal < b.along_normal; });
+
+  double gap = 1.0;  // spacing between slices (single slice: 1 mm placeholder, as ITK does)
+  if (slices.size() >= 2) {
+    std::vector<double> gaps;
+    for (size_t i = 1; i < slices.size(); ++i) gaps.push_back(slices[i].along_normal - slices[i - 1].along_normal);
+    std::vector<double> sorted = gaps;
+    std::nth_element(sorted.begin(), sorted.begin() + sorted.size() / 2, sorted.end());
+    gap = sorted[sorted.size() / 2];
+    for (size_t i = 0; i < gaps.size(); ++i)
+      if (gaps[i] < 1e-3)
+        throw Error(ExitCode::BadSeries, context + ": mixed series - two slices at the same position " +
+                                             fmt(slices[i].along_normal) + " mm ('" + slices[i].file + "' and '" +
+                                             slices[i + 1].file + "')");
+    if (gap < 1e-3) throw Error(ExitCode::BadSeries, context + ": slices at the same position");
+    for (size_t i = 0; i < gaps.size(); ++i) {
+      if (std::fabs(gaps[i] - gap) <= options.slice_gap_tolerance * gap) continue;
+      const double ratio = gaps[i] / gap;
+      const long missing = std::lround(ratio) - 1;
+      if (missing >= 1 && std::fabs(ratio - std::round(ratio)) <= options.slice_gap_tolerance)
+        throw Error(ExitCode::BadSeries, context + ": " + std::to_string(missing) + " slice(s) missing between " +
+                                             fmt(slices[i].along_normal) + " mm and " +
+                                             fmt(slices[i + 1].along_normal) + " mm (gap " + fmt(gaps[i]) +
+                                             " mm, usual " + fmt(gap) + " mm)");
+      throw Error(ExitCode::BadSeries, context + ": irregular slice spacing - gap of " + fmt(gaps[i]) +
+                                           " mm between " + fmt(slices[i].along_normal) + " mm and " +
+                                           fmt(slices[i + 1].along_normal) + " mm, usual " + fmt(gap) +
+                                           " mm (tolerance " + fmt(100 * options.slice_gap_tolerance) + " %)");
+    }
+    // Gantry tilt: positions must advance along the slice normal.
+    Vec3 d{slices.back().position[0] - slices.front().position[0], slices.back().position[1] - slices.front().position[1],
+           slices.back().position[2] - slices.front().position[2]};
+    const double len = std::sqrt(dot(d, d));
+    const double cosang = std::clamp(dot(d, normal) / len, -1.0, 1.0);
+    const double degrees = std::acos(cosang) * 180.0 / M_PI;
+    if (degrees > options.max_tilt_degrees)
+      throw Error(ExitCode::BadSeries, context + ": gantry tilt of " + fmt(degrees) +
+                                           " degrees (slice positions do not advance along the slice normal); "
+                                           "pulmo does not resample tilted series - reconstruct without tilt");
+  }
+
+  std::vector<std::string> ordered;
+  for (const Slice& s : slices) ordered.push_back(s.file);
+  using Image = itk::Image<float, 3>;
+  auto reader = itk::ImageSeriesReader<Image>::New();
+  auto gdcm_io = itk::GDCMImageIO::New();
+  reader->SetImageIO(gdcm_io);
+  reader->SetFileNames(ordered);
+  reader->SetMetaDataDictionaryArrayUpdate(false);
+  try {
+    reader->Update();
+  } catch (const itk::ExceptionObject& e) {
+    throw Error(ExitCode::Unreadable, context + ": cannot decode the pixel data (truncated or corrupt file?): " +
+                                          e.GetDescription());
+  }
+  Image::Pointer image = reader->GetOutput();
+  image->DisconnectPipeline();
+  Volume volume = from_itk<float>(image);
+  // Geometry from the validated slice positions: origin = first slice, axes = row, column, normal.
+  Geometry& g = volume.geometry;
+  g.origin_mm = slices.front().position;
+  for (int r = 0; r < 3; ++r) {
+    g.direction[3 * r + 0] = row[r];
+    g.direction[3 * r + 1] = col[r];
+    g.direction[3 * r + 2] = normal[r];
+  }
+  if (ref.pixel_spacing.size() == 2) {
+    g.spacing_mm[0] = ref.pixel_spacing[1];  // PixelSpacing = (row spacing, column spacing)
+    g.spacing_mm[1] = ref.pixel_spacing[0];
+  }
+  g.spacing_mm[2] = slices.size() >= 2 ? (slices.back().along_normal - slices.front().along_normal) / (slices.size() - 1) : gap;
+  if (options.dtype != at::kFloat) volume.voxels = volume.voxels.to(options.dtype);
+  if (source) {
+    source->dimensions_on_disk = slices.size() > 1 ? 3 : 2;
+    source->pixel_type_on_disk = component_name(gdcm_io->GetInternalComponentType());
+  }
+  return volume;
+}
+
+}  // namespace io
+}  // namespace pulmo

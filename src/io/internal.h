@@ -1,0 +1,21 @@
+// Internal to src/io: shared helpers of the readers and writers.
+#pragma once
+
+#include <itkImageIOBase.h>
+
+#include <string>
+
+#include "pulmo/io.h"
+
+namespace pulmo::io {
+
+std::string lower(std::string s);
+bool ends_with(const std::string& s, const std::string& suffix);
+std::string trim(const std::string& s);
+FileFormat format_of_io(const itk::ImageIOBase* io);
+std::string component_name(itk::IOComponentEnum c);
+
+Volume read_file(const std::string& path, const ReadOptions& options, SourceInfo* source);
+Volume read_dicom_folder(const std::string& folder, const ReadOptions& options, SourceInfo* source);
+
+}  // namespace pulmo::io

@@ -1,0 +1,57 @@
+#include "support/test_support.h"
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <random>
+#include <sstream>
+
+namespace fs = std::filesystem;
+
+namespace pulmo::test {
+
+std::string data_path(const std::string& relative) { return (fs::path(PULMO_DATA_DIR) / relative).string(); }
+
+std::string shared_data_path(const std::string& relative) {
+  const fs::path p = fs::path(PULMO_SHARED_DATA_DIR) / relative;
+  return fs::exists(p) ? p.string() : std::string();
+}
+
+TempDir::TempDir() {
+  std::random_device rd;
+  path_ = fs::temp_directory_path() / ("pulmo-test-" + std::to_string(::getpid()) + "-" + std::to_string(rd()));
+  fs::create_directories(path_);
+}
+
+TempDir::~TempDir() {
+  std::error_code ec;
+  fs::remove_all(path_, ec);
+}
+
+int TempDir::count_files() const {
+  int n = 0;
+  for (const auto& e : fs::recursive_directory_iterator(path_))
+    if (e.is_regular_file()) ++n;
+  return n;
+}
+
+RunResult run_pulmo(const std::string& args) {
+  TempDir tmp;
+  const std::string out = tmp.file("stdout"), err = tmp.file("stderr");
+  const std::string cmd = std::string("'") + PULMO_EXECUTABLE + "' " + args + " >'" + out + "' 2>'" + err + "' </dev/null";
+  const int status = std::system(cmd.c_str());
+  RunResult r;
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  auto slurp = [](const std::string& p) {
+    std::ifstream in(p);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+  };
+  r.out = slurp(out);
+  r.err = slurp(err);
+  return r;
+}
+
+}  // namespace pulmo::test
