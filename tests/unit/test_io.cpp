@@ -1,0 +1,359 @@
+// Readers and writers on real files and exact round trips.
+#include <ATen/ATen.h>
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "io/itk_bridge.h"
+#include "pulmo/error.h"
+#include "pulmo/io.h"
+#include "pulmo/stats.h"
+#include "support/synthetic_dicom.h"
+#include "support/test_support.h"
+
+using namespace pulmo;
+using pulmo::test::data_path;
+using pulmo::test::shared_data_path;
+using pulmo::test::TempDir;
+
+namespace {
+
+Geometry oblique_geometry() {
+  Geometry g;
+  g.size = {7, 5, 4};
+  g.spacing_mm = {0.7, 1.3, 2.5};
+  g.origin_mm = {-12.25, 33.5, -801.75};
+  const double c = std::cos(0.3), s = std::sin(0.3);
+  g.direction = {c, 0, s, 0, -1, 0, s, 0, -c};  // rotated about y, y flipped: non-identity, left-handed
+  return g;
+}
+
+Volume ramp(const Geometry& g, at::ScalarType dtype) {
+  Volume v;
+  v.geometry = g;
+  v.voxels = (at::arange(g.num_voxels(), at::kDouble) - 100).view({g.size[2], g.size[1], g.size[0]}).to(dtype);
+  return v;
+}
+
+void expect_same_geometry(const Geometry& a, const Geometry& b, double tol = 1e-6) {
+  EXPECT_EQ(a.size, b.size);
+  for (int k = 0; k < 3; ++k) {
+    EXPECT_NEAR(a.spacing_mm[k], b.spacing_mm[k], tol) << "spacing " << k;
+    EXPECT_NEAR(a.origin_mm[k], b.origin_mm[k], tol) << "origin " << k;
+  }
+  for (int k = 0; k < 9; ++k) EXPECT_NEAR(a.direction[k], b.direction[k], tol) << "direction " << k;
+}
+
+void expect_hu(const Volume& v, double lo, double hi) {
+  EXPECT_DOUBLE_EQ(v.voxels.min().item<double>(), lo);
+  EXPECT_DOUBLE_EQ(v.voxels.max().item<double>(), hi);
+}
+
+}  // namespace
+
+// ---- ITK <-> Volume ----------------------------------------------------------
+
+TEST(ItkBridge, RoundTripIsExactIncludingANonIdentityDirection) {
+  const Volume v = ramp(oblique_geometry(), at::kFloat);
+  auto image = io::to_itk<float>(v);
+  // ITK sees voxel (i, j, k) where the tensor has [k][j][i].
+  EXPECT_EQ(image->GetPixel({{3, 2, 1}}), v.voxels[1][2][3].item<float>());
+  const auto p = image->TransformIndexToPhysicalPoint<double>({{3, 2, 1}});
+  const Vec3 q = v.geometry.index_to_physical({3, 2, 1});
+  for (int k = 0; k < 3; ++k) EXPECT_NEAR(p[k], q[k], 1e-12);
+  const Volume back = io::from_itk<float>(image);
+  expect_same_geometry(back.geometry, v.geometry, 0.0);
+  EXPECT_TRUE(at::equal(back.voxels, v.voxels));
+}
+
+// ---- write -> read -----------------------------------------------------------
+
+class WriteRead : public ::testing::TestWithParam<std::tuple<std::string, at::ScalarType>> {};
+
+TEST_P(WriteRead, KeepsVoxelsAndGeometry) {
+  const auto [ext, dtype] = GetParam();
+  TempDir tmp;
+  const Volume v = ramp(oblique_geometry(), dtype);
+  const std::string path = tmp.file("volume" + ext);
+  write_volume(v, path);
+  SourceInfo src;
+  ReadOptions ro;
+  ro.dtype = dtype == at::kDouble ? at::kDouble : at::kFloat;
+  const Volume back = read_volume(path, ro, &src);
+  expect_same_geometry(back.geometry, v.geometry, 1e-5);
+  EXPECT_TRUE(at::equal(back.voxels, v.voxels.to(ro.dtype)));
+  EXPECT_EQ(tmp.count_files(), 1) << "no temporary file may remain";
+}
+
+INSTANTIATE_TEST_SUITE_P(FormatsAndTypes, WriteRead,
+                         ::testing::Combine(::testing::Values(".nii.gz", ".nii", ".nrrd", ".mha"),
+                                            ::testing::Values(at::kShort, at::kFloat, at::kInt)));
+
+TEST(WriteVolume, StoresLabelsAsUint8AndBoolAsUint8) {
+  TempDir tmp;
+  Volume v = ramp(oblique_geometry(), at::kFloat);
+  v.voxels = (v.voxels > 0).to(at::kByte) * 2;
+  write_volume(v, tmp.file("labels.nii.gz"));
+  SourceInfo src;
+  const Volume back = read_volume(tmp.file("labels.nii.gz"), {}, &src);
+  EXPECT_EQ(src.pixel_type_on_disk, "uint8");
+  EXPECT_TRUE(at::equal(back.voxels.to(at::kByte), v.voxels));
+}
+
+TEST(WriteVolume, RefusesUnknownExtensionsAndLeavesNothing) {
+  TempDir tmp;
+  const Volume v = ramp(oblique_geometry(), at::kFloat);
+  try {
+    write_volume(v, tmp.file("out.png"));
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ExitCode::WriteFailed);
+  }
+  EXPECT_EQ(tmp.count_files(), 0);
+}
+
+TEST(WriteVolume, FailureLeavesNeitherATemporaryNorAPartialFile) {
+  TempDir tmp;
+  // The destination is an existing folder: the temporary file is written, the rename fails.
+  std::filesystem::create_directories(tmp.path() / "taken.nii.gz" / "inside");
+  try {
+    write_volume(ramp(oblique_geometry(), at::kFloat), tmp.file("taken.nii.gz"));
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ExitCode::WriteFailed);
+  }
+  EXPECT_EQ(tmp.count_files(), 0);
+  // A folder that cannot be created (a file is in the way).
+  std::ofstream(tmp.file("file")) << "x";
+  EXPECT_THROW(write_volume(ramp(oblique_geometry(), at::kFloat), tmp.file("file/x.nii.gz")), Error);
+  EXPECT_EQ(tmp.count_files(), 1);
+}
+
+// ---- real files --------------------------------------------------------------
+
+struct NiftiFact {
+  const char* path;      // relative to data/ct (or shared data/ct)
+  bool shipped;          // in the repository's data/ (else ../shared/data)
+  std::array<int64_t, 3> size;
+  double spacing;
+  const char* orientation;
+  double lo, hi;
+};
+
+class RealNifti : public ::testing::TestWithParam<NiftiFact> {};
+
+TEST_P(RealNifti, HasTheSizeSpacingOrientationAndHuRangeOfTheDataReadme) {
+  const NiftiFact f = GetParam();
+  const std::string path = f.shipped ? data_path(std::string("ct/") + f.path) : shared_data_path(std::string("ct/") + f.path);
+  if (path.empty()) GTEST_SKIP() << "../shared/data/ct/" << f.path << " is absent";
+  const Volume v = read_volume(path);
+  EXPECT_EQ(v.geometry.size, f.size);
+  for (int k = 0; k < 3; ++k) EXPECT_NEAR(v.geometry.spacing_mm[k], f.spacing, 1e-4);
+  EXPECT_EQ(v.geometry.orientation_code(), f.orientation);
+  expect_hu(v, f.lo, f.hi);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    DataReadme, RealNifti,
+    ::testing::Values(
+        NiftiFact{"totalsegmentator/pulmonary_ct_cropped.nii.gz", true, {122, 102, 112}, 1.5, "LPS", -1064, 3343},
+        NiftiFact{"totalsegmentator/example_ct_sm.nii.gz", true, {122, 101, 30}, 3.0, "RAS", -1100, 1207},
+        NiftiFact{"totalsegmentator/example_ct.nii.gz", false, {122, 101, 112}, 3.0, "RAS", -1207, 3382},
+        NiftiFact{"totalsegmentator/aorta_ct_cropped.nii.gz", false, {120, 126, 164}, 1.5, "LPS", -1078, 3343}));
+
+TEST(DicomSeries, TotalSegmentatorSeriesMatchesTheGeometryOfItsLabelMap) {
+  SourceInfo src;
+  const Volume ct = read_volume(data_path("ct/totalsegmentator/example_ct_dicom"), {}, &src);
+  const Volume seg = read_volume(data_path("ct/totalsegmentator/example_seg_dicom.nii.gz"));
+  EXPECT_EQ(src.format, FileFormat::DicomSeries);
+  EXPECT_EQ(src.num_files, 20);
+  EXPECT_EQ(ct.geometry.size, (std::array<int64_t, 3>{512, 512, 20}));
+  EXPECT_EQ(ct.geometry.size, seg.geometry.size);
+  for (int k = 0; k < 3; ++k) EXPECT_NEAR(ct.geometry.spacing_mm[k], seg.geometry.spacing_mm[k], 1e-3);
+  EXPECT_NEAR(ct.geometry.spacing_mm[0], 0.9766, 1e-3);
+  EXPECT_NEAR(ct.geometry.spacing_mm[2], 2.0, 1e-3);
+  // The data README: first slice at LPS (-249.51, -437.51, -804.5), last at z = -766.5, identity direction.
+  EXPECT_NEAR(ct.geometry.origin_mm[0], -249.51, 1e-2);
+  EXPECT_NEAR(ct.geometry.origin_mm[1], -437.51, 1e-2);
+  EXPECT_NEAR(ct.geometry.origin_mm[2], -804.5, 1e-3);
+  EXPECT_NEAR(ct.geometry.index_to_physical({0, 0, 19})[2], -766.5, 1e-3);
+  EXPECT_EQ(ct.geometry.orientation_code(), "LPS");
+  // The label map stores y reversed (LAS): its voxel (i, 511-j, k) is the series' voxel (i, j, k).
+  EXPECT_EQ(seg.geometry.orientation_code(), "LAS");
+  EXPECT_TRUE(ct.geometry.same_physical_box_as(seg.geometry, 1e-3));
+  for (const Vec3 ijk : {Vec3{0, 0, 0}, Vec3{100, 37, 5}, Vec3{511, 511, 19}}) {
+    const Vec3 a = ct.geometry.index_to_physical(ijk);
+    const Vec3 b = seg.geometry.index_to_physical({ijk[0], 511 - ijk[1], ijk[2]});
+    for (int k = 0; k < 3; ++k) EXPECT_NEAR(a[k], b[k], 1e-3);
+  }
+  // JPEG 2000 decoded and rescaled to HU (stored uint16, intercept -1024): README range -1024..1839.
+  expect_hu(ct, -1024, 1839);
+}
+
+TEST(DicomSeries, TwoLidcSlicesReadAsOneVolumeWithOneMillimetreSpacing) {
+  SourceInfo src;
+  const Volume v = read_volume(data_path("ct/lidc-lungmask"), {}, &src);
+  EXPECT_EQ(v.geometry.size, (std::array<int64_t, 3>{512, 512, 2}));
+  EXPECT_NEAR(v.geometry.spacing_mm[0], 0.625, 1e-6);
+  EXPECT_NEAR(v.geometry.spacing_mm[2], 1.0, 1e-6);
+  // HU: -2048 is the padding outside the scan circle; air inside is near -1000.
+  EXPECT_EQ(v.voxels.min().item<float>(), -2048.0f);
+  EXPECT_EQ(v.voxels[0][0][0].item<float>(), -2048.0f);
+  const IntensityStats st = intensity_stats(v, {25});
+  EXPECT_NEAR(st.percentiles[0].second, -1000, 60);
+  // Slice 0 of the volume is 0.dcm (z = 0); the two slices hold the same pixel data, so
+  // the order itself is checked on synthetic series below.
+  const Volume first = read_volume(data_path("ct/lidc-lungmask/0.dcm"));
+  EXPECT_TRUE(at::equal(first.voxels[0], v.voxels[0]));
+  EXPECT_NEAR(v.geometry.origin_mm[2], 0.0, 1e-9);
+}
+
+TEST(DicomSingleSlice, CoronalAndSagittalSlicesGetTheirDirectionMatrices) {
+  // direction columns = row cosine, column cosine, their cross product (ImageOrientationPatient).
+  const Volume cor = read_volume(data_path("ct/covid19-ny-sbu/A002304/coronal/19001231-076.dcm"));
+  const Mat3 cor_expected{1, 0, 0, 0, 0, 1, 0, -1, 0};
+  for (int k = 0; k < 9; ++k) EXPECT_NEAR(cor.geometry.direction[k], cor_expected[k], 1e-5) << k;
+  EXPECT_EQ(cor.geometry.orientation_code(), "LIP");
+  const Volume sag = read_volume(data_path("ct/covid19-ny-sbu/A002304/sagittal/19001231-080.dcm"));
+  const Mat3 sag_expected{-0.010638, 0, -0.999943, 0.999943, 0, -0.010638, 0, -1, 0};
+  for (int k = 0; k < 9; ++k) EXPECT_NEAR(sag.geometry.direction[k], sag_expected[k], 1e-5) << k;
+  EXPECT_EQ(sag.geometry.orientation_code(), "PIR");
+  const Volume ax = read_volume(data_path("ct/covid19-ny-sbu/A002304/axial/19001231-076.dcm"));
+  EXPECT_EQ(ax.geometry.orientation_code(), "LPS");
+  EXPECT_NEAR(ax.geometry.origin_mm[2], -194.75, 1e-4);
+  EXPECT_FALSE(ax.is_3d());
+  // Rescale intercept -1024 applied: air outside the patient is about -1000 HU, not 0..24.
+  EXPECT_LT(intensity_stats(cor, {5}).percentiles[0].second, -900);
+}
+
+TEST(ReadOptions, Require3dRefusesASingleSliceWithBadDimension) {
+  ReadOptions ro;
+  ro.require_3d = true;
+  try {
+    read_volume(data_path("ct/covid19-ny-sbu/A002304/axial/19001231-076.dcm"), ro);
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ExitCode::BadDimension);
+  }
+}
+
+// ---- DICOM series validation (synthetic series) -----------------------------
+
+namespace {
+ExitCode read_code(const std::string& path, std::string* message = nullptr) {
+  try {
+    read_volume(path);
+    return ExitCode::Ok;
+  } catch (const Error& e) {
+    if (message) *message = e.what();
+    return e.code();
+  }
+}
+}  // namespace
+
+TEST(DicomSeries, ARegularSyntheticSeriesIsSortedByPositionNotByFileName) {
+  TempDir tmp;
+  auto slices = pulmo::test::axial_stack(5, 2.5, -40);
+  std::swap(slices[0], slices[3]);  // file order differs from position order
+  pulmo::test::write_synthetic_series(tmp.file("s"), slices);
+  const Volume v = read_volume(tmp.file("s"));
+  EXPECT_EQ(v.geometry.size[2], 5);
+  EXPECT_NEAR(v.geometry.spacing_mm[2], 2.5, 1e-6);
+  EXPECT_NEAR(v.geometry.origin_mm[2], -40, 1e-6);
+  // file i holds value i*10 + x - 1000; position order is files 3,1,2,0,4.
+  EXPECT_EQ(v.voxels[0][0][0].item<float>(), 3 * 10 - 1000);
+  EXPECT_EQ(v.voxels[3][0][2].item<float>(), 0 * 10 + 2 - 1000);
+}
+
+TEST(DicomSeries, AMissingSliceIsRefusedAndNamed) {
+  TempDir tmp;
+  auto slices = pulmo::test::axial_stack(6, 2.0);
+  slices.erase(slices.begin() + 3);
+  pulmo::test::write_synthetic_series(tmp.file("s"), slices);
+  std::string msg;
+  EXPECT_EQ(read_code(tmp.file("s"), &msg), ExitCode::BadSeries);
+  EXPECT_NE(msg.find("1 slice(s) missing"), std::string::npos) << msg;
+}
+
+TEST(DicomSeries, IrregularSpacingBeyondToleranceIsRefused) {
+  TempDir tmp;
+  auto slices = pulmo::test::axial_stack(6, 2.0);
+  slices[4].position[2] += 0.7;  // 35 % of a gap
+  pulmo::test::write_synthetic_series(tmp.file("s"), slices);
+  std::string msg;
+  EXPECT_EQ(read_code(tmp.file("s"), &msg), ExitCode::BadSeries);
+  EXPECT_NE(msg.find("irregular"), std::string::npos) << msg;
+}
+
+TEST(DicomSeries, SmallJitterWithinToleranceIsAccepted) {
+  TempDir tmp;
+  auto slices = pulmo::test::axial_stack(6, 2.0);
+  slices[2].position[2] += 0.05;  // 2.5 % of a gap
+  pulmo::test::write_synthetic_series(tmp.file("s"), slices);
+  EXPECT_EQ(read_code(tmp.file("s")), ExitCode::Ok);
+}
+
+TEST(DicomSeries, GantryTiltIsRefused) {
+  TempDir tmp;
+  auto slices = pulmo::test::axial_stack(6, 2.0);
+  for (size_t i = 0; i < slices.size(); ++i) slices[i].position[1] += 0.5 * i;  // ~14 degrees
+  pulmo::test::write_synthetic_series(tmp.file("s"), slices);
+  std::string msg;
+  EXPECT_EQ(read_code(tmp.file("s"), &msg), ExitCode::BadSeries);
+  EXPECT_NE(msg.find("gantry tilt"), std::string::npos) << msg;
+}
+
+TEST(DicomSeries, MixedOrientationsInOneSeriesAreRefused) {
+  TempDir tmp;
+  auto slices = pulmo::test::axial_stack(4, 2.0);
+  slices[2].orientation = {1, 0, 0, 0, 0, -1};
+  pulmo::test::write_synthetic_series(tmp.file("s"), slices);
+  std::string msg;
+  EXPECT_EQ(read_code(tmp.file("s"), &msg), ExitCode::BadSeries);
+  EXPECT_NE(msg.find("mixed series"), std::string::npos) << msg;
+}
+
+TEST(DicomSeries, DuplicatePositionsAreRefusedAsMixed) {
+  TempDir tmp;
+  auto slices = pulmo::test::axial_stack(4, 2.0);
+  slices[3].position = slices[1].position;
+  pulmo::test::write_synthetic_series(tmp.file("s"), slices);
+  EXPECT_EQ(read_code(tmp.file("s")), ExitCode::BadSeries);
+}
+
+TEST(DicomFolder, TheCtSeriesWithMostSlicesIsChosenAndOthersListed) {
+  TempDir tmp;
+  auto small = pulmo::test::axial_stack(3, 2.0);
+  auto large = pulmo::test::axial_stack(5, 1.0, 100);
+  for (auto& s : small) s.series_uid = "1.2.3.4.1";
+  for (auto& s : large) s.series_uid = "1.2.3.4.2";
+  pulmo::test::write_synthetic_series(tmp.file("f/a"), small);
+  pulmo::test::write_synthetic_series(tmp.file("f/b/deeper"), large);
+  SourceInfo src;
+  const Volume v = read_volume(tmp.file("f"), {}, &src);
+  EXPECT_EQ(v.geometry.size[2], 5);
+  EXPECT_EQ(src.series_uid, "1.2.3.4.2");
+  ASSERT_EQ(src.series.size(), 2u);
+  ReadOptions ro;
+  ro.series_uid = "1.2.3.4.1";
+  EXPECT_EQ(read_volume(tmp.file("f"), ro).geometry.size[2], 3);
+  ro.series_uid = "9.9";
+  try {
+    read_volume(tmp.file("f"), ro);
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ExitCode::NotFound);
+  }
+}
+
+TEST(HuPlausibility, WarnsForWindowedEightBitImagesOnly) {
+  Geometry g;
+  g.size = {4, 4, 2};
+  Volume windowed = Volume::filled(g, 0);
+  windowed.voxels[1][2][3] = 255;
+  EXPECT_EQ(hu_plausibility_warnings(windowed).size(), 1u);
+  Volume ct = Volume::filled(g, -1000);
+  ct.voxels[1][2][3] = 400;
+  EXPECT_TRUE(hu_plausibility_warnings(ct).empty());
+}
