@@ -86,17 +86,19 @@ void print_text(const Volume& v, const SourceInfo& src, const IntensityStats& st
 Action register_info(CLI::App& app, const GlobalOptions& global) {
   struct Options {
     std::string path, series;
-    bool json = false;
+    bool json = false, require_3d = false;
   };
   auto opt = std::make_shared<Options>();
   CLI::App* sub = app.add_subcommand("info", "Describe an image file or DICOM folder: format, geometry, intensities");
   sub->add_option("path", opt->path, "NIfTI/NRRD/MetaImage file, DICOM file, or DICOM folder")->required();
   sub->add_option("--series", opt->series, "DICOM folder: the SeriesInstanceUID to describe (default: largest CT series)");
   sub->add_flag("--json", opt->json, "print JSON instead of text");
+  sub->add_flag("--require-3d", opt->require_3d, "refuse single-slice images (exit code 6)");
   return [opt, &global]() {
     SourceInfo src;
     ReadOptions ro;
     ro.series_uid = opt->series;
+    ro.require_3d = opt->require_3d;
     const Volume v = read_volume(opt->path, ro, &src);
     const IntensityStats st = intensity_stats(v);
     if (opt->json)

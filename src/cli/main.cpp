@@ -4,6 +4,7 @@
 
 #include <iostream>
 #include <map>
+#include <vector>
 
 #include "cli/command.h"
 #include "pulmo/error.h"
@@ -30,7 +31,11 @@ int main(int argc, char** argv) {
   app.add_flag("-q,--quiet", global.quiet, "print only results and errors");
 
   std::map<CLI::App*, cli::Action> actions;
-  for (const cli::Registrar& reg : {cli::Registrar(cli::register_info)}) {
+  const std::vector<cli::Registrar> registrars = {
+      cli::register_info,
+      cli::register_convert,
+  };
+  for (const cli::Registrar& reg : registrars) {
     const size_t before = app.get_subcommands({}).size();
     cli::Action action = reg(app, global);
     actions[app.get_subcommands({})[before]] = action;

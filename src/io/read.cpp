@@ -5,6 +5,9 @@
 #include <itkImageIOFactory.h>
 #include <itkMetaDataObject.h>
 
+#include <zlib.h>
+
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 
@@ -89,6 +92,67 @@ uint64_t expected_data_bytes(const itk::ImageIOBase* io) {
   return n;
 }
 
+// NIfTI in gzip: ITK's reader zero-fills a truncated stream without an error, so check the
+// decompressed length against the header. Fast path: the gzip trailer (ISIZE, length mod 2^32)
+// equals vox_offset + voxel bytes; otherwise count the decompressed bytes (multi-member files).
+void check_gzip_nifti_length(const std::string& path, uint64_t voxel_bytes) {
+  gzFile gz = gzopen(path.c_str(), "rb");
+  if (!gz) throw Error(ExitCode::NotFound, "cannot open '" + path + "'");
+  unsigned char header[544] = {0};
+  const int got = gzread(gz, header, sizeof header);
+  uint64_t vox_offset = 0;
+  int32_t sizeof_hdr = 0;
+  std::memcpy(&sizeof_hdr, header, 4);
+  const bool swapped = sizeof_hdr == 0x5C010000 || sizeof_hdr == 0x1C020000;
+  if (swapped) sizeof_hdr = static_cast<int32_t>(__builtin_bswap32(static_cast<uint32_t>(sizeof_hdr)));
+  if (got >= 348 && sizeof_hdr == 348) {
+    float f;
+    std::memcpy(&f, header + 108, 4);
+    if (swapped) {
+      uint32_t u;
+      std::memcpy(&u, &f, 4);
+      u = __builtin_bswap32(u);
+      std::memcpy(&f, &u, 4);
+    }
+    vox_offset = f < 352 ? 352 : static_cast<uint64_t>(f);
+  } else if (got >= 540 && sizeof_hdr == 540) {
+    int64_t off;
+    std::memcpy(&off, header + 168, 8);
+    if (swapped) off = static_cast<int64_t>(__builtin_bswap64(static_cast<uint64_t>(off)));
+    vox_offset = static_cast<uint64_t>(off);
+  } else {
+    gzclose(gz);
+    return;  // not a single-file NIfTI header (e.g. .hdr/.img pair): leave it to ITK
+  }
+  const uint64_t need = vox_offset + voxel_bytes;
+  // Fast path: the trailer of a complete single-member gzip file.
+  std::ifstream raw(path, std::ios::binary | std::ios::ate);
+  const auto size = static_cast<uint64_t>(raw.tellg());
+  uint32_t isize = 0;
+  if (size >= 18) {
+    raw.seekg(static_cast<std::streamoff>(size - 4));
+    unsigned char t[4];
+    raw.read(reinterpret_cast<char*>(t), 4);
+    isize = t[0] | (t[1] << 8) | (t[2] << 16) | (static_cast<uint32_t>(t[3]) << 24);
+  }
+  if (isize == static_cast<uint32_t>(need & 0xffffffffu)) {
+    gzclose(gz);
+    return;
+  }
+  uint64_t total = static_cast<uint64_t>(got);
+  std::vector<char> buf(1 << 20);
+  int n;
+  while ((n = gzread(gz, buf.data(), static_cast<unsigned>(buf.size()))) > 0) total += static_cast<uint64_t>(n);
+  int errnum = Z_OK;
+  const char* zmsg = gzerror(gz, &errnum);
+  const std::string zerr = (n < 0 || (errnum != Z_OK && errnum != Z_STREAM_END)) ? std::string(zmsg ? zmsg : "") : "";
+  gzclose(gz);
+  if (total < need || !zerr.empty())
+    throw Error(ExitCode::Unreadable, "'" + path + "' is truncated or corrupt: the header promises " +
+                                          std::to_string(need) + " bytes, the compressed stream holds " +
+                                          std::to_string(total) + (zerr.empty() ? "" : " (" + zerr + ")"));
+}
+
 }  // namespace
 
 Volume read_file(const std::string& path, const ReadOptions& options, SourceInfo* source) {
@@ -129,6 +193,7 @@ Volume read_file(const std::string& path, const ReadOptions& options, SourceInfo
     if (io->GetDimensions(d) == 0) throw Error(ExitCode::Unreadable, "'" + path + "' has a zero-sized axis");
 
   // A header whose sizes lie: an uncompressed file shorter than its header says.
+  if (format == FileFormat::Nifti && ends_with(lower(path), ".gz")) check_gzip_nifti_length(path, expected_data_bytes(io));
   if (format == FileFormat::Nifti && !ends_with(lower(path), ".gz")) {
     const uint64_t need = expected_data_bytes(io);
     if (need > bytes)

@@ -357,3 +357,23 @@ TEST(HuPlausibility, WarnsForWindowedEightBitImagesOnly) {
   ct.voxels[1][2][3] = 400;
   EXPECT_TRUE(hu_plausibility_warnings(ct).empty());
 }
+
+TEST(DicomSingleSlice, EveryCovidSliceOfTheSharedDataHasADirectionMatchingItsFolder) {
+  // 62 single slices (axial, coronal, sagittal folders) of 10 patients, padding -1024/-2048/-3024.
+  const std::string root = shared_data_path("ct/covid19-ny-sbu");
+  if (root.empty()) GTEST_SKIP() << "../shared/data is absent";
+  int described = 0;
+  for (const auto& e : std::filesystem::recursive_directory_iterator(root)) {
+    if (!e.is_regular_file() || e.path().extension() != ".dcm") continue;
+    const Volume v = read_volume(e.path().string());
+    const std::string plane = e.path().parent_path().filename().string();
+    const char normal = v.geometry.orientation_code()[2];  // where the slice normal points
+    if (plane == "axial") EXPECT_TRUE(normal == 'S' || normal == 'I') << e.path();
+    if (plane == "coronal") EXPECT_TRUE(normal == 'A' || normal == 'P') << e.path();
+    if (plane == "sagittal") EXPECT_TRUE(normal == 'L' || normal == 'R') << e.path();
+    EXPECT_TRUE(v.geometry.direction_is_orthonormal()) << e.path();
+    EXPECT_LT(intensity_stats(v, {5}).percentiles[0].second, -900) << e.path() << ": rescale not applied?";
+    ++described;
+  }
+  EXPECT_EQ(described, 62);
+}
