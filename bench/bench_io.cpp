@@ -13,7 +13,6 @@
 #include <itkMetaDataObject.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
-#include <spawn.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -109,17 +108,26 @@ const fs::path& dicom_folder() {
   return p;
 }
 
-// Peak RSS (MiB) of a fresh process (this program, re-executed) that runs one named read.
-// (fork() alone would deadlock: OpenMP and ITK threads do not survive it.)
+// Peak RSS (MiB) of a fresh process (this program, re-executed) that runs one named read and
+// prints its own VmHWM. (fork() alone would deadlock: OpenMP and ITK threads do not survive it;
+// the rusage of a spawned child would include the parent's high-water mark.)
 double child_peak_rss_mib(const std::string& job) {
-  pid_t pid = 0;
-  std::string self = fs::read_symlink("/proc/self/exe").string(), flag = "--child", arg = job;
-  char* argv[] = {self.data(), flag.data(), arg.data(), nullptr};
-  if (posix_spawn(&pid, self.c_str(), nullptr, nullptr, argv, environ) != 0) return -1;
-  int status = 0;
-  struct rusage ru {};
-  wait4(pid, &status, 0, &ru);
-  return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? ru.ru_maxrss / 1024.0 : -1;
+  const std::string cmd = "'" + fs::read_symlink("/proc/self/exe").string() + "' --child " + job;
+  std::FILE* p = popen(cmd.c_str(), "r");
+  if (!p) return -1;
+  double kib = -1;
+  if (std::fscanf(p, "%lf", &kib) != 1) kib = -1;
+  return pclose(p) == 0 && kib > 0 ? kib / 1024.0 : -1;
+}
+
+double own_peak_rss_kib() {
+  std::FILE* f = std::fopen("/proc/self/status", "r");
+  char line[256];
+  double kib = -1;
+  while (f && std::fgets(line, sizeof line, f))
+    if (std::sscanf(line, "VmHWM: %lf kB", &kib) == 1) break;
+  if (f) std::fclose(f);
+  return kib;
 }
 
 void run_child_job(const std::string& job);
@@ -192,6 +200,7 @@ int main(int argc, char** argv) {
   pulmo::set_threads();
   if (argc == 3 && std::string(argv[1]) == "--child") {
     run_child_job(argv[2]);
+    std::printf("%.0f\n", own_peak_rss_kib());
     return 0;
   }
   benchmark::Initialize(&argc, argv);

@@ -152,3 +152,17 @@ TEST(BadInput, ADicomSeriesWithGantryTiltExitsWith5) {
   pulmo::test::write_synthetic_series(tmp.file("tilted"), slices);
   expect_refused(tmp, tmp.file("tilted"), 5, "gantry tilt");
 }
+
+TEST(BadInput, ADicomSeriesWithATruncatedSliceExitsWith4) {
+  TempDir tmp;
+  const fs::path series = data_path("ct/totalsegmentator/example_ct_dicom");
+  std::vector<fs::path> files;
+  for (const auto& e : fs::directory_iterator(series)) files.push_back(e.path());
+  std::sort(files.begin(), files.end());
+  fs::create_directories(tmp.path() / "series");
+  for (const auto& f : files) fs::copy_file(f, tmp.path() / "series" / f.filename());
+  // Cut the pixel data of one slice (its header stays intact, so it still belongs to the series).
+  const fs::path victim = tmp.path() / "series" / files[7].filename();
+  fs::resize_file(victim, fs::file_size(victim) * 9 / 10);
+  expect_refused(tmp, tmp.file("series"), 4, "cannot decode");
+}

@@ -22,6 +22,25 @@ TEST(IntensityStats, PercentilesInterpolateLinearlyLikeNumpy) {
   EXPECT_DOUBLE_EQ(s.mean, 30);
 }
 
+TEST(IntensityStats, IntegerAndFractionalDataGiveTheSamePercentilesByBothMethods) {
+  Geometry g;
+  g.size = {1000, 1, 1};
+  at::manual_seed(3);
+  const at::Tensor ints = at::randint(-1024, 3000, {1, 1, 1000}).to(at::kFloat);
+  const Volume a = Volume::filled(g, 0).with_voxels(ints);                 // counting path
+  const Volume b = Volume::filled(g, 0).with_voxels(ints + 0.25f);          // selection path
+  const auto sa = intensity_stats(a, {0.5, 5, 33.3, 50, 99.5});
+  const auto sb = intensity_stats(b, {0.5, 5, 33.3, 50, 99.5});
+  const at::Tensor sorted = std::get<0>(ints.flatten().to(at::kDouble).sort());
+  for (size_t i = 0; i < sa.percentiles.size(); ++i) {
+    EXPECT_NEAR(sa.percentiles[i].second + 0.25, sb.percentiles[i].second, 1e-9);
+    const double rank = sa.percentiles[i].first / 100.0 * 999;
+    const auto lo = static_cast<int64_t>(std::floor(rank));
+    const double want = sorted[lo].item<double>() + (rank - lo) * (sorted[std::min<int64_t>(lo + 1, 999)].item<double>() - sorted[lo].item<double>());
+    EXPECT_NEAR(sa.percentiles[i].second, want, 1e-9) << sa.percentiles[i].first;
+  }
+}
+
 TEST(Runtime, SetThreadsAppliesTheRequestedCountToLibTorch) {
   EXPECT_EQ(set_threads(1), 1);
   EXPECT_EQ(at::get_num_threads(), 1);
