@@ -96,6 +96,27 @@ std::vector<int> labels_present(const Volume& label_map);
 // `labels` resampled into the grid `target` by nearest neighbour (label 0 outside `labels`' extent), same dtype.
 Volume resample_labels_nearest(const Volume& labels, const Geometry& target);
 
+// ---- several readers --------------------------------------------------------------------------------------
+
+enum class ConsensusMethod {
+  MajorityVote,  // inside where more than half of the readers mark the voxel (a tie is outside)
+  Staple,        // STAPLE (Warfield et al. 2004, ITK's STAPLEImageFilter), truth probability >= 0.5
+};
+struct ConsensusResult {
+  Volume mask;                                 // uint8 0/1 on the readers' grid
+  std::vector<double> sensitivity, specificity;  // STAPLE's estimate per reader (empty for majority vote)
+  int iterations = 0;                          // STAPLE EM iterations
+};
+// Consensus of two or more readers' binary masks (nonzero = inside) on one grid (Error(Mismatch) otherwise).
+ConsensusResult consensus(const std::vector<Volume>& readers, ConsensusMethod method);
+
+struct ReaderPairAgreement {
+  int reader_a = 0, reader_b = 0;              // indices into the readers
+  double dice = kNaN, surface_dice = kNaN;     // vDSC and sDSC at the tolerance
+};
+// vDSC and sDSC of every pair of readers.
+std::vector<ReaderPairAgreement> inter_reader_agreement(const std::vector<Volume>& readers, double tolerance_mm);
+
 // CT severity score of an involved percentage of the lung: 1: < 5 %, 2: 5-25 %, 3: 25-50 %, 4: 50-75 %,
 // 5: >= 75 % (each band includes its lower bound). 0 % (no involvement) gives 1, as the table reads; NaN gives 0.
 int ct_severity_score(double involved_percent);

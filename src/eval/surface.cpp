@@ -16,7 +16,6 @@ namespace pulmo {
 
 namespace {
 
-using eval_detail::squared_distance_transform;
 constexpr double kInf = std::numeric_limits<double>::infinity();
 
 std::string shape_string(const at::Tensor& t) {
@@ -78,23 +77,30 @@ std::vector<uint8_t> neighbour_codes(const uint8_t* m, const std::array<int64_t,
   std::vector<uint8_t> pad(static_cast<size_t>(pn[0] * pn[1] * pn[2]), 0);
   for (int64_t z = box.lo[0]; z <= box.hi[0]; ++z)
     for (int64_t y = box.lo[1]; y <= box.hi[1]; ++y) {
-      const uint8_t* src = m + (z * n[1] + y) * n[2];
-      uint8_t* dst = pad.data() + ((z - box.lo[0] + pad0) * pn[1] + (y - box.lo[1] + 1)) * pn[2] + 1;
-      for (int64_t x = box.lo[2]; x <= box.hi[2]; ++x) dst[x - box.lo[2]] = src[x] ? 1 : 0;
+      const uint8_t* __restrict src = m + (z * n[1] + y) * n[2] + box.lo[2];
+      uint8_t* __restrict dst = pad.data() + ((z - box.lo[0] + pad0) * pn[1] + (y - box.lo[1] + 1)) * pn[2] + 1;
+      const int64_t width = box.hi[2] - box.lo[2] + 1;
+      for (int64_t x = 0; x < width; ++x) dst[x] = src[x] != 0;
     }
   std::vector<uint8_t> codes(static_cast<size_t>(corners[0] * corners[1] * corners[2]));
   const int64_t sy = pn[2], sz = pn[1] * pn[2];
   at::parallel_for(0, corners[0], 1, [&](int64_t begin, int64_t end) {
     for (int64_t p0 = begin; p0 < end; ++p0)
       for (int64_t p1 = 0; p1 < corners[1]; ++p1) {
-        const uint8_t* v = pad.data() + p0 * sz + p1 * sy;
-        uint8_t* out = codes.data() + (p0 * corners[1] + p1) * corners[2];
-        for (int64_t p2 = 0; p2 < corners[2]; ++p2) {
-          const uint8_t* q = v + p2;
-          int c = (q[0] << 3) | (q[1] << 2) | (q[sy] << 1) | q[sy + 1];  // 2-D bit 3 - (2j + k)
-          if (!is_2d) c = (c << 4) | (q[sz] << 3) | (q[sz + 1] << 2) | (q[sz + sy] << 1) | q[sz + sy + 1];
-          out[p2] = static_cast<uint8_t>(c);
+        // The four (2-D: two) padded rows around this row of corners; restrict lets the loop vectorise.
+        const uint8_t* __restrict a = pad.data() + p0 * sz + p1 * sy;
+        const uint8_t* __restrict b = a + sy;
+        uint8_t* __restrict out = codes.data() + (p0 * corners[1] + p1) * corners[2];
+        if (is_2d) {
+          for (int64_t k = 0; k < corners[2]; ++k)  // 2-D bit 3 - (2j + k)
+            out[k] = static_cast<uint8_t>((a[k] << 3) | (a[k + 1] << 2) | (b[k] << 1) | b[k + 1]);
+          continue;
         }
+        const uint8_t* __restrict c = a + sz;
+        const uint8_t* __restrict d = b + sz;
+        for (int64_t k = 0; k < corners[2]; ++k)  // 3-D bit 7 - (4i + 2j + k)
+          out[k] = static_cast<uint8_t>((a[k] << 7) | (a[k + 1] << 6) | (b[k] << 5) | (b[k + 1] << 4) | (c[k] << 3) |
+                                        (c[k + 1] << 2) | (d[k] << 1) | d[k + 1]);
       }
   });
   return codes;
@@ -107,18 +113,12 @@ void directed_distances(const std::vector<uint8_t>& from, const std::vector<uint
                         const std::array<int64_t, 3>& corners, const std::array<double, 3>& spacing, bool is_2d,
                         const std::vector<double>& area_of_code, std::vector<double>& distances,
                         std::vector<double>& areas) {
-  std::vector<uint8_t> seed(to.size());
-  bool any = false;
-  for (size_t i = 0; i < to.size(); ++i) {
-    seed[i] = is_border(to[i], is_2d);
-    any = any || seed[i];
-  }
-  std::vector<double> sq;
-  if (any) squared_distance_transform(seed.data(), corners, spacing, sq);
-  seed = {};
-  std::vector<std::pair<double, double>> pairs;
+  std::vector<int64_t> queries;
   for (size_t i = 0; i < from.size(); ++i)
-    if (is_border(from[i], is_2d)) pairs.emplace_back(any ? std::sqrt(sq[i]) : kInf, area_of_code[from[i]]);
+    if (is_border(from[i], is_2d)) queries.push_back(static_cast<int64_t>(i));
+  const std::vector<double> d = eval_detail::nearest_border_distances(to.data(), is_2d ? 15 : 255, corners, spacing, queries);
+  std::vector<std::pair<double, double>> pairs(queries.size());
+  for (size_t q = 0; q < queries.size(); ++q) pairs[q] = {d[q], area_of_code[from[queries[q]]]};
   std::sort(pairs.begin(), pairs.end());
   distances.resize(pairs.size());
   areas.resize(pairs.size());

@@ -24,4 +24,11 @@ std::array<double, 16> surfel_length_table_2d(const std::array<double, 2>& spaci
 void squared_distance_transform(const uint8_t* seed, const std::array<int64_t, 3>& shape,
                                 const std::array<double, 3>& spacing_mm, std::vector<double>& sqdist);
 
+// Exact distance (mm) from each query point (a linear index into the grid) to the nearest border point of a
+// neighbour-code grid (code neither 0 nor `full`: 255 in 3-D, 15 in 2-D); +infinity when there is none.
+// Searches the neighbourhood first (fast when the surfaces are close); falls back to brute force or
+// squared_distance_transform for far points.
+std::vector<double> nearest_border_distances(const uint8_t* codes, uint8_t full, const std::array<int64_t, 3>& shape,
+                                             const std::array<double, 3>& spacing_mm, const std::vector<int64_t>& queries);
+
 }  // namespace pulmo::eval_detail
