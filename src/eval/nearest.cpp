@@ -1,10 +1,10 @@
 // Exact distance from query grid points to the nearest seed point, fast when the two surfaces are close.
 //
-// 1. Local search: neighbour offsets within a radius (a few tens of thousands of offsets), sorted by their
+// 1. Local search: neighbour offsets within a radius (a few thousand offsets), sorted by their
 //    physical length; the first offset that lands on a seed gives the exact nearest distance. Work grows with
 //    the cube of the distance, so it stops when its total work passes a budget (about ten visits per grid point).
-// 2. Queries with no seed within the radius: brute force over the seed points when they are few, otherwise
-//    (and when the budget ran out) the exact distance transform of the whole grid.
+// 2. Queries with no seed within the radius: an exact branch-and-bound over cubes of seed points; when the
+//    budget ran out (many queries far from the other surface), the exact distance transform of the whole grid.
 #include <ATen/Parallel.h>
 
 #include <algorithm>
@@ -19,7 +19,7 @@ namespace pulmo::eval_detail {
 namespace {
 
 constexpr double kInf = std::numeric_limits<double>::infinity();
-constexpr int64_t kMaxOffsets = 30000;
+constexpr int64_t kMaxOffsets = 8000;
 
 struct Offset {
   int32_t d0, d1, d2;
@@ -45,6 +45,72 @@ std::vector<Offset> sorted_offsets(const std::array<int64_t, 3>& shape, const st
       }
   std::sort(out.begin(), out.end(), [](const Offset& a, const Offset& b) { return a.sq < b.sq; });
   return out;
+}
+
+// Seed points bucketed in cubes of kCell^3 grid points, with each cube's bounding box in mm: an exact
+// branch-and-bound search for the few queries with no seed near them.
+constexpr int64_t kCell = 8;
+struct SeedCells {
+  std::vector<std::array<double, 6>> boxes;    // lo0, lo1, lo2, hi0, hi1, hi2 (mm) of the seeds in the cell
+  std::vector<int64_t> begin;                  // points of cell c: [begin[c], begin[c + 1])
+  std::vector<std::array<double, 3>> points;   // seed positions (mm), grouped by cell
+};
+
+SeedCells seed_cells(const uint8_t* seed, const std::array<int64_t, 3>& shape, const std::array<double, 3>& s) {
+  const int64_t n1 = shape[1], n2 = shape[2], total = shape[0] * n1 * n2;
+  const int64_t c1 = (n1 + kCell - 1) / kCell, c2 = (n2 + kCell - 1) / kCell;
+  std::vector<std::pair<int64_t, int64_t>> keyed;  // (cell, point)
+  for (int64_t i = 0; i < total; ++i)
+    if (seed[i]) {
+      const int64_t p0 = i / (n1 * n2), p1 = (i / n2) % n1, p2 = i % n2;
+      keyed.emplace_back(((p0 / kCell) * c1 + p1 / kCell) * c2 + p2 / kCell, i);
+    }
+  std::sort(keyed.begin(), keyed.end());
+  SeedCells cells;
+  for (size_t k = 0; k < keyed.size(); ++k) {
+    const int64_t i = keyed[k].second;
+    const std::array<double, 3> x{double(i / (n1 * n2)) * s[0], double((i / n2) % n1) * s[1], double(i % n2) * s[2]};
+    if (k == 0 || keyed[k].first != keyed[k - 1].first) {
+      cells.begin.push_back(static_cast<int64_t>(k));
+      cells.boxes.push_back({x[0], x[1], x[2], x[0], x[1], x[2]});
+    }
+    auto& b = cells.boxes.back();
+    for (int a = 0; a < 3; ++a) {
+      b[a] = std::min(b[a], x[a]);
+      b[a + 3] = std::max(b[a + 3], x[a]);
+    }
+    cells.points.push_back(x);
+  }
+  cells.begin.push_back(static_cast<int64_t>(keyed.size()));
+  return cells;
+}
+
+// Squared distance from x to the nearest seed: lower bounds of every cell, the best cell first, then every
+// cell whose lower bound is below the best distance so far. `lower` is scratch of one entry per cell.
+double nearest_in_cells(const SeedCells& cells, const std::array<double, 3>& x, std::vector<double>& lower) {
+  size_t first = 0;
+  for (size_t c = 0; c < cells.boxes.size(); ++c) {
+    const auto& b = cells.boxes[c];
+    double lb = 0;
+    for (int a = 0; a < 3; ++a) {
+      const double d = std::max({0.0, b[a] - x[a], x[a] - b[a + 3]});
+      lb += d * d;
+    }
+    lower[c] = lb;
+    if (lb < lower[first]) first = c;
+  }
+  double best = kInf;
+  auto scan = [&](size_t c) {
+    for (int64_t k = cells.begin[c]; k < cells.begin[c + 1]; ++k) {
+      const auto& p = cells.points[k];
+      const double a = p[0] - x[0], b = p[1] - x[1], d = p[2] - x[2];
+      best = std::min(best, a * a + b * b + d * d);
+    }
+  };
+  scan(first);
+  for (size_t c = 0; c < cells.boxes.size(); ++c)
+    if (c != first && lower[c] < best) scan(c);
+  return best;
 }
 
 }  // namespace
@@ -97,28 +163,20 @@ std::vector<double> nearest_border_distances(const uint8_t* codes, uint8_t full,
   for (size_t q = 0; q < queries.size(); ++q)
     if (over_budget || out[q] < 0) unresolved.push_back(static_cast<int64_t>(q));
   if (unresolved.empty()) return out;
-  if (!over_budget && double(unresolved.size()) * double(count) <= 3e8) {
-    std::vector<int64_t> seeds;
-    for (int64_t i = 0; i < total; ++i)
-      if (seed[i]) seeds.push_back(i);
-    std::vector<std::array<double, 3>> seed_mm(seeds.size());
-    for (size_t i = 0; i < seeds.size(); ++i)
-      seed_mm[i] = {double(seeds[i] / (n1 * n2)) * spacing_mm[0], double((seeds[i] / n2) % n1) * spacing_mm[1],
-                    double(seeds[i] % n2) * spacing_mm[2]};
-    at::parallel_for(0, static_cast<int64_t>(unresolved.size()), 16, [&](int64_t begin, int64_t end) {
-      for (int64_t u = begin; u < end; ++u) {
-        const int64_t p = queries[unresolved[u]];
-        const double x0 = double(p / (n1 * n2)) * spacing_mm[0], x1 = double((p / n2) % n1) * spacing_mm[1],
-                     x2 = double(p % n2) * spacing_mm[2];
-        double best = kInf;
-        for (const auto& s : seed_mm) {
-          const double a = s[0] - x0, b = s[1] - x1, c = s[2] - x2;
-          best = std::min(best, a * a + b * b + c * c);
+  if (!over_budget) {
+    const SeedCells cells = seed_cells(seed, shape, spacing_mm);
+    if (double(unresolved.size()) * double(cells.boxes.size()) <= 2e9) {
+      at::parallel_for(0, static_cast<int64_t>(unresolved.size()), 4, [&](int64_t begin, int64_t end) {
+        std::vector<double> lower(cells.boxes.size());
+        for (int64_t u = begin; u < end; ++u) {
+          const int64_t p = queries[unresolved[u]];
+          const std::array<double, 3> x{double(p / (n1 * n2)) * spacing_mm[0], double((p / n2) % n1) * spacing_mm[1],
+                                        double(p % n2) * spacing_mm[2]};
+          out[unresolved[u]] = std::sqrt(nearest_in_cells(cells, x, lower));
         }
-        out[unresolved[u]] = std::sqrt(best);
-      }
-    });
-    return out;
+      });
+      return out;
+    }
   }
   std::vector<double> sq;
   squared_distance_transform(seed, shape, spacing_mm, sq);

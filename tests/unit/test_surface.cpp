@@ -220,3 +220,59 @@ TEST(DistanceTransform, NoSeedGivesInfinityEverywhere) {
   eval_detail::squared_distance_transform(seed.data(), {2, 3, 4}, {1, 1, 1}, sq);
   for (double v : sq) EXPECT_EQ(v, kInf);
 }
+
+namespace {
+
+// Brute-force nearest distance from every query to the points with code 1.
+std::vector<double> brute_force(const std::vector<uint8_t>& codes, const std::array<int64_t, 3>& n,
+                                const std::array<double, 3>& s, const std::vector<int64_t>& queries) {
+  std::vector<double> out;
+  for (int64_t q : queries) {
+    double best = kInf;
+    for (int64_t i = 0; i < static_cast<int64_t>(codes.size()); ++i)
+      if (codes[i] == 1) {
+        const double a = (i / (n[1] * n[2]) - q / (n[1] * n[2])) * s[0], b = ((i / n[2]) % n[1] - (q / n[2]) % n[1]) * s[1],
+                     c = (i % n[2] - q % n[2]) * s[2];
+        best = std::min(best, a * a + b * b + c * c);
+      }
+    out.push_back(std::sqrt(best));
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST(NearestBorder, NearAndFarQueriesAreExact) {
+  // Seeds on a small sphere-like shell and one far corner; queries everywhere on a coarse lattice, so that
+  // some find a seed in the neighbourhood and others need the search over cells.
+  const std::array<int64_t, 3> n{30, 70, 90};
+  const std::array<double, 3> s{2.0, 0.7, 0.9};
+  std::vector<uint8_t> codes(30 * 70 * 90, 0);
+  for (int z = 0; z < 30; ++z)
+    for (int y = 0; y < 70; ++y)
+      for (int x = 0; x < 90; ++x) {
+        const int r2 = (z - 10) * (z - 10) + (y - 20) * (y - 20) + (x - 20) * (x - 20);
+        if (r2 >= 16 && r2 <= 25) codes[(z * 70 + y) * 90 + x] = 1;
+      }
+  codes[(29 * 70 + 69) * 90 + 89] = 1;
+  std::vector<int64_t> queries;
+  for (int64_t i = 0; i < static_cast<int64_t>(codes.size()); i += 97) queries.push_back(i);
+  const std::vector<double> got = eval_detail::nearest_border_distances(codes.data(), 255, n, s, queries);
+  const std::vector<double> expected = brute_force(codes, n, s, queries);
+  for (size_t q = 0; q < queries.size(); ++q) EXPECT_NEAR(got[q], expected[q], 1e-9) << "query " << queries[q];
+}
+
+TEST(NearestBorder, ManyFarQueriesFallBackToTheDistanceTransformExactly) {
+  // One seed and a quarter of a million queries: the neighbourhood search runs out of budget.
+  const std::array<int64_t, 3> n{64, 64, 64};
+  const std::array<double, 3> s{1.5, 1.0, 0.5};
+  std::vector<uint8_t> codes(64 * 64 * 64, 0);
+  codes[(3 * 64 + 5) * 64 + 7] = 1;
+  std::vector<int64_t> queries(codes.size());
+  for (size_t i = 0; i < queries.size(); ++i) queries[i] = static_cast<int64_t>(i);
+  const std::vector<double> got = eval_detail::nearest_border_distances(codes.data(), 255, n, s, queries);
+  for (int64_t q : {int64_t(0), int64_t(12345), int64_t(262143)}) {
+    const double a = (q / 4096 - 3) * 1.5, b = ((q / 64) % 64 - 5) * 1.0, c = (q % 64 - 7) * 0.5;
+    EXPECT_NEAR(got[q], std::sqrt(a * a + b * b + c * c), 1e-9);
+  }
+}
