@@ -202,3 +202,51 @@ TEST(CliEval, BadManifestsAndUnwritableOutputsHaveTheirExitCodes) {
   const auto w = run_pulmo("eval --manifest " + q(tmp.file("ok.csv")) + " -o " + q(tmp.file("ok.csv") + "/sub"));
   EXPECT_EQ(w.exit_code, 7) << w.err;
 }
+
+TEST(CliEval, LungMasksInTheManifestGiveInvolvementAgreement) {
+  REQUIRE_LOBES();
+  TempDir tmp;
+  const pulmo::Volume upper = pulmo::read_volume(lobe("lung_upper_lobe_left"));
+  const pulmo::Volume lower = pulmo::read_volume(lobe("lung_lower_lobe_left"));
+  pulmo::write_volume(upper.with_voxels(upper.voxels.ne(0).logical_or(lower.voxels.ne(0)).to(at::kByte)),
+                      tmp.file("lung.nii.gz"));
+  // "Lesions": case x predicts its reference exactly; case y predicts the upper lobe for the lower one.
+  std::ofstream(tmp.file("cases.csv")) << "case,reference,prediction,lung_reference\n"
+                                       << "x," << lobe("lung_upper_lobe_left") << "," << lobe("lung_upper_lobe_left")
+                                       << ",lung.nii.gz\n"
+                                       << "y," << lobe("lung_lower_lobe_left") << "," << lobe("lung_upper_lobe_left")
+                                       << ",lung.nii.gz\n";
+  const auto r = run_pulmo("-q eval --manifest " + q(tmp.file("cases.csv")) + " -o " + q(tmp.file("out")) + " --bootstrap 100");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  std::ifstream in(tmp.file("out/summary.json"));
+  const nlohmann::json j = nlohmann::json::parse(in);
+  const double u = upper.voxels.ne(0).sum().item<double>(), l = lower.voxels.ne(0).sum().item<double>();
+  const double error_y = 100.0 * std::fabs(u - l) / (u + l);  // case x has no error
+  EXPECT_EQ(j["agreement"]["n"], 2);
+  EXPECT_NEAR(j["agreement"]["mae_percent"]["mean"].get<double>(), error_y / 2, 1e-9);
+  EXPECT_NEAR(j["agreement"]["bias_percent"]["mean"].get<double>(), 100.0 * (u - l) / (u + l) / 2, 1e-9);
+  std::ifstream md(tmp.file("out/summary.md"));
+  const std::string text((std::istreambuf_iterator<char>(md)), std::istreambuf_iterator<char>());
+  EXPECT_NE(text.find("CT severity score confusion"), std::string::npos);
+}
+
+TEST(CliEval, ReadersGivePairwiseAgreementAndAConsensusMask) {
+  REQUIRE_LOBES();
+  TempDir tmp;
+  write_moved_pair(tmp, "lung_lower_lobe_right");
+  const std::string a = tmp.file("lung_lower_lobe_right_ref.nii.gz"), b = tmp.file("lung_lower_lobe_right_moved.nii.gz");
+  const nlohmann::json j = run_json("--readers " + q(a + "," + a + "," + b) + " --consensus-out " +
+                                    q(tmp.file("majority.nii.gz")) + " --consensus-method majority");
+  ASSERT_EQ(j["pairs"].size(), 3u);
+  EXPECT_DOUBLE_EQ(j["pairs"][0]["dice"].get<double>(), 1.0);
+  EXPECT_DOUBLE_EQ(j["pairs"][1]["surface_dice"].get<double>(), 1.0);  // 3 mm apart, 5 mm tolerance
+  const pulmo::Volume consensus = pulmo::read_volume(tmp.file("majority.nii.gz"));
+  const pulmo::Volume ref = pulmo::read_volume(a);
+  EXPECT_TRUE(consensus.voxels.ne(0).equal(ref.voxels.ne(0)));  // two of three readers drew a
+  const nlohmann::json s = run_json("--readers " + q(a + "," + a + "," + b) + " --consensus-out " + q(tmp.file("staple.nii.gz")));
+  EXPECT_EQ(s["consensus"]["staple_sensitivity"].size(), 3u);
+  EXPECT_TRUE(std::filesystem::exists(tmp.file("staple.nii.gz")));
+  // Readers on different grids (the original lobe has one slice less).
+  const auto r = run_pulmo("eval --readers " + q(a + "," + lobe("lung_lower_lobe_right")));
+  EXPECT_EQ(r.exit_code, 9) << r.err;
+}
