@@ -246,6 +246,7 @@ TEST(CliEval, ReadersGivePairwiseAgreementAndAConsensusMask) {
   const nlohmann::json s = run_json("--readers " + q(a + "," + a + "," + b) + " --consensus-out " + q(tmp.file("staple.nii.gz")));
   EXPECT_EQ(s["consensus"]["staple_sensitivity"].size(), 3u);
   EXPECT_TRUE(std::filesystem::exists(tmp.file("staple.nii.gz")));
+  EXPECT_EQ(run_pulmo("eval --readers " + q(a)).exit_code, 2);  // one reader
   // Readers on different grids (the original lobe has one slice less).
   const auto r = run_pulmo("eval --readers " + q(a + "," + lobe("lung_lower_lobe_right")));
   EXPECT_EQ(r.exit_code, 9) << r.err;
