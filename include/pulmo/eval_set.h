@@ -52,4 +52,26 @@ std::vector<CaseResult> evaluate_cases(const Manifest& manifest, const SetOption
 void write_set_report(const Manifest& manifest, const std::vector<CaseResult>& results, const SetOptions& options,
                       const std::string& folder);
 
+// ---- classification (prognosis) sets ----------------------------------------------------------------------
+
+struct ClassificationCase {
+  std::string id, patient;                         // columns "case", optional "patient"
+  int label = 0;                                   // column "label": 0 or 1 (the outcome)
+  double score = 0;                                // column "score": the predicted probability
+  std::map<std::string, std::string> attributes;   // every other column
+};
+struct ClassificationSet {
+  std::vector<ClassificationCase> cases;
+  std::vector<std::string> attribute_names;
+};
+// Reads a CSV of case, label, score [, patient, attributes...]. Error(NotFound) for a missing file,
+// Error(BadConfig) for missing columns, labels other than 0/1, scores that are not numbers, no cases.
+ClassificationSet read_classification_csv(const std::string& path);
+
+// Writes classification.json and classification.md into `folder`: metrics at `threshold` with bootstrap
+// intervals (by patient when given), and per subgroup of every attribute with the best-worst gaps.
+// `threshold_source` says where the threshold came from ("fixed", "youden on validation.csv", ...).
+void write_classification_report(const ClassificationSet& set, double threshold, const std::string& threshold_source,
+                                 const SetOptions& options, const std::string& folder);
+
 }  // namespace pulmo

@@ -81,4 +81,8 @@ double mean_of(const std::vector<double>& values, const std::vector<int>& cases)
 // Age bin label of `age` with bin edges (ascending): edges {40, 60} -> "<40", "40-59", ">=60"; NaN -> "unknown".
 std::string age_bin(double age, const std::vector<double>& edges);
 
+// The subgroup of a case for one attribute: its value ("unknown" when empty); for the attribute "age" (any
+// case) the age bin of the value (a value that is not a number: "unknown").
+std::string subgroup_of(const std::string& attribute, const std::string& value, const std::vector<double>& age_edges);
+
 }  // namespace pulmo

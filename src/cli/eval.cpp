@@ -19,6 +19,7 @@ struct Options {
   std::string reference, prediction, manifest, attributes, output_dir;
   std::vector<std::string> readers;
   std::string consensus_out, consensus_method = "staple";
+  std::string classification, threshold = "0.5", threshold_from;
   std::vector<int> labels;
   std::vector<double> tolerances{5.0};
   std::vector<double> age_edges{40, 50, 60, 70, 80};
@@ -136,6 +137,55 @@ int run_set(const Options& opt, const GlobalOptions& global) {
   return 0;
 }
 
+int run_classification(const Options& opt, const GlobalOptions& global) {
+  if (opt.output_dir.empty()) throw Error(ExitCode::Usage, "--classification needs --output-dir");
+  ClassificationSet set = read_classification_csv(opt.classification);
+  if (!opt.attributes.empty()) {
+    // Attributes keyed by case, as for manifests.
+    Manifest keyed;
+    for (const auto& c : set.cases) keyed.cases.push_back({c.id, "", "", c.patient, "", "", c.attributes});
+    keyed.attribute_names = set.attribute_names;
+    merge_attributes(keyed, opt.attributes);
+    for (size_t i = 0; i < set.cases.size(); ++i) set.cases[i].attributes = keyed.cases[i].attributes;
+    set.attribute_names = keyed.attribute_names;
+  }
+  double threshold = 0.5;
+  std::string source = "fixed";
+  auto youden_of = [](const ClassificationSet& s) {
+    std::vector<int> labels;
+    std::vector<double> scores;
+    for (const auto& c : s.cases) {
+      labels.push_back(c.label);
+      scores.push_back(c.score);
+    }
+    return youden_threshold(labels, scores);
+  };
+  if (!opt.threshold_from.empty()) {
+    threshold = youden_of(read_classification_csv(opt.threshold_from));
+    source = "Youden on " + opt.threshold_from;
+  } else if (opt.threshold == "youden") {
+    threshold = youden_of(set);
+    source = "Youden on these cases (optimistic: choose it on validation data with --threshold-from)";
+    warn("the Youden threshold is chosen on the evaluated cases themselves; use --threshold-from validation.csv");
+  } else {
+    try {
+      size_t used = 0;
+      threshold = std::stod(opt.threshold, &used);
+      if (used != opt.threshold.size() || !std::isfinite(threshold)) throw std::invalid_argument(opt.threshold);
+    } catch (const std::exception&) {
+      throw Error(ExitCode::Usage, "--threshold must be a number or 'youden', got '" + opt.threshold + "'");
+    }
+  }
+  SetOptions so;
+  so.bootstrap.resamples = opt.bootstrap;
+  so.bootstrap.seed = opt.seed;
+  so.age_edges = opt.age_edges;
+  write_classification_report(set, threshold, source, so, opt.output_dir);
+  note(global, "wrote classification.json and classification.md to " + opt.output_dir + " (threshold " +
+                   std::to_string(threshold) + ", " + source + ")");
+  return 0;
+}
+
 int run_readers(const Options& opt, const GlobalOptions& global) {
   std::vector<Volume> readers;
   for (size_t i = 0; i < opt.readers.size(); ++i) readers.push_back(read_labels(opt.readers[i], "mask of reader " + std::to_string(i + 1)));
@@ -193,6 +243,14 @@ Action register_eval(CLI::App& app, const GlobalOptions& global) {
                                   "agreement, and a consensus with --consensus-out")->delimiter(',');
   man->excludes(ref)->excludes(pred);
   readers->excludes(ref)->excludes(pred)->excludes(man);
+  auto* cls = sub->add_option("--classification", opt->classification,
+                              "CSV of case, label (0/1), score [, patient, attributes...]: prognosis metrics with "
+                              "CIs and subgroups into --output-dir");
+  cls->excludes(ref)->excludes(pred)->excludes(man)->excludes(readers);
+  sub->add_option("--threshold", opt->threshold, "classification: a number (default 0.5) or 'youden'")->needs(cls);
+  sub->add_option("--threshold-from", opt->threshold_from,
+                  "classification: choose the Youden threshold on this validation CSV and apply it")
+      ->needs(cls);
   sub->add_option("--consensus-out", opt->consensus_out, "readers: write the consensus mask here")->needs(readers);
   sub->add_option("--consensus-method", opt->consensus_method, "readers: staple (default) or majority")
       ->check(CLI::IsMember({"staple", "majority"}))
@@ -217,8 +275,9 @@ Action register_eval(CLI::App& app, const GlobalOptions& global) {
   return [opt, sub, &global]() {
     if (!opt->manifest.empty()) return run_set(*opt, global);
     if (!opt->readers.empty()) return run_readers(*opt, global);
+    if (!opt->classification.empty()) return run_classification(*opt, global);
     if (opt->reference.empty())
-      throw Error(ExitCode::Usage, "pulmo eval needs --reference and --prediction, --manifest, or --readers\n" + sub->help());
+      throw Error(ExitCode::Usage, "pulmo eval needs --reference and --prediction, --manifest, --readers or --classification\n" + sub->help());
     return run_pair(*opt, global);
   };
 }

@@ -5,12 +5,15 @@
 #include <set>
 #include <sstream>
 
+#include "eval/csv.h"
 #include "pulmo/error.h"
 #include "pulmo/eval_set.h"
 
 namespace fs = std::filesystem;
 
 namespace pulmo {
+
+namespace eval_detail {
 
 namespace {
 
@@ -44,16 +47,8 @@ std::vector<std::string> split_csv_line(const std::string& line) {
   return fields;
 }
 
-struct Table {
-  std::vector<std::string> header;
-  std::vector<std::vector<std::string>> rows;
-  std::vector<int> line_numbers;
-  int column(const std::string& name) const {
-    for (size_t i = 0; i < header.size(); ++i)
-      if (header[i] == name) return static_cast<int>(i);
-    return -1;
-  }
-};
+
+}  // namespace
 
 Table read_csv(const std::string& path, const char* what) {
   std::ifstream in(path);
@@ -79,6 +74,14 @@ Table read_csv(const std::string& path, const char* what) {
   if (t.header.empty()) throw Error(ExitCode::BadConfig, std::string(what) + " '" + path + "' is empty");
   return t;
 }
+
+}  // namespace eval_detail
+
+namespace {
+
+using eval_detail::read_csv;
+using eval_detail::Table;
+
 
 std::string resolve(const fs::path& folder, const std::string& p) {
   if (p.empty()) return p;

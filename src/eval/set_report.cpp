@@ -10,13 +10,73 @@
 #include <set>
 #include <sstream>
 
+#include "eval/tables.h"
 #include "pulmo/error.h"
 #include "pulmo/eval_set.h"
 #include "pulmo/fileutil.h"
 
 namespace pulmo {
 
+namespace eval_detail {
+
+std::string markdown(const std::vector<TextTable>& tables, const std::string& intro, const std::string& title) {
+  std::ostringstream o;
+  o << "# " << title << "\n\n" << intro << "\n";
+  for (const auto& t : tables) {
+    o << "\n## " << t.title << "\n\n|";
+    for (const auto& h : t.header) o << " " << h << " |";
+    o << "\n|";
+    for (size_t i = 0; i < t.header.size(); ++i) o << " --- |";
+    o << "\n";
+    for (const auto& r : t.rows) {
+      o << "|";
+      for (const auto& c : r) o << " " << c << " |";
+      o << "\n";
+    }
+  }
+  return o.str();
+}
+
+std::string html_escape(const std::string& s) {
+  std::string o;
+  for (char c : s) {
+    if (c == '<') o += "&lt;";
+    else if (c == '>') o += "&gt;";
+    else if (c == '&') o += "&amp;";
+    else if (c == '"') o += "&quot;";
+    else o += c;
+  }
+  return o;
+}
+
+std::string html(const std::vector<TextTable>& tables, const std::string& intro, const std::string& title) {
+  std::ostringstream o;
+  o << "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>" << html_escape(title) << "</title>\n"
+    << "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse;margin-bottom:1.5em}"
+    << "td,th{border:1px solid #bbb;padding:3px 8px;text-align:right}th{background:#eee}"
+    << "td:first-child{text-align:left}</style></head><body>\n<h1>" << html_escape(title) << "</h1>\n<p>" << html_escape(intro)
+    << "</p>\n";
+  for (const auto& t : tables) {
+    o << "<h2>" << html_escape(t.title) << "</h2>\n<table>\n<tr>";
+    for (const auto& h : t.header) o << "<th>" << html_escape(h) << "</th>";
+    o << "</tr>\n";
+    for (const auto& r : t.rows) {
+      o << "<tr>";
+      for (const auto& c : r) o << "<td>" << html_escape(c) << "</td>";
+      o << "</tr>\n";
+    }
+    o << "</table>\n";
+  }
+  o << "</body></html>\n";
+  return o.str();
+}
+
+}  // namespace eval_detail
+
 namespace {
+
+using eval_detail::TextTable;
+
 
 struct Metric {
   std::string name;
@@ -123,37 +183,15 @@ int count_finite_or_inf(const std::vector<double>& values, const std::vector<int
 }
 
 // Subgroup key of each case for an attribute ("age" is binned).
-std::vector<std::string> group_keys(const Manifest& manifest, const std::vector<CaseResult>& results,
-                                    const std::string& attribute, const SetOptions& options) {
-  std::string lower = attribute;
-  std::transform(lower.begin(), lower.end(), lower.begin(), ::tolower);
+std::vector<std::string> group_keys(const std::vector<CaseResult>& results, const std::string& attribute,
+                                    const SetOptions& options) {
   std::vector<std::string> keys;
   for (const auto& r : results) {
     const auto it = r.source->attributes.find(attribute);
-    const std::string value = it == r.source->attributes.end() ? "" : it->second;
-    if (lower == "age") {
-      double age = kNaN;
-      try {
-        size_t used = 0;
-        age = std::stod(value, &used);
-        if (used != value.size()) age = kNaN;
-      } catch (...) {
-        age = kNaN;  // not a number: the "unknown" bin
-      }
-      keys.push_back(age_bin(age, options.age_edges));
-    } else {
-      keys.push_back(value.empty() ? "unknown" : value);
-    }
+    keys.push_back(subgroup_of(attribute, it == r.source->attributes.end() ? "" : it->second, options.age_edges));
   }
-  (void)manifest;
   return keys;
 }
-
-struct TextTable {
-  std::string title;
-  std::vector<std::string> header;
-  std::vector<std::vector<std::string>> rows;
-};
 
 std::string ci_text(const Interval& i, int n) {
   if (n == 0) return "-";
@@ -162,58 +200,6 @@ std::string ci_text(const Interval& i, int n) {
 
 nlohmann::json interval_json(const Interval& i, int n) {
   return {{"n", n}, {"mean", jnum(i.estimate)}, {"ci_low", jnum(i.low)}, {"ci_high", jnum(i.high)}};
-}
-
-std::string markdown(const std::vector<TextTable>& tables, const std::string& intro) {
-  std::ostringstream o;
-  o << "# pulmo eval summary\n\n" << intro << "\n";
-  for (const auto& t : tables) {
-    o << "\n## " << t.title << "\n\n|";
-    for (const auto& h : t.header) o << " " << h << " |";
-    o << "\n|";
-    for (size_t i = 0; i < t.header.size(); ++i) o << " --- |";
-    o << "\n";
-    for (const auto& r : t.rows) {
-      o << "|";
-      for (const auto& c : r) o << " " << c << " |";
-      o << "\n";
-    }
-  }
-  return o.str();
-}
-
-std::string html_escape(const std::string& s) {
-  std::string o;
-  for (char c : s) {
-    if (c == '<') o += "&lt;";
-    else if (c == '>') o += "&gt;";
-    else if (c == '&') o += "&amp;";
-    else if (c == '"') o += "&quot;";
-    else o += c;
-  }
-  return o;
-}
-
-std::string html(const std::vector<TextTable>& tables, const std::string& intro) {
-  std::ostringstream o;
-  o << "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>pulmo eval summary</title>\n"
-    << "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse;margin-bottom:1.5em}"
-    << "td,th{border:1px solid #bbb;padding:3px 8px;text-align:right}th{background:#eee}"
-    << "td:first-child{text-align:left}</style></head><body>\n<h1>pulmo eval summary</h1>\n<p>" << html_escape(intro)
-    << "</p>\n";
-  for (const auto& t : tables) {
-    o << "<h2>" << html_escape(t.title) << "</h2>\n<table>\n<tr>";
-    for (const auto& h : t.header) o << "<th>" << html_escape(h) << "</th>";
-    o << "</tr>\n";
-    for (const auto& r : t.rows) {
-      o << "<tr>";
-      for (const auto& c : r) o << "<td>" << html_escape(c) << "</td>";
-      o << "</tr>\n";
-    }
-    o << "</table>\n";
-  }
-  o << "</body></html>\n";
-  return o.str();
 }
 
 std::string cases_csv(const Manifest& manifest, const std::vector<CaseResult>& results, const Summary& s) {
@@ -325,7 +311,7 @@ void write_set_report(const Manifest& manifest, const std::vector<CaseResult>& r
 
   // Subgroups.
   for (const auto& attribute : manifest.attribute_names) {
-    const std::vector<std::string> keys = group_keys(manifest, results, attribute, options);
+    const std::vector<std::string> keys = group_keys(results, attribute, options);
     std::map<std::string, std::vector<int>> groups;
     for (size_t i = 0; i < keys.size(); ++i) groups[keys[i]].push_back(static_cast<int>(i));
     nlohmann::json& ja = j["subgroups"][attribute];
@@ -376,8 +362,8 @@ void write_set_report(const Manifest& manifest, const std::vector<CaseResult>& r
   const std::filesystem::path dir(folder);
   write_text_atomic((dir / "cases.csv").string(), cases_csv(manifest, results, s));
   write_text_atomic((dir / "summary.json").string(), j.dump(2) + "\n");
-  write_text_atomic((dir / "summary.md").string(), markdown(tables, intro));
-  write_text_atomic((dir / "summary.html").string(), html(tables, intro));
+  write_text_atomic((dir / "summary.md").string(), eval_detail::markdown(tables, intro));
+  write_text_atomic((dir / "summary.html").string(), eval_detail::html(tables, intro));
 }
 
 }  // namespace pulmo

@@ -1,5 +1,7 @@
 // Agreement, classification metrics, bootstrap intervals and age bins (include/pulmo/eval_stats.h).
 #include <algorithm>
+#include <cctype>
+#include <stdexcept>
 #include <cmath>
 #include <map>
 #include <numeric>
@@ -249,6 +251,21 @@ std::string age_bin(double age, const std::vector<double>& edges) {
       return fmt(edges[i]) + "-" + (integral ? fmt(edges[i + 1] - 1) : "<" + fmt(edges[i + 1]));
     }
   return ">=" + fmt(edges.back());
+}
+
+std::string subgroup_of(const std::string& attribute, const std::string& value, const std::vector<double>& age_edges) {
+  std::string lower = attribute;
+  std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return std::tolower(c); });
+  if (lower != "age") return value.empty() ? "unknown" : value;
+  double age = kNaN;
+  try {
+    size_t used = 0;
+    age = std::stod(value, &used);
+    if (used != value.size()) age = kNaN;
+  } catch (const std::exception&) {
+    age = kNaN;  // not a number: the "unknown" bin
+  }
+  return age_bin(age, age_edges);
 }
 
 }  // namespace pulmo

@@ -251,3 +251,39 @@ TEST(CliEval, ReadersGivePairwiseAgreementAndAConsensusMask) {
   const auto r = run_pulmo("eval --readers " + q(a + "," + lobe("lung_lower_lobe_right")));
   EXPECT_EQ(r.exit_code, 9) << r.err;
 }
+
+TEST(CliEval, ClassificationScoresGiveMetricsWithIntervalsAndSubgroups) {
+  TempDir tmp;
+  // The scikit-learn example: ROC AUC 0.75, average precision 5/6; at 0.5: TP 1, FN 1, TN 2, FP 0.
+  std::ofstream(tmp.file("scores.csv")) << "case,label,score,sex\na,0,0.1,F\nb,0,0.4,F\nc,1,0.35,M\nd,1,0.8,M\n";
+  const auto r = run_pulmo("eval --classification " + q(tmp.file("scores.csv")) + " -o " + q(tmp.file("out")) +
+                           " --bootstrap 200");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  std::ifstream in(tmp.file("out/classification.json"));
+  const nlohmann::json j = nlohmann::json::parse(in);
+  EXPECT_NEAR(j["metrics"]["roc_auc"]["value"].get<double>(), 0.75, 1e-12);
+  EXPECT_NEAR(j["metrics"]["pr_auc"]["value"].get<double>(), 5.0 / 6.0, 1e-12);
+  EXPECT_NEAR(j["metrics"]["balanced_accuracy"]["value"].get<double>(), 0.75, 1e-12);
+  EXPECT_EQ(j["confusion"]["tp"], 1);
+  EXPECT_EQ(j["confusion"]["fn"], 1);
+  EXPECT_LE(j["metrics"]["brier"]["ci_low"].get<double>(), j["metrics"]["brier"]["value"].get<double>());
+  EXPECT_EQ(j["subgroups"]["sex"]["groups"]["F"]["positives"], 0);
+  EXPECT_TRUE(j["subgroups"]["sex"]["groups"]["F"]["metrics"]["roc_auc"]["value"].is_null());  // one class only
+  EXPECT_TRUE(std::filesystem::exists(tmp.file("out/classification.md")));
+  // The Youden threshold chosen on "validation" data (here the same file) is 0.35.
+  const auto v = run_pulmo("eval --classification " + q(tmp.file("scores.csv")) + " -o " + q(tmp.file("v")) +
+                           " --bootstrap 10 --threshold-from " + q(tmp.file("scores.csv")));
+  ASSERT_EQ(v.exit_code, 0) << v.err;
+  std::ifstream vin(tmp.file("v/classification.json"));
+  EXPECT_DOUBLE_EQ(nlohmann::json::parse(vin)["threshold"].get<double>(), 0.35);
+}
+
+TEST(CliEval, BadClassificationInputsHaveTheirExitCodes) {
+  TempDir tmp;
+  std::ofstream(tmp.file("bad.csv")) << "case,label,score\na,2,0.5\n";
+  EXPECT_EQ(run_pulmo("eval --classification " + q(tmp.file("bad.csv")) + " -o " + q(tmp.file("o"))).exit_code, 10);
+  std::ofstream(tmp.file("ok.csv")) << "case,label,score\na,1,0.5\nb,0,0.2\n";
+  EXPECT_EQ(run_pulmo("eval --classification " + q(tmp.file("ok.csv")) + " -o " + q(tmp.file("o")) + " --threshold abc").exit_code, 2);
+  EXPECT_EQ(run_pulmo("eval --classification " + q(tmp.file("none.csv")) + " -o " + q(tmp.file("o"))).exit_code, 3);
+  EXPECT_FALSE(std::filesystem::exists(tmp.file("o")));
+}
