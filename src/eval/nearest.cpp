@@ -56,12 +56,13 @@ struct SeedCells {
   std::vector<std::array<double, 3>> points;   // seed positions (mm), grouped by cell
 };
 
-SeedCells seed_cells(const uint8_t* seed, const std::array<int64_t, 3>& shape, const std::array<double, 3>& s) {
+SeedCells seed_cells(const uint8_t* codes, uint8_t full, const std::array<int64_t, 3>& shape,
+                     const std::array<double, 3>& s) {
   const int64_t n1 = shape[1], n2 = shape[2], total = shape[0] * n1 * n2;
   const int64_t c1 = (n1 + kCell - 1) / kCell, c2 = (n2 + kCell - 1) / kCell;
   std::vector<std::pair<int64_t, int64_t>> keyed;  // (cell, point)
   for (int64_t i = 0; i < total; ++i)
-    if (seed[i]) {
+    if (codes[i] != 0 && codes[i] != full) {
       const int64_t p0 = i / (n1 * n2), p1 = (i / n2) % n1, p2 = i % n2;
       keyed.emplace_back(((p0 / kCell) * c1 + p1 / kCell) * c2 + p2 / kCell, i);
     }
@@ -119,17 +120,9 @@ std::vector<double> nearest_border_distances(const uint8_t* codes, uint8_t full,
                                              const std::array<double, 3>& spacing_mm, const std::vector<int64_t>& queries) {
   const int64_t n1 = shape[1], n2 = shape[2], total = shape[0] * shape[1] * shape[2];
   std::vector<double> out(queries.size(), -1.0);  // -1: not found yet
-  // Border flags, 0/1 (a byte per point keeps the search a single load).
-  std::vector<uint8_t> border(static_cast<size_t>(total));
+  const auto is_seed = [codes, full](int64_t i) { return codes[i] != 0 && codes[i] != full; };
   int64_t count = 0;
-  {
-    uint8_t* __restrict f = border.data();
-    for (int64_t i = 0; i < total; ++i) {
-      f[i] = codes[i] != 0 && codes[i] != full;
-      count += f[i];
-    }
-  }
-  const uint8_t* seed = border.data();
+  for (int64_t i = 0; i < total; ++i) count += is_seed(i);
   if (count == 0) {
     std::fill(out.begin(), out.end(), kInf);
     return out;
@@ -148,7 +141,7 @@ std::vector<double> nearest_border_distances(const uint8_t* codes, uint8_t full,
         const Offset& f = offsets[o];
         const int64_t i = p0 + f.d0, j = p1 + f.d1, k = p2 + f.d2;
         if (i < 0 || j < 0 || k < 0 || i >= shape[0] || j >= n1 || k >= n2) continue;
-        if (seed[(i * n1 + j) * n2 + k]) break;
+        if (is_seed((i * n1 + j) * n2 + k)) break;
       }
       local += static_cast<int64_t>(o) + 1;
       if (o < offsets.size()) out[q] = std::sqrt(offsets[o].sq);
@@ -164,7 +157,7 @@ std::vector<double> nearest_border_distances(const uint8_t* codes, uint8_t full,
     if (over_budget || out[q] < 0) unresolved.push_back(static_cast<int64_t>(q));
   if (unresolved.empty()) return out;
   if (!over_budget) {
-    const SeedCells cells = seed_cells(seed, shape, spacing_mm);
+    const SeedCells cells = seed_cells(codes, full, shape, spacing_mm);
     if (double(unresolved.size()) * double(cells.boxes.size()) <= 2e9) {
       at::parallel_for(0, static_cast<int64_t>(unresolved.size()), 4, [&](int64_t begin, int64_t end) {
         std::vector<double> lower(cells.boxes.size());
@@ -178,8 +171,10 @@ std::vector<double> nearest_border_distances(const uint8_t* codes, uint8_t full,
       return out;
     }
   }
+  std::vector<uint8_t> seed(static_cast<size_t>(total));
+  for (int64_t i = 0; i < total; ++i) seed[i] = is_seed(i);
   std::vector<double> sq;
-  squared_distance_transform(seed, shape, spacing_mm, sq);
+  squared_distance_transform(seed.data(), shape, spacing_mm, sq);
   for (int64_t u : unresolved) out[u] = std::sqrt(sq[queries[u]]);
   return out;
 }

@@ -69,35 +69,46 @@ Box union_box(const uint8_t* a, const uint8_t* b, const std::array<int64_t, 3>& 
 
 // The neighbour code of every corner of the box (corner grid `corners`), for one mask.
 // 3-D: corner p sees voxels box.lo + p - 1 + (i, j, k); 2-D (is_2d): a single slice, corners in y and x only.
+// Voxels outside the box count as 0 (the zero padding). Each thread copies the four voxel rows around a row of
+// corners into zero-padded 0/1 row buffers, so no padded copy of the volume is made.
 std::vector<uint8_t> neighbour_codes(const uint8_t* m, const std::array<int64_t, 3>& n, const Box& box,
                                      const std::array<int64_t, 3>& corners, bool is_2d) {
-  // Zero-padded copy of the box, values 0/1: padded index = box index + 1 (2-D: no padding along axis 0).
-  const int64_t pad0 = is_2d ? 0 : 1;
-  const std::array<int64_t, 3> pn{corners[0] + pad0, corners[1] + 1, corners[2] + 1};
-  std::vector<uint8_t> pad(static_cast<size_t>(pn[0] * pn[1] * pn[2]), 0);
-  for (int64_t z = box.lo[0]; z <= box.hi[0]; ++z)
-    for (int64_t y = box.lo[1]; y <= box.hi[1]; ++y) {
-      const uint8_t* __restrict src = m + (z * n[1] + y) * n[2] + box.lo[2];
-      uint8_t* __restrict dst = pad.data() + ((z - box.lo[0] + pad0) * pn[1] + (y - box.lo[1] + 1)) * pn[2] + 1;
-      const int64_t width = box.hi[2] - box.lo[2] + 1;
-      for (int64_t x = 0; x < width; ++x) dst[x] = src[x] != 0;
-    }
   std::vector<uint8_t> codes(static_cast<size_t>(corners[0] * corners[1] * corners[2]));
-  const int64_t sy = pn[2], sz = pn[1] * pn[2];
+  const int64_t width = box.hi[2] - box.lo[2] + 1;  // voxels per row in the box; corners[2] == width + 1
   at::parallel_for(0, corners[0], 1, [&](int64_t begin, int64_t end) {
+    std::vector<uint8_t> rows(4 * static_cast<size_t>(width + 2), 0);
+    // Row buffer r (= 2i + j) holds voxel row (z, y) at positions 1..width, zeros at 0 and width + 1.
+    auto load = [&](int r, int64_t z, int64_t y) {
+      uint8_t* __restrict dst = rows.data() + r * (width + 2) + 1;
+      if (z < box.lo[0] || z > box.hi[0] || y < box.lo[1] || y > box.hi[1]) {
+        std::fill(dst, dst + width, 0);
+        return;
+      }
+      const uint8_t* __restrict src = m + (z * n[1] + y) * n[2] + box.lo[2];
+      for (int64_t x = 0; x < width; ++x) dst[x] = src[x] != 0;
+    };
     for (int64_t p0 = begin; p0 < end; ++p0)
       for (int64_t p1 = 0; p1 < corners[1]; ++p1) {
-        // The four (2-D: two) padded rows around this row of corners; restrict lets the loop vectorise.
-        const uint8_t* __restrict a = pad.data() + p0 * sz + p1 * sy;
-        const uint8_t* __restrict b = a + sy;
+        const int64_t y = box.lo[1] + p1 - 1;
         uint8_t* __restrict out = codes.data() + (p0 * corners[1] + p1) * corners[2];
         if (is_2d) {
+          load(0, box.lo[0], y);
+          load(1, box.lo[0], y + 1);
+          const uint8_t* __restrict a = rows.data();
+          const uint8_t* __restrict b = a + (width + 2);
           for (int64_t k = 0; k < corners[2]; ++k)  // 2-D bit 3 - (2j + k)
             out[k] = static_cast<uint8_t>((a[k] << 3) | (a[k + 1] << 2) | (b[k] << 1) | b[k + 1]);
           continue;
         }
-        const uint8_t* __restrict c = a + sz;
-        const uint8_t* __restrict d = b + sz;
+        const int64_t z = box.lo[0] + p0 - 1;
+        load(0, z, y);
+        load(1, z, y + 1);
+        load(2, z + 1, y);
+        load(3, z + 1, y + 1);
+        const uint8_t* __restrict a = rows.data();
+        const uint8_t* __restrict b = a + (width + 2);
+        const uint8_t* __restrict c = b + (width + 2);
+        const uint8_t* __restrict d = c + (width + 2);
         for (int64_t k = 0; k < corners[2]; ++k)  // 3-D bit 7 - (4i + 2j + k)
           out[k] = static_cast<uint8_t>((a[k] << 7) | (a[k + 1] << 6) | (b[k] << 5) | (b[k + 1] << 4) | (c[k] << 3) |
                                         (c[k + 1] << 2) | (d[k] << 1) | d[k + 1]);
