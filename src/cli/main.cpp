@@ -34,6 +34,7 @@ int main(int argc, char** argv) {
   const std::vector<cli::Registrar> registrars = {
       cli::register_info,
       cli::register_convert,
+      cli::register_eval,
   };
   for (const cli::Registrar& reg : registrars) {
     const size_t before = app.get_subcommands({}).size();

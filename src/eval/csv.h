@@ -1,0 +1,25 @@
+// Internal: reading small CSV files (manifests, attributes, classification scores).
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace pulmo::eval_detail {
+
+// A CSV file with a header row; fields may be double-quoted; blank lines are skipped; fields are trimmed.
+struct Table {
+  std::vector<std::string> header;
+  std::vector<std::vector<std::string>> rows;
+  std::vector<int> line_numbers;
+  int column(const std::string& name) const {
+    for (size_t i = 0; i < header.size(); ++i)
+      if (header[i] == name) return static_cast<int>(i);
+    return -1;
+  }
+};
+
+// Error(NotFound) when the file cannot be opened, Error(BadConfig) for an empty file or a row whose field
+// count differs from the header's. `what` names the file in messages ("manifest").
+Table read_csv(const std::string& path, const char* what);
+
+}  // namespace pulmo::eval_detail

@@ -1,0 +1,124 @@
+// Per-label segmentation metrics, resampling into the reference grid, and several readers.
+#include <ATen/ATen.h>
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "pulmo/error.h"
+#include "pulmo/eval.h"
+
+using namespace pulmo;
+
+namespace {
+
+// A 10x10x10 grid of 2 x 1 x 1 mm voxels (x, y, z order: 1, 1, 2 in geometry terms).
+Volume grid_volume(at::Tensor voxels) {
+  Geometry g;
+  g.size = {voxels.size(2), voxels.size(1), voxels.size(0)};
+  g.spacing_mm = {1.0, 1.0, 2.0};
+  Volume v;
+  v.geometry = g;
+  v.voxels = voxels.contiguous();
+  return v;
+}
+
+at::Tensor box(int z0, int z1, int y0, int y1, int x0, int x1, int label = 1) {
+  at::Tensor t = at::zeros({10, 10, 10}, at::kByte);
+  t.slice(0, z0, z1).slice(1, y0, y1).slice(2, x0, x1).fill_(label);
+  return t;
+}
+
+ExitCode code_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.code();
+  }
+  return ExitCode::Ok;
+}
+
+}  // namespace
+
+TEST(SegmentationMetrics, OverlapCountsGiveDiceJaccardSensitivityPrecisionAndVolumes) {
+  // Reference 4x4x4 = 64 voxels, prediction 4x4x2 = 32 voxels inside it.
+  const Volume ref = grid_volume(box(2, 6, 2, 6, 2, 6)), pred = grid_volume(box(2, 6, 2, 6, 2, 4));
+  const auto m = segmentation_metrics(ref, pred);
+  ASSERT_EQ(m.size(), 1u);
+  EXPECT_EQ(m[0].voxels_both, 32);
+  EXPECT_NEAR(m[0].dice, 64.0 / 96.0, 1e-12);
+  EXPECT_NEAR(m[0].jaccard, 0.5, 1e-12);
+  EXPECT_NEAR(m[0].sensitivity, 0.5, 1e-12);
+  EXPECT_NEAR(m[0].precision, 1.0, 1e-12);
+  EXPECT_NEAR(m[0].volume_ref_ml, 64 * 2.0 / 1000, 1e-12);
+  EXPECT_NEAR(m[0].volume_diff_ml, -32 * 2.0 / 1000, 1e-12);
+  // The prediction's far x face is 2 voxels (2 mm) inside the reference's: nothing lies farther than 2 mm.
+  EXPECT_NEAR(m[0].hd100, 2.0, 1e-9);
+  ASSERT_EQ(m[0].surface_dice.size(), 1u);
+  EXPECT_NEAR(m[0].surface_dice[0].second, 1.0, 1e-12);  // 5 mm tolerance
+}
+
+TEST(SegmentationMetrics, EveryLabelPresentIsEvaluatedByDefault) {
+  const Volume ref = grid_volume(box(0, 3, 0, 3, 0, 3, 1) + box(5, 8, 5, 8, 5, 8, 2));
+  const auto m = segmentation_metrics(ref, ref);
+  ASSERT_EQ(m.size(), 2u);
+  EXPECT_EQ(m[0].label, 1);
+  EXPECT_EQ(m[1].label, 2);
+  EXPECT_DOUBLE_EQ(m[1].dice, 1.0);
+}
+
+TEST(SegmentationMetrics, RefusesUnknownLabelsNonBinaryMasksAndOtherGrids) {
+  const Volume ref = grid_volume(box(0, 3, 0, 3, 0, 3, 2));
+  SegmentationOptions unknown;
+  unknown.labels = {5};
+  EXPECT_EQ(code_of([&] { segmentation_metrics(ref, ref, unknown); }), ExitCode::Mismatch);
+  SegmentationOptions binary;
+  binary.binary = true;
+  EXPECT_EQ(code_of([&] { segmentation_metrics(ref, ref, binary); }), ExitCode::Mismatch);
+  Volume other = ref;
+  other.geometry.origin_mm[0] += 5;
+  EXPECT_EQ(code_of([&] { segmentation_metrics(ref, other); }), ExitCode::Mismatch);
+  const Volume probabilities = grid_volume(at::full({10, 10, 10}, 0.3, at::kFloat));
+  EXPECT_EQ(code_of([&] { segmentation_metrics(probabilities, probabilities); }), ExitCode::Mismatch);
+  const Volume empty = grid_volume(at::zeros({10, 10, 10}, at::kByte));
+  EXPECT_EQ(code_of([&] { segmentation_metrics(empty, empty); }), ExitCode::NoData);
+}
+
+TEST(ResampleLabels, AnOriginOneVoxelHigherMovesTheLabelsOneSliceDown) {
+  Volume moving = grid_volume(box(4, 5, 0, 10, 0, 10, 3));
+  Geometry target = moving.geometry;
+  target.origin_mm[2] += 2.0;  // target slice k sits where moving slice k + 1 is
+  const Volume r = resample_labels_nearest(moving, target);
+  EXPECT_EQ(r.voxels.scalar_type(), at::kByte);
+  EXPECT_EQ(r.voxels[3].eq(3).all().item<bool>(), true);
+  EXPECT_EQ(r.voxels[4].eq(0).all().item<bool>(), true);
+  EXPECT_EQ(r.voxels[9].eq(0).all().item<bool>(), true);  // outside the moving grid: background
+}
+
+TEST(Readers, MajorityVoteKeepsVoxelsMarkedByMoreThanHalf) {
+  const Volume a = grid_volume(box(0, 4, 0, 4, 0, 4)), b = grid_volume(box(0, 4, 0, 4, 0, 2)),
+               c = grid_volume(box(0, 2, 0, 4, 0, 4));
+  const ConsensusResult r = consensus({a, b, c}, ConsensusMethod::MajorityVote);
+  // Voxels in at least two of the three: a's box where x < 2 or z < 2.
+  const at::Tensor expected = box(0, 4, 0, 4, 0, 2).logical_or(box(0, 2, 0, 4, 0, 4));
+  EXPECT_TRUE(r.mask.voxels.ne(0).equal(expected));
+}
+
+TEST(Readers, StapleOfIdenticalReadersIsTheirMaskWithPerfectPerformance) {
+  const Volume a = grid_volume(box(2, 6, 2, 6, 2, 6));
+  const ConsensusResult r = consensus({a, a, a}, ConsensusMethod::Staple);
+  EXPECT_TRUE(r.mask.voxels.ne(0).equal(a.voxels.ne(0)));
+  ASSERT_EQ(r.sensitivity.size(), 3u);
+  for (double s : r.sensitivity) EXPECT_NEAR(s, 1.0, 1e-6);
+  for (double s : r.specificity) EXPECT_NEAR(s, 1.0, 1e-6);
+}
+
+TEST(Readers, PairwiseAgreementListsEveryPair) {
+  const Volume a = grid_volume(box(2, 6, 2, 6, 2, 6)), b = grid_volume(box(2, 6, 2, 6, 2, 4));
+  const auto pairs = inter_reader_agreement({a, a, b}, 5.0);
+  ASSERT_EQ(pairs.size(), 3u);
+  EXPECT_DOUBLE_EQ(pairs[0].dice, 1.0);
+  EXPECT_NEAR(pairs[1].dice, 64.0 / 96.0, 1e-12);
+  EXPECT_EQ(pairs[2].reader_a, 1);
+  EXPECT_EQ(pairs[2].reader_b, 2);
+  EXPECT_EQ(code_of([&] { consensus({a}, ConsensusMethod::Staple); }), ExitCode::Usage);
+}
