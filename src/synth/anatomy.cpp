@@ -40,9 +40,9 @@ Anatomy random_anatomy(Rng& rng) {
   a.body_b = rng.uniform(0.72, 0.80);
   a.body_v0 = -0.05;
   const double lv = rng.uniform(-0.02, 0.04);
-  a.lung[0] = {-0.38 + rng.uniform(-0.02, 0.02), lv, rng.uniform(0.27, 0.30), rng.uniform(0.40, 0.44),
+  a.lung[0] = {-0.37 + rng.uniform(-0.02, 0.02), lv, rng.uniform(0.31, 0.34), rng.uniform(0.47, 0.52),
                rng.uniform(0.10, 0.14), rng.uniform(0.18, 0.24), rng.uniform(0.95, 0.99)};
-  a.lung[1] = {0.40 + rng.uniform(-0.02, 0.02), lv, rng.uniform(0.23, 0.26), rng.uniform(0.39, 0.43),
+  a.lung[1] = {0.39 + rng.uniform(-0.02, 0.02), lv, rng.uniform(0.28, 0.30), rng.uniform(0.46, 0.50),
                rng.uniform(0.06, 0.10), rng.uniform(0.14, 0.20), rng.uniform(0.94, 0.98)};
   a.heart_u = rng.uniform(0.06, 0.12);
   a.heart_v = rng.uniform(-0.24, -0.16);
@@ -67,7 +67,7 @@ Tissue tissue_at(const Anatomy& a, double u, double v, double w) {
   if (body_e > 1.0) return {-1000.0f, 0};
   // Airways: trachea above the carina, main bronchi to the hila (lumen air, thin wall).
   const double carina[3] = {0.0, -0.05, a.carina_w};
-  const double top[3] = {0.0, -0.05, 1.2};
+  const double top[3] = {0.0, -0.05, 3.0};
   double airway = segment_distance(u, v, w, carina, top, 1.0) / 0.065;
   for (int side = 0; side < 2; ++side) {
     double h[3];
@@ -104,7 +104,7 @@ Tissue tissue_at(const Anatomy& a, double u, double v, double w) {
   // Sternum and ribs.
   if (std::fabs(u) < 0.08 && std::fabs(v + 0.74) < 0.035 && w > 0.2) return {450.0f, 0};
   if (body_e > 0.80 && body_e < 0.86 && !(v < -0.1 && std::fabs(u) < 0.2)) {
-    const double q = w / a.rib_period + 1.2 * (0.5 - 0.5 * v) + a.rib_phase;  // ribs fall anteriorly
+    const double q = w / a.rib_period + 2.6 * (0.5 - 0.5 * v) + a.rib_phase;  // ribs fall anteriorly
     const double f = std::fmod(q + 100.0, 1.0);
     if (f < 0.34) {
       const double edge = std::fabs(body_e - 0.83) / 0.03;

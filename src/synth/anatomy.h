@@ -1,6 +1,7 @@
 // Internal to src/synth: the analytic chest of a phantom, in normalised coordinates
 //   u in [-1, 1] right -> left (LPS +x), v in [-1, 1] anterior -> posterior (+y), w in [0, 1] inferior -> superior,
-// so the thorax fills the field of view whatever the voxel size.
+// The body fills the in-plane field of view; the cranio-caudal axis keeps real proportions
+// (w spans kHeightPerWidth times the in-plane width), with the lungs centred in the slices.
 #pragma once
 
 #include <cstdint>
@@ -24,6 +25,19 @@ struct Anatomy {
 };
 
 Anatomy random_anatomy(Rng& rng);
+
+// Lungs are about 0.75 times as tall as the chest is wide; w = 0..1 covers them with a margin.
+constexpr double kHeightPerWidth = 0.72;
+
+// Normalised coordinates <-> millimetres from the volume corner (voxel (i, j, k) centre at ((i + 0.5) * s, ...)).
+struct Frame {
+  double extent_mm[3];
+  double height_mm() const { return kHeightPerWidth * extent_mm[0]; }
+  double u_to_mm(double u) const { return (u + 1.0) * 0.5 * extent_mm[0]; }
+  double v_to_mm(double v) const { return (v + 1.0) * 0.5 * extent_mm[1]; }
+  double w_to_mm(double w) const { return (w - 0.5) * height_mm() + 0.5 * extent_mm[2]; }
+  double w_of_mm(double z_mm) const { return 0.5 + (z_mm - 0.5 * extent_mm[2]) / height_mm(); }
+};
 
 // What lies at a point: the nominal HU (no texture, no noise) and the lung label.
 struct Tissue {

@@ -22,15 +22,6 @@ void check_range(const char* name, double value, double lo, double hi) {
                                      std::to_string(hi) + ", got " + std::to_string(value));
 }
 
-// Normalised anatomy coordinates <-> millimetres from the volume corner.
-struct Frame {
-  int64_t n[3];
-  double s[3], extent[3];
-  double u_to_mm(double u) const { return (u + 1.0) * 0.5 * extent[0]; }
-  double v_to_mm(double v) const { return (v + 1.0) * 0.5 * extent[1]; }
-  double w_to_mm(double w) const { return w * extent[2]; }
-};
-
 Geometry phantom_geometry(const PhantomOptions& o) {
   Geometry g;
   g.size = o.size;
@@ -56,7 +47,7 @@ std::vector<LesionFocus> place_foci(const Anatomy& a, const Frame& f, Rng& rng, 
       u = cu, v = cv, w = cw;
       if (accept < (0.2 + 0.8 * t.periph) * (0.3 + 0.7 * posterior) * (0.3 + 0.7 * basal)) break;
     }
-    const double r = rng.uniform(0.05, 0.11) * f.extent[0] * (0.7 + involvement);
+    const double r = rng.uniform(0.05, 0.11) * f.extent_mm[0] * (0.7 + involvement);
     foci.push_back({f.u_to_mm(u), f.v_to_mm(v), f.w_to_mm(w), r});
   }
   return foci;
@@ -86,14 +77,16 @@ Phantom make_phantom(const PhantomOptions& o) {
   p.lungs = Volume::filled(g, 0.0, at::kByte);
   p.lesions = Volume::filled(g, 0.0, at::kByte);
   Frame f{};
-  for (int a = 0; a < 3; ++a) f.n[a] = o.size[a], f.s[a] = o.spacing_mm[a], f.extent[a] = o.size[a] * o.spacing_mm[a];
+  int64_t n[3];
+  double sp[3];
+  for (int a = 0; a < 3; ++a) n[a] = o.size[a], sp[a] = o.spacing_mm[a], f.extent_mm[a] = o.size[a] * o.spacing_mm[a];
 
   Rng rng(hash2(o.seed, 1));
   const Anatomy anatomy = random_anatomy(rng);
-  const LesionModel model(hash2(o.seed, 2), f.extent, place_foci(anatomy, f, rng, o.involvement));
-  const Noise3 coarse(hash2(o.seed, 3), f.extent, 12.0), fine(hash2(o.seed, 4), f.extent, 3.0);
+  const LesionModel model(hash2(o.seed, 2), f.extent_mm, place_foci(anatomy, f, rng, o.involvement));
+  const Noise3 coarse(hash2(o.seed, 3), f.extent_mm, 12.0), fine(hash2(o.seed, 4), f.extent_mm, 3.0);
 
-  const int64_t nx = f.n[0], ny = f.n[1], nz = f.n[2], total = nx * ny * nz;
+  const int64_t nx = n[0], ny = n[1], nz = n[2], total = nx * ny * nz;
   float* ct = p.ct.voxels.data_ptr<float>();
   uint8_t* lungs = p.lungs.voxels.data_ptr<uint8_t>();
   std::vector<float> score(static_cast<size_t>(total), -std::numeric_limits<float>::infinity());
@@ -101,11 +94,11 @@ Phantom make_phantom(const PhantomOptions& o) {
 
 #pragma omp parallel for schedule(dynamic, 1)
   for (int64_t k = 0; k < nz; ++k) {
-    const double w = (k + 0.5) / nz, z = (k + 0.5) * f.s[2];
+    const double z = (k + 0.5) * sp[2], w = f.w_of_mm(z);
     for (int64_t j = 0; j < ny; ++j) {
-      const double v = (j + 0.5) / ny * 2.0 - 1.0, y = (j + 0.5) * f.s[1];
+      const double v = (j + 0.5) / ny * 2.0 - 1.0, y = (j + 0.5) * sp[1];
       for (int64_t i = 0; i < nx; ++i) {
-        const double u = (i + 0.5) / nx * 2.0 - 1.0, x = (i + 0.5) * f.s[0];
+        const double u = (i + 0.5) / nx * 2.0 - 1.0, x = (i + 0.5) * sp[0];
         const int64_t idx = (k * ny + j) * nx + i;
         const Tissue t = tissue_at(anatomy, u, v, w);
         if (t.lung == 0) {
@@ -133,14 +126,14 @@ Phantom make_phantom(const PhantomOptions& o) {
       const bool cons = core[idx] >= th.consolidation;
       lesions[idx] = cons ? labels::kConsolidation : labels::kGroundGlass;
       const int64_t i = idx % nx, j = (idx / nx) % ny;
-      ct[idx] = model.hu(cons, score[idx] - th.lesion, o.crazy_paving, (i + 0.5) * f.s[0], (j + 0.5) * f.s[1], (k + 0.5) * f.s[2]);
+      ct[idx] = model.hu(cons, score[idx] - th.lesion, o.crazy_paving, (i + 0.5) * sp[0], (j + 0.5) * sp[1], (k + 0.5) * sp[2]);
     }
   }
   score = {};
   core = {};
 
-  draw_vessels(anatomy, f.s, f.n, hash2(o.seed, 5), ct, lungs, lesions);
-  blur_in_plane(ct, f.n);
+  draw_vessels(anatomy, f, sp, n, hash2(o.seed, 5), ct, lungs, lesions);
+  blur_in_plane(ct, n);
   if (o.noise_hu > 0) {
     const uint64_t noise_seed = hash2(o.seed, 6);
     const float sigma = static_cast<float>(o.noise_hu);

@@ -1,6 +1,7 @@
 #include "synth/raster.h"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <vector>
 
@@ -17,13 +18,14 @@ struct Segment {
 };
 
 struct Grid {
+  Frame f;
   double s[3];
   int64_t n[3];
-  double extent(int axis) const { return s[axis] * n[axis]; }
+  double extent(int axis) const { return f.extent_mm[axis]; }
   void to_mm(double u, double v, double w, double out[3]) const {
-    out[0] = (u + 1.0) * 0.5 * extent(0);
-    out[1] = (v + 1.0) * 0.5 * extent(1);
-    out[2] = w * extent(2);
+    out[0] = f.u_to_mm(u);
+    out[1] = f.v_to_mm(v);
+    out[2] = f.w_to_mm(w);
   }
 };
 
@@ -57,8 +59,8 @@ void branch(const double start[3], const double dir[3], double length, double ra
 
 std::vector<Segment> vessel_tree(const Anatomy& an, const Grid& g, Rng& rng) {
   std::vector<Segment> segs;
-  const double min_radius = 0.45 * std::min(g.s[0], g.s[1]);
-  const double root_radius = std::max(0.016 * g.extent(0), 2.0 * min_radius);
+  const double min_radius = 0.35 * std::min(g.s[0], g.s[1]);
+  const double root_radius = std::max(0.014 * g.extent(0), 2.0 * min_radius);
   double heart[3];
   g.to_mm(an.heart_u - 0.05, an.heart_v + 0.05, an.heart_w + 0.6 * an.heart_aw, heart);
   for (int side = 0; side < 2; ++side) {
@@ -68,18 +70,21 @@ std::vector<Segment> vessel_tree(const Anatomy& an, const Grid& g, Rng& rng) {
     g.to_mm(hu, hv + 0.06, hw - 0.02, h);
     segs.push_back({{heart[0], heart[1], heart[2]}, {h[0], h[1], h[2]}, root_radius * 1.3, true});
     const double mid = 0.5 * (l.base + l.dome + l.apex);
-    const double targets[5][3] = {{l.cu, l.cv, l.apex - 0.05},
-                                  {l.cu + (side == 0 ? -0.8 : 0.8) * l.au, l.cv, mid},
-                                  {l.cu, l.cv + 0.6 * l.av, l.base + 0.6 * l.dome},
-                                  {l.cu, l.cv - 0.6 * l.av, l.base + 0.7 * l.dome},
-                                  {l.cu, l.cv - 0.5 * l.av, 0.5 * (mid + l.apex)}};
+    std::vector<std::array<double, 3>> targets = {{l.cu, l.cv, l.apex - 0.05},
+                                                  {l.cu + (side == 0 ? -0.8 : 0.8) * l.au, l.cv, mid},
+                                                  {l.cu, l.cv + 0.6 * l.av, l.base + 0.6 * l.dome},
+                                                  {l.cu, l.cv - 0.6 * l.av, l.base + 0.7 * l.dome},
+                                                  {l.cu, l.cv - 0.5 * l.av, 0.5 * (mid + l.apex)}};
+    for (int extra = 0; extra < 4; ++extra)
+      targets.push_back({l.cu + 0.7 * l.au * rng.uniform(-1, 1), l.cv + 0.7 * l.av * rng.uniform(-1, 1),
+                         rng.uniform(l.base + l.dome, l.apex - 0.1)});
     for (const auto& t : targets) {
       double tm[3], d[3];
       g.to_mm(t[0], t[1], t[2], tm);
       for (int a = 0; a < 3; ++a) d[a] = tm[a] - h[a];
       const double dist = std::sqrt(d[0] * d[0] + d[1] * d[1] + d[2] * d[2]);
       normalize(d);
-      branch(h, d, 0.38 * dist, root_radius, 0, min_radius, rng, &segs);
+      branch(h, d, 0.34 * dist, root_radius, 0, min_radius, rng, &segs);
     }
   }
   return segs;
@@ -112,9 +117,10 @@ void draw_segment(const Segment& s, const Grid& g, float* ct, const uint8_t* lun
 
 }  // namespace
 
-void draw_vessels(const Anatomy& anatomy, const double spacing_mm[3], const int64_t size[3], uint64_t seed, float* ct,
-                  const uint8_t* lungs, const uint8_t* lesions) {
+void draw_vessels(const Anatomy& anatomy, const Frame& frame, const double spacing_mm[3], const int64_t size[3],
+                  uint64_t seed, float* ct, const uint8_t* lungs, const uint8_t* lesions) {
   Grid g{};
+  g.f = frame;
   for (int a = 0; a < 3; ++a) g.s[a] = spacing_mm[a], g.n[a] = size[a];
   Rng rng(seed);
   for (const Segment& s : vessel_tree(anatomy, g, rng)) draw_segment(s, g, ct, lungs, lesions);
