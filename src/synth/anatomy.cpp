@@ -68,11 +68,14 @@ Tissue tissue_at(const Anatomy& a, double u, double v, double w) {
   // Airways: trachea above the carina, main bronchi to the hila (lumen air, thin wall).
   const double carina[3] = {0.0, -0.05, a.carina_w};
   const double top[3] = {0.0, -0.05, 3.0};
-  double airway = segment_distance(u, v, w, carina, top, 1.0) / 0.065;
-  for (int side = 0; side < 2; ++side) {
-    double h[3];
-    hilum(a, side, &h[0], &h[1], &h[2]);
-    airway = std::min(airway, segment_distance(u, v, w, carina, h, 1.0) / 0.045);
+  double airway = 2.0;  // in lumen radii; only computed near the airways (the costly part of this function)
+  if (std::fabs(u) < 0.12 && std::fabs(v + 0.05) < 0.12 && w > a.carina_w - 0.1) airway = segment_distance(u, v, w, carina, top, 1.0) / 0.065;
+  if (std::fabs(u) < 0.32 && std::fabs(v) < 0.2 && std::fabs(w - a.carina_w) < 0.25) {
+    for (int side = 0; side < 2; ++side) {
+      double h[3];
+      hilum(a, side, &h[0], &h[1], &h[2]);
+      airway = std::min(airway, segment_distance(u, v, w, carina, h, 1.0) / 0.045);
+    }
   }
   if (airway < 1.0) return {-1000.0f, 0};
   if (airway < 1.3) return {25.0f, 0};
@@ -86,9 +89,10 @@ Tissue tissue_at(const Anatomy& a, double u, double v, double w) {
   // Aorta (ascending, arch, descending) and heart with its fat.
   const double asc0[3] = {0.04, -0.12, a.heart_w}, asc1[3] = {0.04, -0.12, 0.76};
   const double desc0[3] = {0.12, 0.25, -0.2}, desc1[3] = {0.12, 0.25, 0.76};
-  const double aorta = std::min({segment_distance(u, v, w, asc0, asc1, 1.0) / 0.07,
-                                 segment_distance(u, v, w, asc1, desc1, 1.0) / 0.06,
-                                 segment_distance(u, v, w, desc0, desc1, 1.0) / 0.06});
+  double aorta = 2.0;
+  if (std::fabs(u - 0.08) < 0.2 && v > -0.3 && v < 0.4 && w > -0.3 && w < 0.9)
+    aorta = std::min({segment_distance(u, v, w, asc0, asc1, 1.0) / 0.07, segment_distance(u, v, w, asc1, desc1, 1.0) / 0.06,
+                      segment_distance(u, v, w, desc0, desc1, 1.0) / 0.06});
   if (aorta < 1.0) return {42.0f, 0};
   const double heart = std::sqrt(sq((u - a.heart_u) / a.heart_au) + sq((v - a.heart_v) / a.heart_av) +
                                  sq((w - a.heart_w) / a.heart_aw));

@@ -43,17 +43,31 @@ void deflect(const double d[3], double angle, Rng& rng, double out[3]) {
   for (int a = 0; a < 3; ++a) out[a] = std::cos(angle) * d[a] + std::sin(angle) * r[a];
 }
 
-void branch(const double start[3], const double dir[3], double length, double radius, int depth, double min_radius,
-            Rng& rng, std::vector<Segment>* out) {
+// A vessel segment and, while it ends inside its lung, two thinner children.
+struct Tree {
+  const Anatomy& anatomy;
+  const Frame& frame;
+  int label;  // lung label the tree grows in
+  double min_radius;
+  bool inside(const double p[3]) const {
+    const double u = p[0] / frame.extent_mm[0] * 2.0 - 1.0, v = p[1] / frame.extent_mm[1] * 2.0 - 1.0;
+    return tissue_at(anatomy, u, v, frame.w_of_mm(p[2])).lung == label;
+  }
+};
+
+void branch(const Tree& tree, const double start[3], const double dir[3], double length, double radius, int depth, Rng& rng,
+            std::vector<Segment>* out) {
   Segment s{};
   for (int a = 0; a < 3; ++a) s.a[a] = start[a], s.b[a] = start[a] + dir[a] * length;
   s.radius_mm = radius;
   out->push_back(s);
-  if (depth >= 7 || radius * 0.72 < min_radius) return;
+  const double angle[2] = {rng.uniform(0.3, 0.65), rng.uniform(0.3, 0.65)};
+  const double scale[2][2] = {{rng.uniform(0.62, 0.82), rng.uniform(0.66, 0.78)}, {rng.uniform(0.62, 0.82), rng.uniform(0.66, 0.78)}};
+  if (depth >= 7 || radius * 0.72 < tree.min_radius || (depth > 0 && !tree.inside(s.b))) return;
   for (int c = 0; c < 2; ++c) {
     double d[3];
-    deflect(dir, rng.uniform(0.3, 0.65), rng, d);
-    branch(s.b, d, length * rng.uniform(0.62, 0.82), radius * rng.uniform(0.66, 0.78), depth + 1, min_radius, rng, out);
+    deflect(dir, angle[c], rng, d);
+    branch(tree, s.b, d, length * scale[c][0], radius * scale[c][1], depth + 1, rng, out);
   }
 }
 
@@ -84,7 +98,7 @@ std::vector<Segment> vessel_tree(const Anatomy& an, const Grid& g, Rng& rng) {
       for (int a = 0; a < 3; ++a) d[a] = tm[a] - h[a];
       const double dist = std::sqrt(d[0] * d[0] + d[1] * d[1] + d[2] * d[2]);
       normalize(d);
-      branch(h, d, 0.34 * dist, root_radius, 0, min_radius, rng, &segs);
+      branch(Tree{an, g.f, side + 1, min_radius}, h, d, 0.34 * dist, root_radius, 0, rng, &segs);
     }
   }
   return segs;
@@ -100,6 +114,7 @@ void draw_segment(const Segment& s, const Grid& g, float* ct, const uint8_t* lun
   const double d[3] = {s.b[0] - s.a[0], s.b[1] - s.a[1], s.b[2] - s.a[2]};
   const double len2 = std::max(d[0] * d[0] + d[1] * d[1] + d[2] * d[2], 1e-12);
   const double soft = std::min(g.s[0], g.s[1]);
+#pragma omp parallel for schedule(static) if ((hi[0] - lo[0]) * (hi[1] - lo[1]) * (hi[2] - lo[2]) > 20000)
   for (int64_t k = lo[2]; k <= hi[2]; ++k)
     for (int64_t j = lo[1]; j <= hi[1]; ++j)
       for (int64_t i = lo[0]; i <= hi[0]; ++i) {
