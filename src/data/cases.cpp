@@ -66,23 +66,23 @@ LabelledCase load_case(const Case& c) {
 
 namespace {
 
-void check_labels(const Case& c, const std::string& path, LabelRole role, const Volume* image,
-                  std::vector<ManifestProblem>* problems) {
+// The adapted label map, or an undefined Volume after recording the problem.
+Volume check_labels(const Case& c, const std::string& path, LabelRole role, const Volume* image,
+                    std::vector<ManifestProblem>* problems) {
   const std::string what = role == LabelRole::Lungs ? "lungs" : "lesions";
   std::error_code ec;
   if (!fs::exists(path, ec)) {
     problems->push_back({c.case_id, what + " file '" + path + "' does not exist"});
-    return;
+    return {};
   }
   try {
     const Volume v = image ? read_labels(path, *image, what) : read_volume(path);
-    if (role == LabelRole::Lungs && c.convention != "covid19-ct-seg-combined")
-      (void)adapt_lungs(v, c.convention);
-    else
-      (void)adapt_lesions(v, c.convention);
+    if (role == LabelRole::Lungs && c.convention != "covid19-ct-seg-combined") return adapt_lungs(v, c.convention);
+    return adapt_lesions(v, c.convention);
   } catch (const Error& e) {
     problems->push_back({c.case_id, what + ": " + e.what()});
   }
+  return {};
 }
 
 void check_case(const Case& c, std::vector<ManifestProblem>* problems, std::vector<ManifestProblem>* warnings) {
@@ -114,8 +114,16 @@ void check_case(const Case& c, std::vector<ManifestProblem>* problems, std::vect
   }
   if (c.convention == "covid19-ct-seg-combined" && c.lungs.empty())
     problems->push_back({c.case_id, "convention covid19-ct-seg-combined needs the combined label file in 'lungs'"});
-  if (!c.lungs.empty()) check_labels(c, c.lungs, LabelRole::Lungs, have_image ? &image : nullptr, problems);
-  if (!c.lesions.empty()) check_labels(c, c.lesions, LabelRole::Lesions, have_image ? &image : nullptr, problems);
+  Volume lungs, lesions;
+  if (!c.lungs.empty()) lungs = check_labels(c, c.lungs, LabelRole::Lungs, have_image ? &image : nullptr, problems);
+  if (!c.lesions.empty()) lesions = check_labels(c, c.lesions, LabelRole::Lesions, have_image ? &image : nullptr, problems);
+  if (lungs.voxels.defined() && lesions.voxels.defined() && c.convention != "covid19-ct-seg-combined" &&
+      lungs.geometry.same_grid_as(lesions.geometry)) {
+    const int64_t outside = lesions.voxels.gt(0).logical_and(lungs.voxels.eq(0)).sum().item<int64_t>();
+    if (outside > 0)
+      warnings->push_back({c.case_id, std::to_string(outside) + " lesion voxel(s) lie outside the lung mask "
+                                      "(pulmo counts involvement inside the lungs only)"});
+  }
   if (c.lungs.empty() && c.lesions.empty()) warnings->push_back({c.case_id, "no label map (image only)"});
 }
 

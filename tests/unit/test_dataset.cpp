@@ -319,6 +319,21 @@ TEST(DatasetCheck, ListsEveryProblemAtOnce) {
   EXPECT_GE(problems.size(), 9u);
 }
 
+TEST(DatasetCheck, LesionsOutsideTheLungsAreAWarning) {
+  TempDir tmp;
+  const std::string path = write_small_dataset(tmp);
+  // medseg: lesion 3 (effusion) is dropped; write a lesion 1 outside the lungs instead.
+  Volume lesions = read_volume(tmp.file("lesions.nii.gz"));
+  lesions.voxels.zero_();
+  lesions.voxels[0][0][0] = 1;  // x = 0: outside the lungs (x 1..2 and 5..6)
+  write_volume(lesions.with_voxels(lesions.voxels.to(at::kByte)), tmp.file("lesion_out.nii.gz"));
+  write_file(path, "case_id,patient_id,image,lungs,lesions\nc1,p1,ct.nii.gz,lungs.nii.gz,lesion_out.nii.gz\n");
+  std::vector<ManifestProblem> warnings;
+  EXPECT_TRUE(check_manifest(read_manifest(path), &warnings).empty());
+  ASSERT_EQ(warnings.size(), 1u);
+  EXPECT_NE(warnings[0].message.find("1 lesion voxel(s) lie outside"), std::string::npos) << warnings[0].message;
+}
+
 TEST(DatasetCheck, AWindowedImageDeclaredAsSuchIsOnlyAWarning) {
   TempDir tmp;
   const std::string path = write_small_dataset(tmp);

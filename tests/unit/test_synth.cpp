@@ -142,6 +142,23 @@ TEST(SynthPhantom, LesionsAreBilateralAndPreferPosteriorBases) {
   EXPECT_GT(lower, upper);
 }
 
+TEST(SynthPhantom, LesionsPreferTheLungPeriphery) {
+  double periphery_lesion = 0, periphery = 0, core_lesion = 0, core = 0;
+  for (uint64_t seed : {41, 42, 43}) {
+    const Phantom p = synth::make_phantom(small(seed, 0.1));
+    const at::Tensor lung = p.lungs.voxels.gt(0), lesion = p.lesions.voxels.gt(0);
+    // Lung voxels within 3 voxels (in-plane) of a non-lung voxel form the periphery.
+    const at::Tensor outside = lung.logical_not().to(at::kFloat).unsqueeze(0).unsqueeze(0);
+    const at::Tensor near = at::max_pool3d(outside, {1, 7, 7}, {1, 1, 1}, {0, 3, 3}).squeeze(0).squeeze(0).gt(0);
+    const at::Tensor shell = lung.logical_and(near), inner = lung.logical_and(near.logical_not());
+    periphery += shell.sum().item<double>();
+    periphery_lesion += shell.logical_and(lesion).sum().item<double>();
+    core += inner.sum().item<double>();
+    core_lesion += inner.logical_and(lesion).sum().item<double>();
+  }
+  EXPECT_GT(periphery_lesion / periphery, 1.5 * core_lesion / core) << periphery_lesion / periphery << " vs " << core_lesion / core;
+}
+
 TEST(SynthPhantom, CrazyPavingAddsAReticularPatternToGroundGlass) {
   PhantomOptions o = small(12, 0.4);
   o.noise_hu = 0;
