@@ -1,6 +1,7 @@
 // Loading a case (image + adapted label maps) and checking a whole manifest.
 #include <ATen/ATen.h>
 
+#include <cmath>
 #include <filesystem>
 #include <map>
 
@@ -23,15 +24,56 @@ bool looks_windowed(const Volume& image) {
   return image.voxels.min().item<double>() >= 0 && image.voxels.max().item<double>() <= 255;
 }
 
+// `labels` stored with its axes permuted or reversed relative to `grid` (the same voxels in another
+// storage order, e.g. LAS vs LPS): the voxels reordered onto `grid`. Undefined when it is not such a case.
+Volume reorder_onto(const Volume& labels, const Geometry& grid) {
+  const Geometry& g = labels.geometry;
+  int from[3];
+  bool flip[3];
+  for (int a = 0; a < 3; ++a) {  // target axis a <- label axis from[a]
+    from[a] = -1;
+    const Vec3 t = grid.axis_direction(a);
+    for (int b = 0; b < 3; ++b) {
+      const Vec3 d = g.axis_direction(b);
+      const double dot = t[0] * d[0] + t[1] * d[1] + t[2] * d[2];
+      if (std::fabs(std::fabs(dot) - 1.0) < 1e-4 && g.size[b] == grid.size[a] && std::fabs(g.spacing_mm[b] - grid.spacing_mm[a]) < 1e-4) {
+        from[a] = b;
+        flip[a] = dot < 0;
+      }
+    }
+    if (from[a] < 0) return {};
+  }
+  // Tensor dims are [z, y, x]: tensor dim of ITK axis a is 2 - a.
+  at::Tensor t = labels.voxels.permute({2 - from[2], 2 - from[1], 2 - from[0]});
+  std::vector<int64_t> dims;
+  for (int a = 0; a < 3; ++a)
+    if (flip[a]) dims.push_back(2 - a);
+  if (!dims.empty()) t = t.flip(dims);
+  Volume out;
+  out.geometry = grid;
+  out.voxels = t.contiguous();
+  // Accept only when opposite corner voxels keep their physical positions.
+  for (int corner = 0; corner < 2; ++corner) {
+    Vec3 target{}, source{};
+    for (int a = 0; a < 3; ++a) {
+      target[a] = corner ? static_cast<double>(grid.size[a] - 1) : 0.0;
+      source[from[a]] = flip[a] ? static_cast<double>(grid.size[a] - 1) - target[a] : target[a];
+    }
+    const Vec3 p = grid.index_to_physical(target), q = g.index_to_physical(source);
+    if (std::hypot(p[0] - q[0], p[1] - q[1], p[2] - q[2]) > 1e-2) return {};
+  }
+  return out;
+}
+
 Volume read_labels(const std::string& path, const Volume& image, const std::string& what) {
   Volume v = read_volume(path);
-  if (!v.geometry.same_grid_as(image.geometry)) {
-    const bool flipped = v.geometry.same_physical_box_as(image.geometry);
-    throw Error(ExitCode::Mismatch, what + " '" + path + "' is on another grid than the image: " + v.geometry.describe() +
-                                        " vs " + image.geometry.describe() +
-                                        (flipped ? " (same box, axes stored in another order; resample it onto the image grid)" : ""));
+  if (v.geometry.same_grid_as(image.geometry)) return v;
+  if (v.geometry.same_physical_box_as(image.geometry)) {
+    Volume reordered = reorder_onto(v, image.geometry);
+    if (reordered.voxels.defined()) return reordered;
   }
-  return v;
+  throw Error(ExitCode::Mismatch, what + " '" + path + "' is on another grid than the image: " + v.geometry.describe() +
+                                      " vs " + image.geometry.describe());
 }
 
 }  // namespace

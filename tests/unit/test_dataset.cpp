@@ -290,6 +290,28 @@ TEST(DatasetCases, LoadCaseAppliesTheAdapterAndKeepsTheImageGrid) {
   EXPECT_EQ(code_of([&] { load_case(c); }), ExitCode::NotFound);
 }
 
+TEST(DatasetCases, ALabelMapStoredInAnotherAxisOrderIsReorderedOntoTheImageGrid) {
+  // The real TotalSegmentator map is stored LAS; its DICOM series LPS: the same voxels, y reversed.
+  Case c;
+  c.case_id = "ts";
+  c.image = test::data_path("ct/totalsegmentator/example_ct_dicom");
+  c.lungs = test::data_path("ct/totalsegmentator/example_seg_dicom.nii.gz");
+  c.convention = "totalsegmentator";
+  const LabelledCase l = load_case(c);
+  EXPECT_TRUE(l.lungs.geometry.same_grid_as(l.image.geometry));
+  const Volume seg = read_volume(c.lungs);
+  const Volume reordered = seg.with_voxels(seg.voxels.flip({1}));  // LAS -> LPS: reverse y
+  // Voxel (i, j, k) of the series is voxel (i, 511 - j, k) of the map (shared/data README).
+  Volume raw_on_grid = l.image.with_voxels(reordered.voxels);
+  EXPECT_TRUE(adapt_lungs(raw_on_grid, "totalsegmentator").voxels.equal(l.lungs.voxels));
+  // The liver (TotalSegmentator label 5) lands on liver tissue (measured: 89 HU; without the y reversal -75 HU).
+  const at::Tensor liver = reordered.voxels.eq(5);
+  ASSERT_GT(liver.sum().item<int64_t>(), 1000);
+  const double liver_hu = l.image.voxels.masked_select(liver).mean().item<double>();
+  EXPECT_GT(liver_hu, 30);
+  EXPECT_LT(liver_hu, 200);
+}
+
 TEST(DatasetCheck, AGoodManifestHasNoProblem) {
   TempDir tmp;
   const std::string path = write_small_dataset(tmp);
