@@ -66,6 +66,24 @@ TEST(SynthPhantom, GeometryFollowsTheOptions) {
   EXPECT_DOUBLE_EQ(p.ct.geometry.origin_mm[0], -0.5 * 63 * 0.7);  // centred field of view
 }
 
+TEST(SynthPhantom, LungsKeepRealProportionsOrSpanTheRequestedShareOfSlices) {
+  struct Row { double coverage, lo, hi; };
+  // 64x64x32 at 0.9/0.9/5 mm: a 58 mm wide, 160 mm tall field of view. Real proportions: lungs about
+  // 0.66 x 58 mm = 38 mm tall = 24 % of the slices.
+  const Row rows[] = {{0.0, 0.15, 0.35}, {0.5, 0.40, 0.55}, {0.9, 0.78, 0.95}};
+  for (const Row& r : rows) {
+    PhantomOptions o;
+    o.size = {64, 64, 32};
+    o.spacing_mm = {0.9, 0.9, 5.0};
+    o.lung_z_coverage = r.coverage;
+    const Phantom p = synth::make_phantom(o);
+    const double slices_with_lung = p.lungs.voxels.gt(0).flatten(1).any(1).sum().item<double>() / 32.0;
+    EXPECT_GE(slices_with_lung, r.lo) << r.coverage;
+    EXPECT_LE(slices_with_lung, r.hi) << r.coverage;
+    EXPECT_NEAR(p.involved_percent, 20.0, synth::kInvolvementTolerancePercent);
+  }
+}
+
 TEST(SynthPhantom, MeasuredInvolvementMeetsTheTargetWithinTolerance) {
   for (double target : {0.0, 0.01, 0.05, 0.2, 0.35, 0.5, 0.8}) {
     const Phantom p = synth::make_phantom(small(11, target));
@@ -192,6 +210,8 @@ TEST(SynthPhantom, OptionsOutOfRangeAreUsageErrors) {
       {"size z 401", [](PhantomOptions& o) { o.size[2] = 401; }},
       {"size x 8", [](PhantomOptions& o) { o.size[0] = 8; }},
       {"negative noise", [](PhantomOptions& o) { o.noise_hu = -1; }},
+      {"z coverage 0.1", [](PhantomOptions& o) { o.lung_z_coverage = 0.1; }},
+      {"z coverage 2", [](PhantomOptions& o) { o.lung_z_coverage = 2; }},
       {"NaN involvement", [](PhantomOptions& o) { o.involvement = std::nan(""); }},
   };
   for (const Row& r : rows) {
