@@ -89,6 +89,7 @@ int run_synth(const SynthArgs& a, const GlobalOptions& global) {
     ro.require_3d = true;
     real_ct = read_volume(a.insert_into, ro);
     real_mask = read_volume(a.lung_mask, ro);
+    for (const auto& w : hu_plausibility_warnings(real_ct)) warn(a.insert_into + ": " + w);
     patient = fs::path(a.insert_into).filename().string();
     patient = patient.substr(0, patient.find('.'));
   }
