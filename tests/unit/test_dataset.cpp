@@ -91,7 +91,8 @@ TEST(DatasetCsv, ParsesQuotesEscapesCrlfAndSkipsCommentsAndBlankLines) {
 
 TEST(DatasetManifest, CsvPathsAreResolvedRelativeToTheManifestAndOtherColumnsAreAttributes) {
   TempDir tmp;
-  write_file(tmp.file("m.csv"), "case_id,patient_id,image,lungs,convention,sex\nc1,p1,img/c1.nii.gz,/abs/l.nii.gz,medseg,F\n");
+  write_file(tmp.file("m.csv"),  // with the UTF-8 byte-order mark a spreadsheet program writes
+             "\xEF\xBB\xBF" "case_id,patient_id,image,lungs,convention,sex\nc1,p1,img/c1.nii.gz,/abs/l.nii.gz,medseg,F\n");
   const Manifest m = read_manifest(tmp.file("m.csv"));
   ASSERT_EQ(m.cases.size(), 1u);
   EXPECT_EQ(m.cases[0].image, (tmp.path() / "img/c1.nii.gz").string());
