@@ -11,7 +11,7 @@
 
 namespace pulmo {
 
-struct ManifestCase {
+struct EvalCase {
   std::string id;                                  // column "case"
   std::string reference, prediction;               // label maps (paths resolved against the manifest's folder)
   std::string patient;                             // column "patient" ("" = the case is its own patient)
@@ -19,17 +19,17 @@ struct ManifestCase {
   std::map<std::string, std::string> attributes;   // every other column (sex, age, site, scanner, ...)
 };
 
-struct Manifest {
-  std::vector<ManifestCase> cases;
+struct EvalManifest {
+  std::vector<EvalCase> cases;
   std::vector<std::string> attribute_names;        // in column order
 };
 
 // Reads a manifest CSV (header row; columns case, reference, prediction required; patient, lung_reference,
 // lung_prediction optional; any other column is an attribute). Error(NotFound) for a missing file,
 // Error(BadConfig) for missing columns, ragged rows, empty or duplicate case ids, no cases.
-Manifest read_manifest(const std::string& path);
+EvalManifest read_eval_manifest(const std::string& path);
 // Adds the attribute columns of a CSV keyed by "case" (Error(BadConfig) for unknown case ids / no case column).
-void merge_attributes(Manifest& manifest, const std::string& attributes_csv);
+void merge_attributes(EvalManifest& manifest, const std::string& attributes_csv);
 
 struct SetOptions {
   SegmentationOptions segmentation;
@@ -40,16 +40,16 @@ struct SetOptions {
 };
 
 struct CaseResult {
-  const ManifestCase* source = nullptr;
+  const EvalCase* source = nullptr;
   std::vector<LabelMetrics> labels;
   double involved_ref_percent = kNaN, involved_pred_percent = kNaN;  // when lung masks are given
 };
 
 // Evaluates every case; a failing case stops the run with the case id in the message.
-std::vector<CaseResult> evaluate_cases(const Manifest& manifest, const SetOptions& options);
+std::vector<CaseResult> evaluate_cases(const EvalManifest& manifest, const SetOptions& options);
 
 // Writes cases.csv, summary.json, summary.md and summary.html into `folder` (each atomically).
-void write_set_report(const Manifest& manifest, const std::vector<CaseResult>& results, const SetOptions& options,
+void write_set_report(const EvalManifest& manifest, const std::vector<CaseResult>& results, const SetOptions& options,
                       const std::string& folder);
 
 // ---- classification (prognosis) sets ----------------------------------------------------------------------

@@ -23,6 +23,8 @@ using Registrar = std::function<Action(CLI::App& app, const GlobalOptions& globa
 Action register_info(CLI::App& app, const GlobalOptions& global);
 Action register_convert(CLI::App& app, const GlobalOptions& global);
 Action register_eval(CLI::App& app, const GlobalOptions& global);
+Action register_synth(CLI::App& app, const GlobalOptions& global);
+Action register_dataset(CLI::App& app, const GlobalOptions& global);
 
 // Messages to stderr, so that stdout stays clean for --json output.
 void warn(const std::string& message);

@@ -120,7 +120,7 @@ int run_pair(const Options& opt, const GlobalOptions& global) {
 
 int run_set(const Options& opt, const GlobalOptions& global) {
   if (opt.output_dir.empty()) throw Error(ExitCode::Usage, "--manifest needs --output-dir");
-  Manifest manifest = read_manifest(opt.manifest);
+  EvalManifest manifest = read_eval_manifest(opt.manifest);
   if (!opt.attributes.empty()) merge_attributes(manifest, opt.attributes);
   SetOptions so;
   so.segmentation.labels = opt.labels;
@@ -142,7 +142,7 @@ int run_classification(const Options& opt, const GlobalOptions& global) {
   ClassificationSet set = read_classification_csv(opt.classification);
   if (!opt.attributes.empty()) {
     // Attributes keyed by case, as for manifests.
-    Manifest keyed;
+    EvalManifest keyed;
     for (const auto& c : set.cases) keyed.cases.push_back({c.id, "", "", c.patient, "", "", c.attributes});
     keyed.attribute_names = set.attribute_names;
     merge_attributes(keyed, opt.attributes);

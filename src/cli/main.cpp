@@ -35,6 +35,8 @@ int main(int argc, char** argv) {
       cli::register_info,
       cli::register_convert,
       cli::register_eval,
+      cli::register_synth,
+      cli::register_dataset,
   };
   for (const cli::Registrar& reg : registrars) {
     const size_t before = app.get_subcommands({}).size();

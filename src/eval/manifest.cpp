@@ -1,4 +1,4 @@
-// Manifest and attribute CSVs of `pulmo eval --manifest`.
+// EvalManifest and attribute CSVs of `pulmo eval --manifest`.
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
@@ -91,7 +91,7 @@ std::string resolve(const fs::path& folder, const std::string& p) {
 
 }  // namespace
 
-Manifest read_manifest(const std::string& path) {
+EvalManifest read_eval_manifest(const std::string& path) {
   const Table t = read_csv(path, "manifest");
   for (const char* required : {"case", "reference", "prediction"})
     if (t.column(required) < 0)
@@ -99,7 +99,7 @@ Manifest read_manifest(const std::string& path) {
                                            "' (required: case, reference, prediction; optional: patient, "
                                            "lung_reference, lung_prediction, any attribute)");
   const std::set<std::string> known{"case", "reference", "prediction", "patient", "lung_reference", "lung_prediction"};
-  Manifest m;
+  EvalManifest m;
   for (const auto& h : t.header)
     if (!known.count(h)) m.attribute_names.push_back(h);
   const fs::path folder = fs::absolute(fs::path(path)).parent_path();
@@ -107,7 +107,7 @@ Manifest read_manifest(const std::string& path) {
   for (size_t r = 0; r < t.rows.size(); ++r) {
     const auto& row = t.rows[r];
     auto get = [&](const char* name) { return t.column(name) >= 0 ? row[t.column(name)] : std::string(); };
-    ManifestCase c;
+    EvalCase c;
     c.id = get("case");
     const std::string where = "manifest '" + path + "' line " + std::to_string(t.line_numbers[r]);
     if (c.id.empty()) throw Error(ExitCode::BadConfig, where + ": empty case id");
@@ -126,11 +126,11 @@ Manifest read_manifest(const std::string& path) {
   return m;
 }
 
-void merge_attributes(Manifest& manifest, const std::string& attributes_csv) {
+void merge_attributes(EvalManifest& manifest, const std::string& attributes_csv) {
   const Table t = read_csv(attributes_csv, "attributes file");
   const int key = t.column("case");
   if (key < 0) throw Error(ExitCode::BadConfig, "attributes file '" + attributes_csv + "' has no column 'case'");
-  std::map<std::string, ManifestCase*> by_id;
+  std::map<std::string, EvalCase*> by_id;
   for (auto& c : manifest.cases) by_id[c.id] = &c;
   for (size_t i = 0; i < t.header.size(); ++i)
     if (static_cast<int>(i) != key &&

@@ -33,7 +33,7 @@ Volume on_reference_grid(Volume v, const Volume& reference, bool resample, const
 
 double nonzero_ml(const Volume& v) { return v.voxels.ne(0).sum().item<double>() * v.geometry.voxel_volume_ml(); }
 
-CaseResult evaluate_case(const ManifestCase& c, const SetOptions& options) {
+CaseResult evaluate_case(const EvalCase& c, const SetOptions& options) {
   CaseResult r;
   r.source = &c;
   const Volume ref = read_case_volume(c.reference, "reference");
@@ -56,12 +56,12 @@ CaseResult evaluate_case(const ManifestCase& c, const SetOptions& options) {
 
 }  // namespace
 
-std::vector<CaseResult> evaluate_cases(const Manifest& manifest, const SetOptions& options) {
+std::vector<CaseResult> evaluate_cases(const EvalManifest& manifest, const SetOptions& options) {
   std::vector<CaseResult> results;
   const auto start = std::chrono::steady_clock::now();
   const size_t n = manifest.cases.size();
   for (size_t i = 0; i < n; ++i) {
-    const ManifestCase& c = manifest.cases[i];
+    const EvalCase& c = manifest.cases[i];
     try {
       results.push_back(evaluate_case(c, options));
     } catch (const Error& e) {

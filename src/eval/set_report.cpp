@@ -133,7 +133,7 @@ struct Summary {
   std::vector<std::vector<std::vector<double>>> values;  // [label][metric][case]
 };
 
-Summary prepare(const Manifest& manifest, const std::vector<CaseResult>& results, const SetOptions& options) {
+Summary prepare(const EvalManifest& manifest, const std::vector<CaseResult>& results, const SetOptions& options) {
   Summary s;
   s.metrics = metrics_of(options);
   std::set<int> labels;
@@ -202,7 +202,7 @@ nlohmann::json interval_json(const Interval& i, int n) {
   return {{"n", n}, {"mean", jnum(i.estimate)}, {"ci_low", jnum(i.low)}, {"ci_high", jnum(i.high)}};
 }
 
-std::string cases_csv(const Manifest& manifest, const std::vector<CaseResult>& results, const Summary& s) {
+std::string cases_csv(const EvalManifest& manifest, const std::vector<CaseResult>& results, const Summary& s) {
   std::ostringstream o;
   o << "case,patient";
   for (const auto& a : manifest.attribute_names) o << "," << csv_field(a);
@@ -231,7 +231,7 @@ std::string cases_csv(const Manifest& manifest, const std::vector<CaseResult>& r
 
 }  // namespace
 
-void write_set_report(const Manifest& manifest, const std::vector<CaseResult>& results, const SetOptions& options,
+void write_set_report(const EvalManifest& manifest, const std::vector<CaseResult>& results, const SetOptions& options,
                       const std::string& folder) {
   const Summary s = prepare(manifest, results, options);
   std::vector<int> all(results.size());
