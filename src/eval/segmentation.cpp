@@ -137,11 +137,11 @@ std::vector<LabelMetrics> segmentation_metrics(const Volume& reference, const Vo
     std::set_union(in_ref.begin(), in_ref.end(), in_pred.begin(), in_pred.end(), std::back_inserter(present));
     if (labels.empty()) labels = present;
     for (int l : labels)
-      if (!std::binary_search(present.begin(), present.end(), l))
+      if (!options.allow_absent && !std::binary_search(present.begin(), present.end(), l))
         throw Error(ExitCode::Mismatch, "label " + std::to_string(l) + " is in neither the reference nor the prediction"
                                         " (labels present: " + join(present) + ")");
   }
-  if (labels.empty()) throw Error(ExitCode::NoData, "both the reference and the prediction are empty: no label to evaluate");
+  if (labels.empty() && !options.allow_absent) throw Error(ExitCode::NoData, "both the reference and the prediction are empty: no label to evaluate");
 
   const double voxel_ml = reference.geometry.voxel_volume_ml();
   std::vector<LabelMetrics> out;
