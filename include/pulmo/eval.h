@@ -82,6 +82,8 @@ struct SegmentationOptions {
   std::vector<int> labels;                  // labels to evaluate; empty = every nonzero label present in either map
   std::vector<double> tolerances_mm{5.0};   // surface Dice tolerances (LungQuant: 5 mm)
   bool binary = false;                      // masks must hold only 0 and 1 (Error(Mismatch) otherwise); label 1
+  bool allow_absent = false;                // a requested label empty in both maps gives the both-empty values
+                                            // (NaN Dice ...) instead of an error; no label at all gives no rows
 };
 
 // Metrics per label for label maps (or binary masks) on the same grid (Error(Mismatch) for different grids,

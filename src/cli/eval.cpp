@@ -231,7 +231,8 @@ int run_readers(const Options& opt, const GlobalOptions& global) {
 Action register_eval(CLI::App& app, const GlobalOptions& global) {
   auto opt = std::make_shared<Options>();
   CLI::App* sub = app.add_subcommand(
-      "eval", "Evaluate segmentations: Dice, surface Dice, Hausdorff, volumes; one pair or a manifest of cases");
+      "eval", "Evaluate segmentations (Dice, surface Dice, Hausdorff, volumes) of one pair or a manifest of cases; "
+      "readers' agreement and consensus; prognosis scores");
   auto* ref = sub->add_option("--reference,-r", opt->reference, "reference label map (one pair)");
   auto* pred = sub->add_option("--prediction,-p", opt->prediction, "predicted label map (one pair)");
   auto* man = sub->add_option("--manifest", opt->manifest,
@@ -264,14 +265,14 @@ Action register_eval(CLI::App& app, const GlobalOptions& global) {
   sub->add_flag("--binary", opt->binary, "the masks are binary (only 0 and 1 allowed)");
   sub->add_flag("--resample-prediction", opt->resample,
                 "resample a prediction on another grid into the reference grid (nearest neighbour)");
-  sub->add_flag("--json", opt->json, "one pair: print JSON (NaN and infinity as null)");
-  sub->add_option("--output-dir,-o", opt->output_dir, "manifest: folder for cases.csv, summary.json/.md/.html");
-  sub->add_option("--attributes", opt->attributes, "manifest: CSV of case attributes (column case + attributes)");
-  sub->add_option("--age-bins", opt->age_edges, "manifest: edges of the age bins (default 40,50,60,70,80)")
+  sub->add_flag("--json", opt->json, "one pair or --readers: print JSON (NaN and infinity as null)");
+  sub->add_option("--output-dir,-o", opt->output_dir, "manifest / classification: folder for the output files");
+  sub->add_option("--attributes", opt->attributes, "manifest / classification: CSV of case attributes (column case + attributes)");
+  sub->add_option("--age-bins", opt->age_edges, "manifest / classification: edges of the age bins (default 40,50,60,70,80)")
       ->delimiter(',');
-  sub->add_option("--bootstrap", opt->bootstrap, "manifest: bootstrap resamples for the 95 % intervals (default 1000)")
+  sub->add_option("--bootstrap", opt->bootstrap, "manifest / classification: bootstrap resamples for the 95 % intervals (default 1000)")
       ->check(CLI::Range(0, 1000000));
-  sub->add_option("--seed", opt->seed, "manifest: bootstrap seed (default 20201)");
+  sub->add_option("--seed", opt->seed, "manifest / classification: bootstrap seed (default 20201)");
   return [opt, sub, &global]() {
     if (!opt->manifest.empty()) return run_set(*opt, global);
     if (!opt->readers.empty()) return run_readers(*opt, global);

@@ -3,6 +3,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
+#include <set>
 #include <sstream>
 
 #include "pulmo/error.h"
@@ -20,30 +22,97 @@ std::string join(const std::vector<int>& v) {
 
 double ratio(double num, double den) { return den > 0 ? num / den : kNaN; }
 
-void check_binary(const Volume& v, const std::string& what) {
-  const at::Tensor& t = v.voxels;
-  if (t.scalar_type() == at::kBool) return;
-  if (t.ne(0).logical_and(t.ne(1)).any().item<bool>()) {
-    const double mx = t.max().item<double>(), mn = t.min().item<double>();
-    throw Error(ExitCode::Mismatch, what + " is not binary (values from " + std::to_string(mn) + " to " +
-                                        std::to_string(mx) + "; expected only 0 and 1) - pass --labels to pick labels");
+}  // namespace
+
+namespace {
+
+// Labels of a contiguous buffer in one pass (no sort, no copy): non-integer and negative values are refused.
+template <typename T>
+std::vector<int> labels_of(const T* p, int64_t n) {
+  std::vector<uint8_t> seen(65536, 0);
+  std::set<int64_t> large;
+  for (int64_t i = 0; i < n; ++i) {
+    const T v = p[i];
+    if (v == 0) continue;
+    if (!(v == static_cast<T>(static_cast<int64_t>(v))))
+      throw Error(ExitCode::Mismatch, "label map holds non-integer values (a probability map or an image?)");
+    const int64_t l = static_cast<int64_t>(v);
+    if (l < 0) throw Error(ExitCode::Mismatch, "label map holds negative values");
+    if (l < 65536)
+      seen[l] = 1;
+    else
+      large.insert(l);
   }
+  if (!large.empty() && *large.rbegin() > std::numeric_limits<int>::max())
+    throw Error(ExitCode::Mismatch, "label map holds values too large for labels");
+  std::vector<int> labels;
+  for (int l = 1; l < 65536; ++l)
+    if (seen[l]) labels.push_back(l);
+  for (int64_t l : large) labels.push_back(static_cast<int>(l));
+  return labels;
+}
+
+// Masks (uint8 0/1 viewed as bool) of `label` in two maps of the same dtype and shape, with voxel counts, in one pass.
+struct LabelMasks {
+  at::Tensor a, b;
+  int64_t count_a = 0, count_b = 0, count_both = 0;
+};
+
+template <typename T>
+void fill_masks(const T* ra, const T* rb, int64_t n, T label, LabelMasks& m) {
+  bool* __restrict pa = m.a.data_ptr<bool>();
+  bool* __restrict pb = m.b.data_ptr<bool>();
+  int64_t ca = 0, cb = 0, cab = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    const bool x = ra[i] == label, y = rb[i] == label;
+    pa[i] = x;
+    pb[i] = y;
+    ca += x;
+    cb += y;
+    cab += x & y;
+  }
+  m.count_a = ca;
+  m.count_b = cb;
+  m.count_both = cab;
+}
+
+LabelMasks label_masks(const at::Tensor& ref, const at::Tensor& pred, int label) {
+  at::Tensor a = ref.contiguous(), b = pred.contiguous();
+  if (a.scalar_type() != b.scalar_type() || a.scalar_type() == at::kBool ||
+      (a.scalar_type() != at::kFloat && a.scalar_type() != at::kByte && a.scalar_type() != at::kShort &&
+       a.scalar_type() != at::kInt)) {
+    a = a.to(at::kFloat);
+    b = b.to(at::kFloat);
+  }
+  LabelMasks m;
+  m.a = at::empty(a.sizes(), at::kBool);
+  m.b = at::empty(b.sizes(), at::kBool);
+  const int64_t n = a.numel();
+  switch (a.scalar_type()) {
+    case at::kByte:  fill_masks(a.data_ptr<uint8_t>(), b.data_ptr<uint8_t>(), n, static_cast<uint8_t>(label), m); break;
+    case at::kShort: fill_masks(a.data_ptr<int16_t>(), b.data_ptr<int16_t>(), n, static_cast<int16_t>(label), m); break;
+    case at::kInt:   fill_masks(a.data_ptr<int32_t>(), b.data_ptr<int32_t>(), n, static_cast<int32_t>(label), m); break;
+    default:         fill_masks(a.data_ptr<float>(), b.data_ptr<float>(), n, static_cast<float>(label), m); break;
+  }
+  return m;
 }
 
 }  // namespace
 
 std::vector<int> labels_present(const Volume& label_map) {
-  const at::Tensor& t = label_map.voxels;
-  if (t.is_floating_point() && t.ne(t.round()).any().item<bool>())
-    throw Error(ExitCode::Mismatch, "label map holds non-integer values (a probability map or an image?)");
-  if (t.scalar_type() != at::kBool && t.lt(0).any().item<bool>())
-    throw Error(ExitCode::Mismatch, "label map holds negative values");
-  const at::Tensor u = std::get<0>(at::_unique(t.to(at::kLong).flatten(), /*sorted=*/true));
-  std::vector<int> labels;
-  const int64_t* p = u.data_ptr<int64_t>();
-  for (int64_t i = 0; i < u.numel(); ++i)
-    if (p[i] != 0) labels.push_back(static_cast<int>(p[i]));
-  return labels;
+  const at::Tensor t = label_map.voxels.contiguous();
+  const int64_t n = t.numel();
+  switch (t.scalar_type()) {
+    case at::kBool:   return t.any().item<bool>() ? std::vector<int>{1} : std::vector<int>{};
+    case at::kByte:   return labels_of(t.data_ptr<uint8_t>(), n);
+    case at::kChar:   return labels_of(t.data_ptr<int8_t>(), n);
+    case at::kShort:  return labels_of(t.data_ptr<int16_t>(), n);
+    case at::kInt:    return labels_of(t.data_ptr<int32_t>(), n);
+    case at::kLong:   return labels_of(t.data_ptr<int64_t>(), n);
+    case at::kFloat:  return labels_of(t.data_ptr<float>(), n);
+    case at::kDouble: return labels_of(t.data_ptr<double>(), n);
+    default:          return labels_present(label_map.with_voxels(t.to(at::kFloat)));
+  }
 }
 
 std::vector<LabelMetrics> segmentation_metrics(const Volume& reference, const Volume& prediction,
@@ -54,8 +123,13 @@ std::vector<LabelMetrics> segmentation_metrics(const Volume& reference, const Vo
                                         " (use --resample-prediction to resample the prediction)");
   std::vector<int> labels = options.labels;
   if (options.binary) {
-    check_binary(reference, "the reference");
-    check_binary(prediction, "the prediction");
+    for (const auto& [v, what] : {std::pair<const Volume*, const char*>{&reference, "the reference"},
+                                  std::pair<const Volume*, const char*>{&prediction, "the prediction"}}) {
+      const std::vector<int> l = labels_present(*v);
+      if (!l.empty() && (l.size() > 1 || l[0] != 1))
+        throw Error(ExitCode::Mismatch, std::string(what) + " is not binary (labels " + join(l) +
+                                            "; expected only 0 and 1) - pass --labels to pick labels");
+    }
     labels = {1};
   } else {
     const std::vector<int> in_ref = labels_present(reference), in_pred = labels_present(prediction);
@@ -63,21 +137,21 @@ std::vector<LabelMetrics> segmentation_metrics(const Volume& reference, const Vo
     std::set_union(in_ref.begin(), in_ref.end(), in_pred.begin(), in_pred.end(), std::back_inserter(present));
     if (labels.empty()) labels = present;
     for (int l : labels)
-      if (!std::binary_search(present.begin(), present.end(), l))
+      if (!options.allow_absent && !std::binary_search(present.begin(), present.end(), l))
         throw Error(ExitCode::Mismatch, "label " + std::to_string(l) + " is in neither the reference nor the prediction"
                                         " (labels present: " + join(present) + ")");
   }
-  if (labels.empty()) throw Error(ExitCode::NoData, "both the reference and the prediction are empty: no label to evaluate");
+  if (labels.empty() && !options.allow_absent) throw Error(ExitCode::NoData, "both the reference and the prediction are empty: no label to evaluate");
 
   const double voxel_ml = reference.geometry.voxel_volume_ml();
   std::vector<LabelMetrics> out;
   for (int label : labels) {
-    const at::Tensor a = reference.voxels.eq(label), b = prediction.voxels.eq(label);
+    const LabelMasks masks = label_masks(reference.voxels, prediction.voxels, label);
     LabelMetrics m;
     m.label = label;
-    m.voxels_ref = a.sum().item<int64_t>();
-    m.voxels_pred = b.sum().item<int64_t>();
-    m.voxels_both = a.logical_and(b).sum().item<int64_t>();
+    m.voxels_ref = masks.count_a;
+    m.voxels_pred = masks.count_b;
+    m.voxels_both = masks.count_both;
     const double na = double(m.voxels_ref), nb = double(m.voxels_pred), nab = double(m.voxels_both);
     m.dice = ratio(2.0 * nab, na + nb);
     m.jaccard = ratio(nab, na + nb - nab);
@@ -86,7 +160,7 @@ std::vector<LabelMetrics> segmentation_metrics(const Volume& reference, const Vo
     m.volume_ref_ml = na * voxel_ml;
     m.volume_pred_ml = nb * voxel_ml;
     m.volume_diff_ml = m.volume_pred_ml - m.volume_ref_ml;
-    const SurfaceDistances sd = compute_surface_distances(reference.with_voxels(a), prediction.with_voxels(b));
+    const SurfaceDistances sd = compute_surface_distances(reference.with_voxels(masks.a), prediction.with_voxels(masks.b));
     for (double t : options.tolerances_mm) m.surface_dice.emplace_back(t, surface_dice_at(sd, t));
     m.hd95 = hd_at(sd, 95.0);
     m.hd100 = hd_at(sd, 100.0);
@@ -99,9 +173,8 @@ std::vector<LabelMetrics> segmentation_metrics(const Volume& reference, const Vo
 
 double volumetric_dice(const at::Tensor& a, const at::Tensor& b) {
   if (a.sizes() != b.sizes()) throw Error(ExitCode::Mismatch, "volumetric Dice: masks of different shapes");
-  const at::Tensor ma = a.ne(0), mb = b.ne(0);
-  const double na = ma.sum().item<double>(), nb = mb.sum().item<double>();
-  return ratio(2.0 * ma.logical_and(mb).sum().item<double>(), na + nb);
+  const LabelMasks m = label_masks(a.ne(0).view(at::kByte), b.ne(0).view(at::kByte), 1);
+  return ratio(2.0 * double(m.count_both), double(m.count_a + m.count_b));
 }
 
 int ct_severity_score(double involved_percent) {

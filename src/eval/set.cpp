@@ -39,7 +39,9 @@ CaseResult evaluate_case(const EvalCase& c, const SetOptions& options) {
   const Volume ref = read_case_volume(c.reference, "reference");
   const Volume pred = on_reference_grid(read_case_volume(c.prediction, "prediction"), ref, options.resample_prediction,
                                         "the prediction");
-  r.labels = segmentation_metrics(ref, pred, options.segmentation);
+  SegmentationOptions seg = options.segmentation;
+  seg.allow_absent = true;  // a healthy case (no lesion in either map) is a both-empty case, not an error
+  r.labels = segmentation_metrics(ref, pred, seg);
   if (!c.lung_reference.empty()) {
     const Volume lung_ref = on_reference_grid(read_case_volume(c.lung_reference, "reference lung mask"), ref,
                                               options.resample_prediction, "the reference lung mask");

@@ -152,7 +152,8 @@ Summary prepare(const EvalManifest& manifest, const std::vector<CaseResult>& res
       std::vector<double> v;
       for (const auto& r : results) {
         const LabelMetrics* m = find_label(r, label);
-        v.push_back(m ? metric.get(*m) : kNaN);
+        const bool both_empty = m && m->voxels_ref == 0 && m->voxels_pred == 0;  // counted apart
+        v.push_back(m && !both_empty ? metric.get(*m) : kNaN);
       }
       s.values.back().push_back(v);
     }
@@ -249,7 +250,15 @@ void write_set_report(const EvalManifest& manifest, const std::vector<CaseResult
 
   // Overall, per label.
   for (size_t l = 0; l < s.labels.size(); ++l) {
-    TextTable t{"Label " + std::to_string(s.labels[l]) + ": all cases", {"metric", "n", "mean [95 % CI]"}, {}};
+    int both_empty = 0;
+    for (const auto& r : results) {
+      const LabelMetrics* m = find_label(r, s.labels[l]);
+      both_empty += m && m->voxels_ref == 0 && m->voxels_pred == 0;
+    }
+    j["labels"][std::to_string(s.labels[l])]["both_empty_cases"] = both_empty;
+    TextTable t{"Label " + std::to_string(s.labels[l]) + ": all cases (" + std::to_string(both_empty) +
+                    " with the label in neither map, left out of the means)",
+                {"metric", "n", "mean [95 % CI]"}, {}};
     for (size_t k = 0; k < s.metrics.size(); ++k) {
       const int n = count_finite_or_inf(s.values[l][k], all);
       const Interval iv = mean_interval(s.values[l][k], all, s, options);

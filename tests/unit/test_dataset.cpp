@@ -313,6 +313,36 @@ TEST(DatasetCases, ALabelMapStoredInAnotherAxisOrderIsReorderedOntoTheImageGrid)
   EXPECT_LT(liver_hu, 200);
 }
 
+TEST(DatasetCases, ALabelMapWithSwappedAndReversedAxesIsReorderedVoxelForVoxel) {
+  TempDir tmp;
+  Geometry g;  // image: 4 x 3 x 2, identity
+  g.size = {4, 3, 2};
+  g.spacing_mm = {1.0, 2.0, 3.0};
+  write_volume(Volume::filled(g, -500.0), tmp.file("ct.nii.gz"));
+  // The same voxels stored with x and y swapped and (new) y reversed:
+  // label axis 0 runs along image y, label axis 1 along image -x.
+  Geometry h;
+  h.size = {3, 4, 2};
+  h.spacing_mm = {2.0, 1.0, 3.0};
+  h.direction = {0, -1, 0, 1, 0, 0, 0, 0, 1};  // columns: axis 0 = (0, 1, 0), axis 1 = (-1, 0, 0)
+  h.origin_mm = {3.0, 0.0, 0.0};                // label index (0, 0, 0) = image voxel (3, 0, 0)
+  Volume labels = Volume::filled(h, 0.0, at::kByte);
+  auto pattern = [](int64_t i, int64_t j, int64_t k) { return static_cast<uint8_t>((i + 2 * j + k) % 3); };
+  for (int64_t k = 0; k < 2; ++k)
+    for (int64_t b = 0; b < 4; ++b)
+      for (int64_t a = 0; a < 3; ++a) labels.voxels[k][b][a] = pattern(3 - b, a, k);  // image (i, j) = (3 - b, a)
+  write_volume(labels, tmp.file("labels.nii.gz"));
+  Case c;
+  c.case_id = "swapped";
+  c.image = tmp.file("ct.nii.gz");
+  c.lungs = tmp.file("labels.nii.gz");
+  const LabelledCase l = load_case(c);
+  ASSERT_TRUE(l.lungs.geometry.same_grid_as(l.image.geometry));
+  for (int64_t k = 0; k < 2; ++k)
+    for (int64_t j = 0; j < 3; ++j)
+      for (int64_t i = 0; i < 4; ++i) EXPECT_EQ(l.lungs.voxels[k][j][i].item<int>(), pattern(i, j, k)) << i << j << k;
+}
+
 TEST(DatasetCheck, AGoodManifestHasNoProblem) {
   TempDir tmp;
   const std::string path = write_small_dataset(tmp);

@@ -3,9 +3,12 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <filesystem>
+#include <fstream>
 
 #include "pulmo/error.h"
 #include "pulmo/eval.h"
+#include "pulmo/eval_set.h"
 
 using namespace pulmo;
 
@@ -83,6 +86,19 @@ TEST(SegmentationMetrics, RefusesUnknownLabelsNonBinaryMasksAndOtherGrids) {
   EXPECT_EQ(code_of([&] { segmentation_metrics(empty, empty); }), ExitCode::NoData);
 }
 
+TEST(SegmentationMetrics, AllowAbsentGivesBothEmptyValuesInsteadOfAnError) {
+  const Volume empty = grid_volume(at::zeros({10, 10, 10}, at::kByte));
+  SegmentationOptions o;
+  o.allow_absent = true;
+  EXPECT_TRUE(segmentation_metrics(empty, empty, o).empty());
+  o.labels = {1};
+  const auto m = segmentation_metrics(empty, empty, o);
+  ASSERT_EQ(m.size(), 1u);
+  EXPECT_TRUE(std::isnan(m[0].dice));
+  EXPECT_TRUE(std::isnan(m[0].surface_dice[0].second));
+  EXPECT_TRUE(std::isinf(m[0].hd95));
+}
+
 TEST(ResampleLabels, AnOriginOneVoxelHigherMovesTheLabelsOneSliceDown) {
   Volume moving = grid_volume(box(4, 5, 0, 10, 0, 10, 3));
   Geometry target = moving.geometry;
@@ -121,4 +137,32 @@ TEST(Readers, PairwiseAgreementListsEveryPair) {
   EXPECT_EQ(pairs[2].reader_a, 1);
   EXPECT_EQ(pairs[2].reader_b, 2);
   EXPECT_EQ(code_of([&] { consensus({a}, ConsensusMethod::Staple); }), ExitCode::Usage);
+}
+
+TEST(Manifest, RequiredColumnsRaggedRowsAndDuplicateCasesAreBadConfig) {
+  const std::string dir = ::testing::TempDir();
+  auto write = [&](const std::string& name, const std::string& text) {
+    std::ofstream(dir + name) << text;
+    return dir + name;
+  };
+  EXPECT_EQ(code_of([&] { read_manifest(write("m1.csv", "case,reference\na,x\n")); }), ExitCode::BadConfig);
+  EXPECT_EQ(code_of([&] { read_manifest(write("m2.csv", "case,reference,prediction\na,x\n")); }), ExitCode::BadConfig);
+  EXPECT_EQ(code_of([&] { read_manifest(write("m3.csv", "case,reference,prediction\na,x,y\na,x,z\n")); }),
+            ExitCode::BadConfig);
+  EXPECT_EQ(code_of([&] { read_manifest(write("m4.csv", "case,reference,prediction\n")); }), ExitCode::BadConfig);
+  EXPECT_EQ(code_of([&] { read_manifest(dir + "does-not-exist.csv"); }), ExitCode::NotFound);
+}
+
+TEST(Manifest, QuotedFieldsAttributesAndRelativePaths) {
+  const std::string dir = ::testing::TempDir();
+  std::ofstream(dir + "m5.csv") << "case,reference,prediction,patient,site\n"
+                                << "a,ref/a.nii.gz,/abs/p.nii.gz,p1,\"Pisa, IT\"\n";
+  const Manifest m = read_manifest(dir + "m5.csv");
+  ASSERT_EQ(m.cases.size(), 1u);
+  EXPECT_EQ(m.attribute_names, std::vector<std::string>{"site"});
+  EXPECT_EQ(m.cases[0].attributes.at("site"), "Pisa, IT");
+  EXPECT_EQ(m.cases[0].patient, "p1");
+  EXPECT_EQ(m.cases[0].prediction, "/abs/p.nii.gz");
+  EXPECT_EQ(std::filesystem::path(m.cases[0].reference).filename(), "a.nii.gz");
+  EXPECT_TRUE(std::filesystem::path(m.cases[0].reference).is_absolute());
 }
