@@ -139,25 +139,25 @@ TEST(Readers, PairwiseAgreementListsEveryPair) {
   EXPECT_EQ(code_of([&] { consensus({a}, ConsensusMethod::Staple); }), ExitCode::Usage);
 }
 
-TEST(Manifest, RequiredColumnsRaggedRowsAndDuplicateCasesAreBadConfig) {
+TEST(EvalManifest, RequiredColumnsRaggedRowsAndDuplicateCasesAreBadConfig) {
   const std::string dir = ::testing::TempDir();
   auto write = [&](const std::string& name, const std::string& text) {
     std::ofstream(dir + name) << text;
     return dir + name;
   };
-  EXPECT_EQ(code_of([&] { read_manifest(write("m1.csv", "case,reference\na,x\n")); }), ExitCode::BadConfig);
-  EXPECT_EQ(code_of([&] { read_manifest(write("m2.csv", "case,reference,prediction\na,x\n")); }), ExitCode::BadConfig);
-  EXPECT_EQ(code_of([&] { read_manifest(write("m3.csv", "case,reference,prediction\na,x,y\na,x,z\n")); }),
+  EXPECT_EQ(code_of([&] { read_eval_manifest(write("m1.csv", "case,reference\na,x\n")); }), ExitCode::BadConfig);
+  EXPECT_EQ(code_of([&] { read_eval_manifest(write("m2.csv", "case,reference,prediction\na,x\n")); }), ExitCode::BadConfig);
+  EXPECT_EQ(code_of([&] { read_eval_manifest(write("m3.csv", "case,reference,prediction\na,x,y\na,x,z\n")); }),
             ExitCode::BadConfig);
-  EXPECT_EQ(code_of([&] { read_manifest(write("m4.csv", "case,reference,prediction\n")); }), ExitCode::BadConfig);
-  EXPECT_EQ(code_of([&] { read_manifest(dir + "does-not-exist.csv"); }), ExitCode::NotFound);
+  EXPECT_EQ(code_of([&] { read_eval_manifest(write("m4.csv", "case,reference,prediction\n")); }), ExitCode::BadConfig);
+  EXPECT_EQ(code_of([&] { read_eval_manifest(dir + "does-not-exist.csv"); }), ExitCode::NotFound);
 }
 
-TEST(Manifest, QuotedFieldsAttributesAndRelativePaths) {
+TEST(EvalManifest, QuotedFieldsAttributesAndRelativePaths) {
   const std::string dir = ::testing::TempDir();
   std::ofstream(dir + "m5.csv") << "case,reference,prediction,patient,site\n"
                                 << "a,ref/a.nii.gz,/abs/p.nii.gz,p1,\"Pisa, IT\"\n";
-  const Manifest m = read_manifest(dir + "m5.csv");
+  const EvalManifest m = read_eval_manifest(dir + "m5.csv");
   ASSERT_EQ(m.cases.size(), 1u);
   EXPECT_EQ(m.attribute_names, std::vector<std::string>{"site"});
   EXPECT_EQ(m.cases[0].attributes.at("site"), "Pisa, IT");
