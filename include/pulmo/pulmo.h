@@ -12,9 +12,12 @@
 // Errors are pulmo::Error with an ExitCode (docs/exit-codes.md).
 #pragma once
 
+#include "pulmo/dataset.h"
 #include "pulmo/error.h"
+#include "pulmo/eval.h"
 #include "pulmo/geometry.h"
 #include "pulmo/io.h"
 #include "pulmo/runtime.h"
 #include "pulmo/stats.h"
+#include "pulmo/synth.h"
 #include "pulmo/volume.h"
