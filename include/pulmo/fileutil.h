@@ -10,4 +10,11 @@ namespace pulmo {
 // Throws Error(WriteFailed) naming the path.
 void write_text_atomic(const std::string& path, const std::string& text);
 
+// The two halves of an atomic write, for writers that produce the file themselves (ITK, torch::save):
+// a temporary path in the destination's folder (created when missing), ending in `suffix` so that
+// extension-driven writers pick the right format; then the rename onto `path`, which removes the
+// temporary file and throws Error(WriteFailed) when it fails.
+std::string temporary_path_for(const std::string& path, const std::string& suffix = "");
+void commit_temporary(const std::string& temporary, const std::string& path);
+
 }  // namespace pulmo

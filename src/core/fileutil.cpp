@@ -12,7 +12,7 @@ namespace fs = std::filesystem;
 
 namespace pulmo {
 
-void write_text_atomic(const std::string& path, const std::string& text) {
+std::string temporary_path_for(const std::string& path, const std::string& suffix) {
   const fs::path target(path);
   const fs::path folder = target.has_parent_path() ? target.parent_path() : fs::path(".");
   std::error_code ec;
@@ -20,22 +20,34 @@ void write_text_atomic(const std::string& path, const std::string& text) {
   if (!fs::is_directory(folder, ec))
     throw Error(ExitCode::WriteFailed, "cannot write '" + path + "': folder '" + folder.string() + "' cannot be created");
   static std::atomic<int> counter{0};
-  const fs::path tmp =
-      folder / ("." + target.filename().string() + ".tmp-" + std::to_string(::getpid()) + "-" + std::to_string(counter++));
+  return (folder / ("." + target.filename().string() + ".tmp-" + std::to_string(::getpid()) + "-" +
+                    std::to_string(counter++) + suffix))
+      .string();
+}
+
+void commit_temporary(const std::string& temporary, const std::string& path) {
+  std::error_code ec;
+  fs::rename(temporary, path, ec);
+  if (ec) {
+    std::error_code ignored;
+    fs::remove(temporary, ignored);
+    throw Error(ExitCode::WriteFailed, "cannot write '" + path + "': " + ec.message());
+  }
+}
+
+void write_text_atomic(const std::string& path, const std::string& text) {
+  const std::string tmp = temporary_path_for(path);
   {
     std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
     out << text;
     out.flush();
     if (!out) {
+      std::error_code ec;
       fs::remove(tmp, ec);
       throw Error(ExitCode::WriteFailed, "cannot write '" + path + "' (disk full or no permission?)");
     }
   }
-  fs::rename(tmp, target, ec);
-  if (ec) {
-    fs::remove(tmp, ec);
-    throw Error(ExitCode::WriteFailed, "cannot write '" + path + "': rename failed");
-  }
+  commit_temporary(tmp, path);
 }
 
 }  // namespace pulmo

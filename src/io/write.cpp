@@ -1,14 +1,12 @@
 // Writing volumes atomically: temporary name in the destination folder, then rename.
 #include <ATen/ATen.h>
 #include <itkImageFileWriter.h>
-#include <unistd.h>
-
-#include <atomic>
 #include <filesystem>
 
 #include "io/internal.h"
 #include "io/itk_bridge.h"
 #include "pulmo/error.h"
+#include "pulmo/fileutil.h"
 #include "pulmo/io.h"
 
 namespace fs = std::filesystem;
@@ -51,33 +49,26 @@ void write_volume(const Volume& volume, const std::string& path) {
   if (!ext)
     throw Error(ExitCode::WriteFailed, "cannot write '" + path +
                                            "': unknown output format; use .nii.gz, .nii, .nrrd or .mha");
-  const fs::path target(path);
-  const fs::path folder = target.has_parent_path() ? target.parent_path() : fs::path(".");
+  const std::string tmp = temporary_path_for(path, ext);
   std::error_code ec;
-  fs::create_directories(folder, ec);
-  if (!fs::is_directory(folder, ec))
-    throw Error(ExitCode::WriteFailed, "cannot write '" + path + "': folder '" + folder.string() + "' cannot be created");
-  static std::atomic<int> counter{0};
-  const fs::path tmp = folder / ("." + target.filename().string() + ".tmp-" + std::to_string(::getpid()) + "-" +
-                                 std::to_string(counter++) + ext);
   try {
     switch (volume.voxels.scalar_type()) {
       case at::kBool:
-      case at::kByte:   write_as<uint8_t>(volume, tmp.string()); break;
+      case at::kByte:   write_as<uint8_t>(volume, tmp); break;
       case at::kChar:
-      case at::kShort:  write_as<int16_t>(volume, tmp.string()); break;
-      case at::kInt:    write_as<int32_t>(volume, tmp.string()); break;
+      case at::kShort:  write_as<int16_t>(volume, tmp); break;
+      case at::kInt:    write_as<int32_t>(volume, tmp); break;
       case at::kLong: {
         const int64_t lo = volume.voxels.min().item<int64_t>(), hi = volume.voxels.max().item<int64_t>();
         if (lo < INT32_MIN || hi > INT32_MAX)
           throw Error(ExitCode::WriteFailed, "int64 voxel values do not fit in int32");
-        write_as<int32_t>(volume, tmp.string());
+        write_as<int32_t>(volume, tmp);
         break;
       }
-      case at::kDouble: write_as<double>(volume, tmp.string()); break;
-      default:          write_as<float>(volume, tmp.string()); break;
+      case at::kDouble: write_as<double>(volume, tmp); break;
+      default:          write_as<float>(volume, tmp); break;
     }
-    fs::rename(tmp, target);
+    commit_temporary(tmp, path);
   } catch (const itk::ExceptionObject& e) {
     fs::remove(tmp, ec);
     throw Error(ExitCode::WriteFailed, "cannot write '" + path + "': " + e.GetDescription());

@@ -40,6 +40,22 @@ void expect_refused(const TempDir& tmp, const std::string& input, int code, cons
   EXPECT_EQ(run_pulmo("info '" + input + "'").exit_code, code) << input;
 }
 
+// Copies the shipped 20-slice series into tmp/series (all files, or all but index `skip` in name
+// order); returns the copies' paths in name order.
+std::vector<fs::path> copy_shipped_series(const TempDir& tmp, int skip = -1) {
+  std::vector<fs::path> files;
+  for (const auto& e : fs::directory_iterator(data_path("ct/totalsegmentator/example_ct_dicom"))) files.push_back(e.path());
+  std::sort(files.begin(), files.end());
+  fs::create_directories(tmp.path() / "series");
+  std::vector<fs::path> copies;
+  for (int i = 0; i < static_cast<int>(files.size()); ++i) {
+    if (i == skip) continue;
+    copies.push_back(tmp.path() / "series" / files[i].filename());
+    fs::copy_file(files[i], copies.back());
+  }
+  return copies;
+}
+
 }  // namespace
 
 TEST(BadInput, ANonexistentPathExitsWith3) {
@@ -100,13 +116,7 @@ TEST(BadInput, AFourDimensionalFileExitsWith6) {
 
 TEST(BadInput, ADicomFolderWithAMissingSliceExitsWith5) {
   TempDir tmp;
-  const fs::path series = data_path("ct/totalsegmentator/example_ct_dicom");
-  std::vector<fs::path> files;
-  for (const auto& e : fs::directory_iterator(series)) files.push_back(e.path());
-  std::sort(files.begin(), files.end());
-  fs::create_directories(tmp.path() / "series");
-  for (size_t i = 0; i < files.size(); ++i)
-    if (i != 10) fs::copy_file(files[i], tmp.path() / "series" / files[i].filename());
+  copy_shipped_series(tmp, /*skip=*/10);
   expect_refused(tmp, tmp.file("series"), 5, "slice(s) missing");
 }
 
@@ -155,14 +165,9 @@ TEST(BadInput, ADicomSeriesWithGantryTiltExitsWith5) {
 
 TEST(BadInput, ADicomSeriesWithATruncatedSliceExitsWith4) {
   TempDir tmp;
-  const fs::path series = data_path("ct/totalsegmentator/example_ct_dicom");
-  std::vector<fs::path> files;
-  for (const auto& e : fs::directory_iterator(series)) files.push_back(e.path());
-  std::sort(files.begin(), files.end());
-  fs::create_directories(tmp.path() / "series");
-  for (const auto& f : files) fs::copy_file(f, tmp.path() / "series" / f.filename());
+  const std::vector<fs::path> files = copy_shipped_series(tmp);
   // Cut the pixel data of one slice (its header stays intact, so it still belongs to the series).
-  const fs::path victim = tmp.path() / "series" / files[7].filename();
+  const fs::path victim = files[7];
   fs::resize_file(victim, fs::file_size(victim) * 9 / 10);
   expect_refused(tmp, tmp.file("series"), 4, "cannot decode");
 }
