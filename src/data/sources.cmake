@@ -1,0 +1,1 @@
+list(APPEND PULMO_SOURCES data/preprocess.cpp data/augment.cpp data/loader.cpp)
