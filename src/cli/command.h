@@ -21,6 +21,9 @@ using Action = std::function<int()>;
 using Registrar = std::function<Action(CLI::App& app, const GlobalOptions& global)>;
 
 Action register_info(CLI::App& app, const GlobalOptions& global);
+Action register_synth(CLI::App& app, const GlobalOptions& global);
+Action register_dataset(CLI::App& app, const GlobalOptions& global);
+Action register_train(CLI::App& app, const GlobalOptions& global);
 
 // Messages to stderr, so that stdout stays clean for --json output.
 void warn(const std::string& message);

@@ -30,7 +30,12 @@ int main(int argc, char** argv) {
   app.add_flag("-q,--quiet", global.quiet, "print only results and errors");
 
   std::map<CLI::App*, cli::Action> actions;
-  for (const cli::Registrar& reg : {cli::Registrar(cli::register_info)}) {
+  for (const cli::Registrar& reg : {
+           cli::Registrar(cli::register_info),
+           cli::Registrar(cli::register_synth),
+           cli::Registrar(cli::register_dataset),
+           cli::Registrar(cli::register_train),
+       }) {
     const size_t before = app.get_subcommands({}).size();
     cli::Action action = reg(app, global);
     actions[app.get_subcommands({})[before]] = action;

@@ -13,6 +13,32 @@ namespace fs = std::filesystem;
 
 namespace pulmo {
 
+void write_text_atomic(const std::string& path, const std::string& text) {
+  const fs::path target(path);
+  const fs::path folder = target.has_parent_path() ? target.parent_path() : fs::path(".");
+  std::error_code ec;
+  fs::create_directories(folder, ec);
+  if (!fs::is_directory(folder, ec))
+    throw Error(ExitCode::WriteFailed, "cannot write '" + path + "': folder '" + folder.string() + "' cannot be created");
+  static std::atomic<int> counter{0};
+  const fs::path tmp =
+      folder / ("." + target.filename().string() + ".tmp-" + std::to_string(::getpid()) + "-" + std::to_string(counter++));
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    out << text;
+    out.flush();
+    if (!out) {
+      fs::remove(tmp, ec);
+      throw Error(ExitCode::WriteFailed, "cannot write '" + path + "' (disk full or no permission?)");
+    }
+  }
+  fs::rename(tmp, target, ec);
+  if (ec) {
+    fs::remove(tmp, ec);
+    throw Error(ExitCode::WriteFailed, "cannot write '" + path + "': rename failed");
+  }
+}
+
 std::string temporary_path_for(const std::string& path) {
   static std::atomic<int> counter{0};
   const fs::path target(path);
@@ -20,28 +46,6 @@ std::string temporary_path_for(const std::string& path) {
   return (folder / ("." + target.stem().string() + ".tmp-" + std::to_string(::getpid()) + "-" +
                     std::to_string(counter++) + target.extension().string()))
       .string();
-}
-
-void write_text_atomic(const std::string& path, const std::string& text) {
-  std::error_code ec;
-  const fs::path target(path);
-  if (target.has_parent_path()) fs::create_directories(target.parent_path(), ec);
-  const std::string tmp = temporary_path_for(path);
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    out << text;
-    out.flush();
-    if (!out) {
-      out.close();
-      fs::remove(tmp, ec);
-      throw Error(ExitCode::WriteFailed, "cannot write '" + path + "'");
-    }
-  }
-  fs::rename(tmp, target, ec);
-  if (ec) {
-    fs::remove(tmp, ec);
-    throw Error(ExitCode::WriteFailed, "cannot write '" + path + "': " + ec.message());
-  }
 }
 
 std::string read_text_file(const std::string& path) {

@@ -1,0 +1,107 @@
+// Datasets: a manifest of cases, label-convention adapters, and patient-level splits (docs/datasets.md).
+//
+//   pulmo::Manifest m = pulmo::read_manifest("data/manifest.csv");
+//   for (const pulmo::Split& s : pulmo::kfold_splits(m, 5, 0.2, 42))       // no patient in two sets
+//     for (int i : s.train) { pulmo::LabelledCase c = pulmo::load_case(m.cases[i]); ... }
+//
+// A manifest is CSV (header row; columns case_id, patient_id, dataset, image, lungs, lesions,
+// convention; any other column is an attribute) or JSON ({"cases": [{...}]}, or a bare array).
+// Paths are relative to the manifest's folder unless absolute.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "pulmo/volume.h"
+
+namespace pulmo {
+
+struct Case {
+  std::string case_id, patient_id, dataset, image, lungs, lesions;  // image/lungs/lesions: resolved paths ("" = none)
+  std::string convention;                                            // label convention, see label_conventions()
+  std::map<std::string, std::string> attributes;
+};
+
+struct Manifest {
+  std::vector<Case> cases;
+  std::string path;
+};
+
+// Reads a CSV (.csv) or JSON (.json) manifest. Throws NotFound (missing file) or BadConfig (unparsable,
+// no case_id or image column) with the line. Empty or wrong values are kept for check_manifest to list.
+Manifest read_manifest(const std::string& path);
+// The CSV text of a manifest whose files lie under `folder` (paths written relative to it).
+std::string manifest_csv(const Manifest& manifest, const std::string& folder);
+
+// ---- label conventions -------------------------------------------------------------------------
+// Names accepted in Case::convention ("" = "pulmo"):
+//   pulmo                    lungs 1 right 2 left; lesions 1 ground-glass 2 consolidation
+//   covid19-ct-seg           lungs 1 left 2 right; infection 1 (Zenodo 3757476, Ma et al.)
+//   covid19-ct-seg-combined  one file (the lungs column): 1 left 2 right 3 infection
+//   medseg                   lesions 1 ground-glass 2 consolidation 3 pleural effusion (-> not lesion); lungs binary
+//   mosmed                   lesions 1 lesion; lungs binary
+//   covid19-20               lesions 1 lesion; lungs binary
+//   lungmask                 lungs 1 right 2 left (lesions as pulmo)
+//   lungmask-lobes           lungs 1 LUL 2 LLL 3 RUL 4 RML 5 RLL
+//   totalsegmentator         lungs 10 LUL 11 LLL 12 RUL 13 RML 14 RLL (other organs -> background)
+//   binary                   lungs 1 lung (split into right and left at the mediastinal gap); lesions 1 lesion
+// A lesion label without ground-glass/consolidation distinction maps to 1 (ground-glass) and the
+// case reports lesion_types_known = false: involvement counts every lesion label alike.
+std::vector<std::string> label_conventions();
+bool is_label_convention(const std::string& name);
+
+enum class LabelRole { Lungs, Lesions };
+// Label values allowed in a file of `role` under `convention` (0 included).
+std::vector<int> allowed_label_values(const std::string& convention, LabelRole role);
+// Maps a label map of `convention` to pulmo's labels (uint8, same geometry). Throws Mismatch
+// listing values the convention does not allow, BadConfig for an unknown convention.
+Volume adapt_lungs(const Volume& labels, const std::string& convention);
+Volume adapt_lesions(const Volume& labels, const std::string& convention);
+// covid19-ct-seg-combined: lungs (infection voxels given to the nearer side) and lesions.
+void adapt_combined(const Volume& labels, Volume* lungs, Volume* lesions);
+// Splits a binary lung mask (non-zero = lung) into 1 right / 2 left at the emptiest sagittal
+// plane between the lungs (LPS: right lung at smaller x).
+Volume split_lungs_left_right(const Volume& binary);
+// True when the lesion labels of `convention` tell ground-glass from consolidation.
+bool lesion_types_known(const std::string& convention);
+
+struct LabelledCase {
+  Volume image, lungs, lesions;
+  bool has_lungs = false, has_lesions = false;
+  bool lesion_types_known = true;      // false: every lesion is labelled 1 (see above)
+  bool intensity_is_hu = true;         // false: e.g. radiopaedia cases windowed to 0..255
+  std::vector<std::string> warnings;
+};
+// Reads the image and label maps of a case and applies its convention's adapter.
+// Throws with the case id as context (NotFound, Unreadable, Mismatch for a different grid).
+LabelledCase load_case(const Case& c);
+
+// Every problem of a manifest at once: empty or duplicate case ids, missing patient ids, unknown
+// conventions, files that are missing or do not open, label maps on another grid than their image,
+// label values the convention does not allow, intensities that are not plausible HU (unless the case
+// says intensity=windowed). `warnings` gets what is odd but allowed. `progress(done, total)` after each case.
+struct ManifestProblem {
+  std::string case_id, message;
+};
+std::vector<ManifestProblem> check_manifest(const Manifest& m, std::vector<ManifestProblem>* warnings = nullptr,
+                                            const std::function<void(int, int)>& progress = {});
+
+// ---- patient-level splits ----------------------------------------------------------------------
+// Every split puts all cases of a patient into one set; patients are shuffled with `seed`
+// (the same seed gives the same split on every platform). A case without patient_id is refused
+// (Error BadConfig): give it its own id to make it its own patient.
+struct Split {
+  std::vector<int> train, validation, test;  // indices into Manifest::cases, ascending
+};
+// k folds over patients (k >= 2, at most the number of patients); fold i tests on the i-th group,
+// validates on `validation_fraction` of the remaining patients and trains on the rest.
+std::vector<Split> kfold_splits(const Manifest& m, int k, double validation_fraction, uint64_t seed);
+// One fold per patient.
+std::vector<Split> leave_one_patient_out(const Manifest& m, double validation_fraction, uint64_t seed);
+// A single train / validation / test split of the patients.
+Split holdout_split(const Manifest& m, double validation_fraction, double test_fraction, uint64_t seed);
+
+}  // namespace pulmo

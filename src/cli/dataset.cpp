@@ -1,0 +1,114 @@
+// pulmo dataset check MANIFEST | pulmo dataset split MANIFEST: validate a manifest; patient-level splits.
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <cstdio>
+#include <iostream>
+
+#include "cli/command.h"
+#include "pulmo/dataset.h"
+#include "pulmo/error.h"
+#include "pulmo/fileutil.h"
+
+namespace pulmo::cli {
+
+namespace {
+
+struct DatasetArgs {
+  std::string manifest, out;
+  bool json = false, leave_one_out = false;
+  int k = 0;
+  double validation = 0.2, test = 0.0;
+  uint64_t seed = 0;
+};
+
+int run_check(const DatasetArgs& a, const GlobalOptions& global) {
+  const Manifest m = read_manifest(a.manifest);
+  const auto start = std::chrono::steady_clock::now();
+  auto last = start;
+  std::vector<ManifestProblem> warnings;
+  const auto problems = check_manifest(m, &warnings, [&](int done, int total) {
+    const auto now = std::chrono::steady_clock::now();
+    if (done < total && std::chrono::duration<double>(now - last).count() < 2.0) return;
+    last = now;
+    const double elapsed = std::chrono::duration<double>(now - start).count();
+    char buf[128];
+    std::snprintf(buf, sizeof buf, "checked %d/%d cases, ETA %.0f s", done, total, elapsed / done * (total - done));
+    note(global, buf);
+  });
+  if (a.json) {
+    nlohmann::json j = {{"manifest", a.manifest}, {"cases", m.cases.size()}, {"problems", nlohmann::json::array()},
+                        {"warnings", nlohmann::json::array()}};
+    for (const auto& p : problems) j["problems"].push_back({{"case_id", p.case_id}, {"message", p.message}});
+    for (const auto& w : warnings) j["warnings"].push_back({{"case_id", w.case_id}, {"message", w.message}});
+    std::cout << j.dump(2) << "\n";
+  } else {
+    for (const auto& p : problems) std::cout << "problem  " << (p.case_id.empty() ? "(manifest)" : p.case_id) << ": " << p.message << "\n";
+    for (const auto& w : warnings) std::cout << "warning  " << w.case_id << ": " << w.message << "\n";
+    std::cout << m.cases.size() << " case(s), " << problems.size() << " problem(s), " << warnings.size() << " warning(s)\n";
+  }
+  if (!problems.empty())
+    throw Error(ExitCode::BadConfig, "manifest '" + a.manifest + "' has " + std::to_string(problems.size()) + " problem(s), listed above");
+  return 0;
+}
+
+nlohmann::json split_json(const Manifest& m, const Split& s) {
+  nlohmann::json j;
+  for (const auto& [name, set] : {std::pair<const char*, const std::vector<int>*>{"train", &s.train},
+                                  {"validation", &s.validation}, {"test", &s.test}}) {
+    j[name] = nlohmann::json::array();
+    for (int i : *set) j[name].push_back(m.cases[i].case_id);
+  }
+  return j;
+}
+
+int run_split(const DatasetArgs& a, const GlobalOptions& global) {
+  const Manifest m = read_manifest(a.manifest);
+  nlohmann::json j = {{"manifest", a.manifest}, {"seed", a.seed}, {"validation_fraction", a.validation}};
+  std::vector<Split> splits;
+  if (a.leave_one_out) {
+    j["method"] = "leave-one-patient-out";
+    splits = leave_one_patient_out(m, a.validation, a.seed);
+  } else if (a.k > 0) {
+    j["method"] = "k-fold";
+    j["k"] = a.k;
+    splits = kfold_splits(m, a.k, a.validation, a.seed);
+  } else {
+    j["method"] = "holdout";
+    j["test_fraction"] = a.test;
+    splits = {holdout_split(m, a.validation, a.test, a.seed)};
+  }
+  j["folds"] = nlohmann::json::array();
+  for (const Split& s : splits) j["folds"].push_back(split_json(m, s));
+  if (a.out.empty()) {
+    std::cout << j.dump(2) << "\n";
+  } else {
+    write_text_atomic(a.out, j.dump(2) + "\n");
+    note(global, "wrote " + std::to_string(splits.size()) + " split(s) to " + a.out);
+  }
+  return 0;
+}
+
+}  // namespace
+
+Action register_dataset(CLI::App& app, const GlobalOptions& global) {
+  auto a = std::make_shared<DatasetArgs>();
+  CLI::App* sub = app.add_subcommand("dataset", "Check a dataset manifest, or split it by patient (docs/datasets.md)");
+  sub->require_subcommand(1);
+  CLI::App* check = sub->add_subcommand("check", "List every problem of a manifest; exit 10 when there is any");
+  check->add_option("manifest", a->manifest, "manifest (.csv or .json)")->required();
+  check->add_flag("--json", a->json, "print JSON instead of text");
+  CLI::App* split = sub->add_subcommand("split", "Patient-level train/validation/test splits as JSON (case ids)");
+  split->add_option("manifest", a->manifest, "manifest (.csv or .json)")->required();
+  auto* k = split->add_option("--k", a->k, "k-fold cross-validation with k folds")->check(CLI::Range(2, 1000000));
+  auto* loo = split->add_flag("--leave-one-out", a->leave_one_out, "one fold per patient");
+  split->add_option("--test", a->test, "holdout: fraction of patients for testing")->check(CLI::Range(0.0, 0.99))->capture_default_str();
+  split->add_option("--validation", a->validation, "fraction of the non-test patients for validation")
+      ->check(CLI::Range(0.0, 0.99))->capture_default_str();
+  split->add_option("--seed", a->seed, "shuffling seed")->capture_default_str();
+  split->add_option("--out", a->out, "write the JSON here (atomically) instead of stdout");
+  k->excludes(loo);
+  return [a, check, &global]() { return check->parsed() ? run_check(*a, global) : run_split(*a, global); };
+}
+
+}  // namespace pulmo::cli
