@@ -62,7 +62,7 @@ void BM_LoaderSample(benchmark::State& state) {
     pipe->apply(s, seed++);
     benchmark::DoNotOptimize(s.image.data_ptr());
   }
-  state.counters["ms_per_sample"] = benchmark::Counter(1000.0 * state.iterations(), benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+  state.counters["samples_per_s"] = benchmark::Counter(static_cast<double>(state.iterations()), benchmark::Counter::kIsRate);
 }
 BENCHMARK(BM_LoaderSample)->Unit(benchmark::kMillisecond)->Iterations(8)->UseRealTime();
 
