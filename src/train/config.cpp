@@ -165,6 +165,7 @@ void validate(const TrainConfig& c, const std::string& where) {
   const std::string& s = t.schedule.type;
   if (s != "constant" && s != "poly" && s != "cosine" && s != "plateau") bad("schedule.type must be constant, poly, cosine or plateau");
   if (t.network.type != "unet") bad("network.type must be unet for segmentation training");
+  if (t.network.unet.dims != 3) bad("network.unet.dims must be 3: pulmo train trains 3-D U-Nets (2-D U-Nets exist in the library only)");
   if (t.network.unet.out_channels != 3 && t.network.unet.out_channels != 2)
     bad("network.unet.out_channels must be 3 (background + 2 labels) or 2 (background + any label)");
   const int64_t div = network_divisor(t.network);

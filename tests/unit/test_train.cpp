@@ -172,3 +172,12 @@ TEST(TrainConfig, APatchSizeTheNetworkCannotTakeIsRefused) {
     EXPECT_EQ(e.code(), ExitCode::BadConfig);
   }
 }
+
+TEST(TrainConfig, ATwoDimensionalNetworkIsRefusedByTheTrainer) {
+  try {
+    parse_train_config(R"({"network": {"type": "unet", "unet": {"dims": 2}}})", false);
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ExitCode::BadConfig);
+  }
+}
