@@ -75,7 +75,8 @@ struct LabelledCase {
   bool intensity_is_hu = true;         // false: e.g. radiopaedia cases windowed to 0..255
   std::vector<std::string> warnings;
 };
-// Reads the image and label maps of a case and applies its convention's adapter.
+// Reads the image and label maps of a case and applies its convention's adapter. A label map holding the
+// image's voxels in another axis order (e.g. LAS vs LPS) is reordered onto the image grid.
 // Throws with the case id as context (NotFound, Unreadable, Mismatch for a different grid).
 LabelledCase load_case(const Case& c);
 

@@ -23,7 +23,7 @@ struct SynthArgs {
   std::string out, size = "160,160,96", spacing = "0.8,0.8,2.5", involvement = "0.2", insert_into, lung_mask;
   int count = 1;
   uint64_t seed = 0;
-  double consolidation = 0.3, noise = 15.0;
+  double consolidation = 0.3, noise = 15.0, z_coverage = 0.0;
   bool crazy_paving = false;
 };
 
@@ -67,6 +67,7 @@ synth::PhantomOptions case_options(const SynthArgs& a, int index, const std::vec
   o.consolidation_fraction = a.consolidation;
   o.crazy_paving = a.crazy_paving;
   o.noise_hu = a.noise;
+  o.lung_z_coverage = a.z_coverage;
   synth::validate(o);
   return o;
 }
@@ -88,6 +89,7 @@ int run_synth(const SynthArgs& a, const GlobalOptions& global) {
     ro.require_3d = true;
     real_ct = read_volume(a.insert_into, ro);
     real_mask = read_volume(a.lung_mask, ro);
+    for (const auto& w : hu_plausibility_warnings(real_ct)) warn(a.insert_into + ": " + w);
     patient = fs::path(a.insert_into).filename().string();
     patient = patient.substr(0, patient.find('.'));
   }
@@ -144,6 +146,9 @@ Action register_synth(CLI::App& app, const GlobalOptions& global) {
   sub->add_option("--consolidation", a->consolidation, "share of lesion volume that is consolidation, 0..1")->capture_default_str();
   sub->add_option("--noise", a->noise, "Gaussian noise sigma in HU (insertion mode: inside lesions)")->capture_default_str();
   sub->add_flag("--crazy-paving", a->crazy_paving, "reticular pattern over the ground-glass");
+  sub->add_option("--lung-z-coverage", a->z_coverage,
+                  "0: real proportions (lungs ~0.7 x width tall); 0.2..1.5: lungs span this share of the slices")
+      ->capture_default_str();
   auto* into = sub->add_option("--insert-into", a->insert_into, "lesion-insertion mode: a real CT (file or DICOM folder)");
   auto* mask = sub->add_option("--lung-mask", a->lung_mask, "lung mask of --insert-into (1 right 2 left, or 1 = lung)");
   into->needs(mask);

@@ -76,15 +76,20 @@ at::Tensor apply_lut(const Volume& v, const std::array<int, 256>& lut, const std
   if (!integral || lo < 0 || hi > 255)
     throw Error(ExitCode::Mismatch, what + ": label values must be integers 0..255, found " + std::to_string(lo) + ".." +
                                         std::to_string(hi) + (integral ? "" : " with fractions"));
-  const at::Tensor idx = x.to(at::kLong);
-  const at::Tensor counts = at::bincount(idx.flatten(), {}, 256);
-  const int64_t* n = counts.data_ptr<int64_t>();
+  const at::Tensor in = x.to(at::kByte).contiguous();
+  at::Tensor out = at::empty_like(in);
+  const uint8_t* src = in.data_ptr<uint8_t>();
+  uint8_t* dst = out.data_ptr<uint8_t>();
+  std::array<int64_t, 256> counts{};
+  for (int64_t i = 0, n = in.numel(); i < n; ++i) {
+    ++counts[src[i]];
+    dst[i] = static_cast<uint8_t>(lut[src[i]] < 0 ? 0 : lut[src[i]]);
+  }
   std::string bad;
   for (int value = 0; value < 256; ++value)
-    if (n[value] > 0 && lut[value] < 0) bad += (bad.empty() ? "" : ", ") + std::to_string(value);
+    if (counts[value] > 0 && lut[value] < 0) bad += (bad.empty() ? "" : ", ") + std::to_string(value);
   if (!bad.empty()) throw Error(ExitCode::Mismatch, what + ": label value(s) " + bad + " not allowed");
-  std::vector<int64_t> table(lut.begin(), lut.end());
-  return at::tensor(table, at::kLong).index_select(0, idx.flatten()).reshape(x.sizes()).to(at::kByte);
+  return out;
 }
 
 // Resolves kSplit voxels to right / left with split_lungs_left_right over all lung voxels.

@@ -1,6 +1,7 @@
 // Loading a case (image + adapted label maps) and checking a whole manifest.
 #include <ATen/ATen.h>
 
+#include <cmath>
 #include <filesystem>
 #include <map>
 
@@ -23,15 +24,56 @@ bool looks_windowed(const Volume& image) {
   return image.voxels.min().item<double>() >= 0 && image.voxels.max().item<double>() <= 255;
 }
 
+// `labels` stored with its axes permuted or reversed relative to `grid` (the same voxels in another
+// storage order, e.g. LAS vs LPS): the voxels reordered onto `grid`. Undefined when it is not such a case.
+Volume reorder_onto(const Volume& labels, const Geometry& grid) {
+  const Geometry& g = labels.geometry;
+  int from[3];
+  bool flip[3];
+  for (int a = 0; a < 3; ++a) {  // target axis a <- label axis from[a]
+    from[a] = -1;
+    const Vec3 t = grid.axis_direction(a);
+    for (int b = 0; b < 3; ++b) {
+      const Vec3 d = g.axis_direction(b);
+      const double dot = t[0] * d[0] + t[1] * d[1] + t[2] * d[2];
+      if (std::fabs(std::fabs(dot) - 1.0) < 1e-4 && g.size[b] == grid.size[a] && std::fabs(g.spacing_mm[b] - grid.spacing_mm[a]) < 1e-4) {
+        from[a] = b;
+        flip[a] = dot < 0;
+      }
+    }
+    if (from[a] < 0) return {};
+  }
+  // Tensor dims are [z, y, x]: tensor dim of ITK axis a is 2 - a.
+  at::Tensor t = labels.voxels.permute({2 - from[2], 2 - from[1], 2 - from[0]});
+  std::vector<int64_t> dims;
+  for (int a = 0; a < 3; ++a)
+    if (flip[a]) dims.push_back(2 - a);
+  if (!dims.empty()) t = t.flip(dims);
+  Volume out;
+  out.geometry = grid;
+  out.voxels = t.contiguous();
+  // Accept only when opposite corner voxels keep their physical positions.
+  for (int corner = 0; corner < 2; ++corner) {
+    Vec3 target{}, source{};
+    for (int a = 0; a < 3; ++a) {
+      target[a] = corner ? static_cast<double>(grid.size[a] - 1) : 0.0;
+      source[from[a]] = flip[a] ? static_cast<double>(grid.size[a] - 1) - target[a] : target[a];
+    }
+    const Vec3 p = grid.index_to_physical(target), q = g.index_to_physical(source);
+    if (std::hypot(p[0] - q[0], p[1] - q[1], p[2] - q[2]) > 1e-2) return {};
+  }
+  return out;
+}
+
 Volume read_labels(const std::string& path, const Volume& image, const std::string& what) {
   Volume v = read_volume(path);
-  if (!v.geometry.same_grid_as(image.geometry)) {
-    const bool flipped = v.geometry.same_physical_box_as(image.geometry);
-    throw Error(ExitCode::Mismatch, what + " '" + path + "' is on another grid than the image: " + v.geometry.describe() +
-                                        " vs " + image.geometry.describe() +
-                                        (flipped ? " (same box, axes stored in another order; resample it onto the image grid)" : ""));
+  if (v.geometry.same_grid_as(image.geometry)) return v;
+  if (v.geometry.same_physical_box_as(image.geometry)) {
+    Volume reordered = reorder_onto(v, image.geometry);
+    if (reordered.voxels.defined()) return reordered;
   }
-  return v;
+  throw Error(ExitCode::Mismatch, what + " '" + path + "' is on another grid than the image: " + v.geometry.describe() +
+                                      " vs " + image.geometry.describe());
 }
 
 }  // namespace
@@ -66,23 +108,23 @@ LabelledCase load_case(const Case& c) {
 
 namespace {
 
-void check_labels(const Case& c, const std::string& path, LabelRole role, const Volume* image,
-                  std::vector<ManifestProblem>* problems) {
+// The adapted label map, or an undefined Volume after recording the problem.
+Volume check_labels(const Case& c, const std::string& path, LabelRole role, const Volume* image,
+                    std::vector<ManifestProblem>* problems) {
   const std::string what = role == LabelRole::Lungs ? "lungs" : "lesions";
   std::error_code ec;
   if (!fs::exists(path, ec)) {
     problems->push_back({c.case_id, what + " file '" + path + "' does not exist"});
-    return;
+    return {};
   }
   try {
     const Volume v = image ? read_labels(path, *image, what) : read_volume(path);
-    if (role == LabelRole::Lungs && c.convention != "covid19-ct-seg-combined")
-      (void)adapt_lungs(v, c.convention);
-    else
-      (void)adapt_lesions(v, c.convention);
+    if (role == LabelRole::Lungs && c.convention != "covid19-ct-seg-combined") return adapt_lungs(v, c.convention);
+    return adapt_lesions(v, c.convention);
   } catch (const Error& e) {
     problems->push_back({c.case_id, what + ": " + e.what()});
   }
+  return {};
 }
 
 void check_case(const Case& c, std::vector<ManifestProblem>* problems, std::vector<ManifestProblem>* warnings) {
@@ -114,8 +156,16 @@ void check_case(const Case& c, std::vector<ManifestProblem>* problems, std::vect
   }
   if (c.convention == "covid19-ct-seg-combined" && c.lungs.empty())
     problems->push_back({c.case_id, "convention covid19-ct-seg-combined needs the combined label file in 'lungs'"});
-  if (!c.lungs.empty()) check_labels(c, c.lungs, LabelRole::Lungs, have_image ? &image : nullptr, problems);
-  if (!c.lesions.empty()) check_labels(c, c.lesions, LabelRole::Lesions, have_image ? &image : nullptr, problems);
+  Volume lungs, lesions;
+  if (!c.lungs.empty()) lungs = check_labels(c, c.lungs, LabelRole::Lungs, have_image ? &image : nullptr, problems);
+  if (!c.lesions.empty()) lesions = check_labels(c, c.lesions, LabelRole::Lesions, have_image ? &image : nullptr, problems);
+  if (lungs.voxels.defined() && lesions.voxels.defined() && c.convention != "covid19-ct-seg-combined" &&
+      lungs.geometry.same_grid_as(lesions.geometry)) {
+    const int64_t outside = lesions.voxels.gt(0).logical_and(lungs.voxels.eq(0)).sum().item<int64_t>();
+    if (outside > 0)
+      warnings->push_back({c.case_id, std::to_string(outside) + " lesion voxel(s) lie outside the lung mask "
+                                      "(pulmo counts involvement inside the lungs only)"});
+  }
   if (c.lungs.empty() && c.lesions.empty()) warnings->push_back({c.case_id, "no label map (image only)"});
 }
 

@@ -43,7 +43,8 @@ void set_field(Case& c, const std::string& key, const std::string& value, const 
 
 Manifest parse_csv_manifest(const std::string& text, const fs::path& folder) {
   std::vector<int> lines;
-  const auto rows = data::parse_csv(text, &lines);
+  const bool bom = text.compare(0, 3, "\xEF\xBB\xBF") == 0;  // spreadsheet programs write a UTF-8 byte-order mark
+  const auto rows = data::parse_csv(bom ? text.substr(3) : text, &lines);
   if (rows.empty()) throw Error(ExitCode::BadConfig, "manifest is empty (expected a header row: case_id,patient_id,image,...)");
   std::vector<std::string> header;
   for (const auto& h : rows[0]) header.push_back(trim(h));

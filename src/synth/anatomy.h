@@ -32,7 +32,8 @@ constexpr double kHeightPerWidth = 0.72;
 // Normalised coordinates <-> millimetres from the volume corner (voxel (i, j, k) centre at ((i + 0.5) * s, ...)).
 struct Frame {
   double extent_mm[3];
-  double height_mm() const { return kHeightPerWidth * extent_mm[0]; }
+  double w_span_mm = 0;  // millimetres of w = 0..1; 0 = real proportions (kHeightPerWidth x width)
+  double height_mm() const { return w_span_mm > 0 ? w_span_mm : kHeightPerWidth * extent_mm[0]; }
   double u_to_mm(double u) const { return (u + 1.0) * 0.5 * extent_mm[0]; }
   double v_to_mm(double v) const { return (v + 1.0) * 0.5 * extent_mm[1]; }
   double w_to_mm(double w) const { return (w - 0.5) * height_mm() + 0.5 * extent_mm[2]; }

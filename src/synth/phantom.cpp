@@ -65,6 +65,8 @@ void validate(const PhantomOptions& o) {
   check_range("involvement", o.involvement, 0.0, 0.8);
   check_range("consolidation_fraction", o.consolidation_fraction, 0.0, 1.0);
   check_range("noise_hu", o.noise_hu, 0.0, 200.0);
+  check_range("lung_z_coverage", o.lung_z_coverage, 0.0, 1.5);
+  if (o.lung_z_coverage > 0 && o.lung_z_coverage < 0.2) check_range("lung_z_coverage (0 or)", o.lung_z_coverage, 0.2, 1.5);
 }
 
 uint64_t case_seed(uint64_t seed, uint64_t index) { return hash2(seed, index + 0x51a7e) >> 1; }
@@ -80,6 +82,7 @@ Phantom make_phantom(const PhantomOptions& o) {
   int64_t n[3];
   double sp[3];
   for (int a = 0; a < 3; ++a) n[a] = o.size[a], sp[a] = o.spacing_mm[a], f.extent_mm[a] = o.size[a] * o.spacing_mm[a];
+  f.w_span_mm = o.lung_z_coverage * f.extent_mm[2] / 0.9;  // the lungs span about 0.9 of w = 0..1
 
   Rng rng(hash2(o.seed, 1));
   const Anatomy anatomy = random_anatomy(rng);

@@ -91,7 +91,8 @@ TEST(DatasetCsv, ParsesQuotesEscapesCrlfAndSkipsCommentsAndBlankLines) {
 
 TEST(DatasetManifest, CsvPathsAreResolvedRelativeToTheManifestAndOtherColumnsAreAttributes) {
   TempDir tmp;
-  write_file(tmp.file("m.csv"), "case_id,patient_id,image,lungs,convention,sex\nc1,p1,img/c1.nii.gz,/abs/l.nii.gz,medseg,F\n");
+  write_file(tmp.file("m.csv"),  // with the UTF-8 byte-order mark a spreadsheet program writes
+             "\xEF\xBB\xBF" "case_id,patient_id,image,lungs,convention,sex\nc1,p1,img/c1.nii.gz,/abs/l.nii.gz,medseg,F\n");
   const Manifest m = read_manifest(tmp.file("m.csv"));
   ASSERT_EQ(m.cases.size(), 1u);
   EXPECT_EQ(m.cases[0].image, (tmp.path() / "img/c1.nii.gz").string());
@@ -290,6 +291,58 @@ TEST(DatasetCases, LoadCaseAppliesTheAdapterAndKeepsTheImageGrid) {
   EXPECT_EQ(code_of([&] { load_case(c); }), ExitCode::NotFound);
 }
 
+TEST(DatasetCases, ALabelMapStoredInAnotherAxisOrderIsReorderedOntoTheImageGrid) {
+  // The real TotalSegmentator map is stored LAS; its DICOM series LPS: the same voxels, y reversed.
+  Case c;
+  c.case_id = "ts";
+  c.image = test::data_path("ct/totalsegmentator/example_ct_dicom");
+  c.lungs = test::data_path("ct/totalsegmentator/example_seg_dicom.nii.gz");
+  c.convention = "totalsegmentator";
+  const LabelledCase l = load_case(c);
+  EXPECT_TRUE(l.lungs.geometry.same_grid_as(l.image.geometry));
+  const Volume seg = read_volume(c.lungs);
+  const Volume reordered = seg.with_voxels(seg.voxels.flip({1}));  // LAS -> LPS: reverse y
+  // Voxel (i, j, k) of the series is voxel (i, 511 - j, k) of the map (shared/data README).
+  Volume raw_on_grid = l.image.with_voxels(reordered.voxels);
+  EXPECT_TRUE(adapt_lungs(raw_on_grid, "totalsegmentator").voxels.equal(l.lungs.voxels));
+  // The liver (TotalSegmentator label 5) lands on liver tissue (measured: 89 HU; without the y reversal -75 HU).
+  const at::Tensor liver = reordered.voxels.eq(5);
+  ASSERT_GT(liver.sum().item<int64_t>(), 1000);
+  const double liver_hu = l.image.voxels.masked_select(liver).mean().item<double>();
+  EXPECT_GT(liver_hu, 30);
+  EXPECT_LT(liver_hu, 200);
+}
+
+TEST(DatasetCases, ALabelMapWithSwappedAndReversedAxesIsReorderedVoxelForVoxel) {
+  TempDir tmp;
+  Geometry g;  // image: 4 x 3 x 2, identity
+  g.size = {4, 3, 2};
+  g.spacing_mm = {1.0, 2.0, 3.0};
+  write_volume(Volume::filled(g, -500.0), tmp.file("ct.nii.gz"));
+  // The same voxels stored with x and y swapped and (new) y reversed:
+  // label axis 0 runs along image y, label axis 1 along image -x.
+  Geometry h;
+  h.size = {3, 4, 2};
+  h.spacing_mm = {2.0, 1.0, 3.0};
+  h.direction = {0, -1, 0, 1, 0, 0, 0, 0, 1};  // columns: axis 0 = (0, 1, 0), axis 1 = (-1, 0, 0)
+  h.origin_mm = {3.0, 0.0, 0.0};                // label index (0, 0, 0) = image voxel (3, 0, 0)
+  Volume labels = Volume::filled(h, 0.0, at::kByte);
+  auto pattern = [](int64_t i, int64_t j, int64_t k) { return static_cast<uint8_t>((i + 2 * j + k) % 3); };
+  for (int64_t k = 0; k < 2; ++k)
+    for (int64_t b = 0; b < 4; ++b)
+      for (int64_t a = 0; a < 3; ++a) labels.voxels[k][b][a] = pattern(3 - b, a, k);  // image (i, j) = (3 - b, a)
+  write_volume(labels, tmp.file("labels.nii.gz"));
+  Case c;
+  c.case_id = "swapped";
+  c.image = tmp.file("ct.nii.gz");
+  c.lungs = tmp.file("labels.nii.gz");
+  const LabelledCase l = load_case(c);
+  ASSERT_TRUE(l.lungs.geometry.same_grid_as(l.image.geometry));
+  for (int64_t k = 0; k < 2; ++k)
+    for (int64_t j = 0; j < 3; ++j)
+      for (int64_t i = 0; i < 4; ++i) EXPECT_EQ(l.lungs.voxels[k][j][i].item<int>(), pattern(i, j, k)) << i << j << k;
+}
+
 TEST(DatasetCheck, AGoodManifestHasNoProblem) {
   TempDir tmp;
   const std::string path = write_small_dataset(tmp);
@@ -317,6 +370,21 @@ TEST(DatasetCheck, ListsEveryProblemAtOnce) {
   for (const auto& p : problems) cases.insert(p.case_id);
   EXPECT_EQ(cases, (std::set<std::string>{"c1", "c3", "c4", "c5", "c6", "c7", "c8", "row 9"})) << problems.size();
   EXPECT_GE(problems.size(), 9u);
+}
+
+TEST(DatasetCheck, LesionsOutsideTheLungsAreAWarning) {
+  TempDir tmp;
+  const std::string path = write_small_dataset(tmp);
+  // medseg: lesion 3 (effusion) is dropped; write a lesion 1 outside the lungs instead.
+  Volume lesions = read_volume(tmp.file("lesions.nii.gz"));
+  lesions.voxels.zero_();
+  lesions.voxels[0][0][0] = 1;  // x = 0: outside the lungs (x 1..2 and 5..6)
+  write_volume(lesions.with_voxels(lesions.voxels.to(at::kByte)), tmp.file("lesion_out.nii.gz"));
+  write_file(path, "case_id,patient_id,image,lungs,lesions\nc1,p1,ct.nii.gz,lungs.nii.gz,lesion_out.nii.gz\n");
+  std::vector<ManifestProblem> warnings;
+  EXPECT_TRUE(check_manifest(read_manifest(path), &warnings).empty());
+  ASSERT_EQ(warnings.size(), 1u);
+  EXPECT_NE(warnings[0].message.find("1 lesion voxel(s) lie outside"), std::string::npos) << warnings[0].message;
 }
 
 TEST(DatasetCheck, AWindowedImageDeclaredAsSuchIsOnlyAWarning) {

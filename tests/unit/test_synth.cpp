@@ -66,6 +66,24 @@ TEST(SynthPhantom, GeometryFollowsTheOptions) {
   EXPECT_DOUBLE_EQ(p.ct.geometry.origin_mm[0], -0.5 * 63 * 0.7);  // centred field of view
 }
 
+TEST(SynthPhantom, LungsKeepRealProportionsOrSpanTheRequestedShareOfSlices) {
+  struct Row { double coverage, lo, hi; };
+  // 64x64x32 at 0.9/0.9/5 mm: a 58 mm wide, 160 mm tall field of view. Real proportions: lungs about
+  // 0.66 x 58 mm = 38 mm tall = 24 % of the slices.
+  const Row rows[] = {{0.0, 0.15, 0.35}, {0.5, 0.40, 0.55}, {0.9, 0.78, 0.95}};
+  for (const Row& r : rows) {
+    PhantomOptions o;
+    o.size = {64, 64, 32};
+    o.spacing_mm = {0.9, 0.9, 5.0};
+    o.lung_z_coverage = r.coverage;
+    const Phantom p = synth::make_phantom(o);
+    const double slices_with_lung = p.lungs.voxels.gt(0).flatten(1).any(1).sum().item<double>() / 32.0;
+    EXPECT_GE(slices_with_lung, r.lo) << r.coverage;
+    EXPECT_LE(slices_with_lung, r.hi) << r.coverage;
+    EXPECT_NEAR(p.involved_percent, 20.0, synth::kInvolvementTolerancePercent);
+  }
+}
+
 TEST(SynthPhantom, MeasuredInvolvementMeetsTheTargetWithinTolerance) {
   for (double target : {0.0, 0.01, 0.05, 0.2, 0.35, 0.5, 0.8}) {
     const Phantom p = synth::make_phantom(small(11, target));
@@ -142,6 +160,23 @@ TEST(SynthPhantom, LesionsAreBilateralAndPreferPosteriorBases) {
   EXPECT_GT(lower, upper);
 }
 
+TEST(SynthPhantom, LesionsPreferTheLungPeriphery) {
+  double periphery_lesion = 0, periphery = 0, core_lesion = 0, core = 0;
+  for (uint64_t seed : {41, 42, 43}) {
+    const Phantom p = synth::make_phantom(small(seed, 0.1));
+    const at::Tensor lung = p.lungs.voxels.gt(0), lesion = p.lesions.voxels.gt(0);
+    // Lung voxels within 3 voxels (in-plane) of a non-lung voxel form the periphery.
+    const at::Tensor outside = lung.logical_not().to(at::kFloat).unsqueeze(0).unsqueeze(0);
+    const at::Tensor near = at::max_pool3d(outside, {1, 7, 7}, {1, 1, 1}, {0, 3, 3}).squeeze(0).squeeze(0).gt(0);
+    const at::Tensor shell = lung.logical_and(near), inner = lung.logical_and(near.logical_not());
+    periphery += shell.sum().item<double>();
+    periphery_lesion += shell.logical_and(lesion).sum().item<double>();
+    core += inner.sum().item<double>();
+    core_lesion += inner.logical_and(lesion).sum().item<double>();
+  }
+  EXPECT_GT(periphery_lesion / periphery, 1.5 * core_lesion / core) << periphery_lesion / periphery << " vs " << core_lesion / core;
+}
+
 TEST(SynthPhantom, CrazyPavingAddsAReticularPatternToGroundGlass) {
   PhantomOptions o = small(12, 0.4);
   o.noise_hu = 0;
@@ -175,6 +210,8 @@ TEST(SynthPhantom, OptionsOutOfRangeAreUsageErrors) {
       {"size z 401", [](PhantomOptions& o) { o.size[2] = 401; }},
       {"size x 8", [](PhantomOptions& o) { o.size[0] = 8; }},
       {"negative noise", [](PhantomOptions& o) { o.noise_hu = -1; }},
+      {"z coverage 0.1", [](PhantomOptions& o) { o.lung_z_coverage = 0.1; }},
+      {"z coverage 2", [](PhantomOptions& o) { o.lung_z_coverage = 2; }},
       {"NaN involvement", [](PhantomOptions& o) { o.involvement = std::nan(""); }},
   };
   for (const Row& r : rows) {
