@@ -11,6 +11,7 @@ PACKAGES=(
   libgdcm-dev libgdcm-tools          # DICOM (ITK's CMake config needs libgdcm-tools installed)
   libgtest-dev libgmock-dev libbenchmark-dev
   libcli11-dev nlohmann-json3-dev libpng-dev zlib1g-dev
+  libyaml-cpp-dev                    # YAML training configs (pulmo train)
 )
 
 SUDO=""

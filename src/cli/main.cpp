@@ -37,6 +37,7 @@ int main(int argc, char** argv) {
       cli::register_eval,
       cli::register_synth,
       cli::register_dataset,
+      cli::register_train,
   };
   for (const cli::Registrar& reg : registrars) {
     const size_t before = app.get_subcommands({}).size();

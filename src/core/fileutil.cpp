@@ -5,6 +5,7 @@
 #include <atomic>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 
 #include "pulmo/error.h"
 
@@ -21,7 +22,7 @@ std::string temporary_path_for(const std::string& path, const std::string& suffi
     throw Error(ExitCode::WriteFailed, "cannot write '" + path + "': folder '" + folder.string() + "' cannot be created");
   static std::atomic<int> counter{0};
   return (folder / ("." + target.filename().string() + ".tmp-" + std::to_string(::getpid()) + "-" +
-                    std::to_string(counter++) + suffix))
+                    std::to_string(counter++) + (suffix.empty() ? target.extension().string() : suffix)))
       .string();
 }
 
@@ -48,6 +49,14 @@ void write_text_atomic(const std::string& path, const std::string& text) {
     }
   }
   commit_temporary(tmp, path);
+}
+
+std::string read_text_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw Error(ExitCode::NotFound, "cannot open '" + path + "'");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
 }
 
 }  // namespace pulmo

@@ -1,0 +1,56 @@
+// Model folders: a trained network that describes itself (docs/model-format.md).
+//
+//   folder/model.json   architecture + options, input spacing, patch size, HU window and
+//                       normalisation, label names, training data + config, metrics
+//   folder/weights.pt   torch::save of the network's parameters and buffers
+//
+// Inference reads only the folder: load_model() rebuilds the network from model.json and loads the
+// weights. Unknown keys in model.json are refused (Error BadConfig) with the list of valid keys.
+#pragma once
+
+#include <array>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "pulmo/geometry.h"
+#include "pulmo/nn.h"
+
+namespace pulmo {
+
+struct ModelInfo {
+  int format_version = 1;
+  std::string name = "model";
+  std::string task = "lungs";                     // "lungs", "lesions" or "lung_box"
+  NetworkOptions network;
+  Vec3 spacing_mm{1.5, 1.5, 1.5};                 // input spacing (x, y, z) the network was trained at
+  std::array<int64_t, 3> patch_size{96, 96, 96};  // (x, y, z) voxels
+  double hu_min = -1024, hu_max = 600;            // HU window: clip to it ...
+  std::string normalisation = "window01";         // ... then "window01": map to [0, 1]; "zscore": (x-mean)/std
+  double norm_mean = 0, norm_std = 1;             // for "zscore" (after clipping)
+  std::vector<std::string> label_names{"background", "right_lung", "left_lung"};
+  std::string training_json = "{}";              // free-form JSON: training data, config, history
+  std::map<std::string, double> metrics;          // e.g. validation_dice
+  std::string weights = "weights.pt";             // file name inside the folder
+};
+
+struct LoadedModel {
+  ModelInfo info;
+  std::shared_ptr<Network> network;  // in eval() mode, on CPU
+};
+
+// model.json text <-> ModelInfo. Parsing throws Error(BadConfig) for unknown keys or wrong values.
+std::string model_info_to_json(const ModelInfo& info);
+ModelInfo model_info_from_json(const std::string& text, const std::string& where = "model.json");
+
+// Writes model.json and the weights (each atomically). Creates the folder.
+void save_model(const std::string& folder, const ModelInfo& info, Network& network);
+// Reads a model folder. NotFound when model.json or weights are missing; BadConfig when invalid.
+LoadedModel load_model(const std::string& folder);
+
+// Saves / loads only the parameters and buffers of a network (atomic write).
+void save_weights(Network& network, const std::string& path);
+void load_weights(Network& network, const std::string& path);
+
+}  // namespace pulmo

@@ -1,0 +1,157 @@
+// pulmo train --config FILE [--resume] [--output DIR] [--fold N]: trains a segmentation model from a
+// manifest, with patient-level splits, and writes a model folder per fold (docs/training.md).
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <filesystem>
+#include <iomanip>
+#include <iostream>
+#include <set>
+#include <sstream>
+
+#include "cli/command.h"
+#include "pulmo/dataset.h"
+#include "pulmo/error.h"
+#include "pulmo/fileutil.h"
+#include "pulmo/train.h"
+#include "pulmo/train_config.h"
+
+namespace fs = std::filesystem;
+
+namespace pulmo::cli {
+namespace {
+
+struct TrainCliOptions {
+  std::string config, output;
+  bool resume = false;
+  int fold = -2;  // -2 = as in the config
+};
+
+// Resampled, normalised image and the task's label map, ready for the trainer.
+Sample prepare_case(const Case& c, const DataOptions& d) {
+  LabelledCase lc = load_case(c);
+  if (d.task == "lungs" && !lc.has_lungs) throw Error(ExitCode::NoData, "case '" + c.case_id + "' has no lung labels");
+  if (d.task == "lesions" && !lc.has_lesions)
+    throw Error(ExitCode::NoData, "case '" + c.case_id + "' has no lesion labels");
+  const Volume image = resample_to_spacing(lc.image, d.spacing_mm, false);
+  const Volume label = resample_to_spacing(d.task == "lungs" ? lc.lungs : lc.lesions, d.spacing_mm, true);
+  Sample s;
+  s.image = normalise_intensity(image.voxels, d.intensity);
+  s.label = label.voxels.to(at::kByte);
+  s.spacing_mm = image.geometry.spacing_mm;
+  s.id = c.case_id;
+  index_foreground(s);
+  return s;
+}
+
+std::vector<Split> make_splits(const Manifest& m, const DataOptions& d) {
+  if (d.split == "kfold") return kfold_splits(m, d.folds, d.validation_fraction, d.split_seed);
+  if (d.split == "loo") return leave_one_patient_out(m, d.validation_fraction, d.split_seed);
+  return {holdout_split(m, d.validation_fraction, d.test_fraction, d.split_seed)};
+}
+
+nlohmann::json case_ids(const Manifest& m, const std::vector<int>& idx) {
+  nlohmann::json a = nlohmann::json::array();
+  for (int i : idx) a.push_back(m.cases[i].case_id);
+  return a;
+}
+
+int run_train(const TrainCliOptions& cli, const GlobalOptions& global) {
+  TrainConfig cfg = read_train_config(cli.config);
+  if (!cli.output.empty()) cfg.train.output = cli.output;
+  if (cli.fold != -2) cfg.data.fold = cli.fold;
+  if (cfg.train.output.empty()) throw Error(ExitCode::BadConfig, cli.config + ": no output folder (key 'output' or --output)");
+  if (cfg.data.manifest.empty()) throw Error(ExitCode::BadConfig, cli.config + ": no data.manifest");
+  fs::path manifest_path(cfg.data.manifest);
+  if (manifest_path.is_relative()) manifest_path = fs::path(cli.config).parent_path() / manifest_path;
+  const Manifest manifest = read_manifest(manifest_path.string());
+  if (manifest.cases.empty()) throw Error(ExitCode::NoData, "manifest '" + manifest_path.string() + "' lists no case");
+  const std::vector<Split> splits = make_splits(manifest, cfg.data);
+  std::vector<int> folds;
+  if (cfg.data.fold >= 0) {
+    if (cfg.data.fold >= static_cast<int>(splits.size()))
+      throw Error(ExitCode::BadConfig, "data.fold " + std::to_string(cfg.data.fold) + " does not exist (" +
+                                           std::to_string(splits.size()) + " folds)");
+    folds.push_back(cfg.data.fold);
+  } else {
+    for (size_t i = 0; i < splits.size(); ++i) folds.push_back(static_cast<int>(i));
+  }
+  // Load every case a chosen fold needs, once.
+  std::set<int> needed;
+  for (int f : folds) {
+    needed.insert(splits[f].train.begin(), splits[f].train.end());
+    needed.insert(splits[f].validation.begin(), splits[f].validation.end());
+  }
+  std::map<int, Sample> samples;
+  int done = 0;
+  for (int i : needed) {
+    try {
+      samples[i] = prepare_case(manifest.cases[i], cfg.data);
+    } catch (const Error& e) {
+      throw e.with_context("preparing case '" + manifest.cases[i].case_id + "'");
+    }
+    note(global, "prepared case " + std::to_string(++done) + "/" + std::to_string(needed.size()) + " (" +
+                     manifest.cases[i].case_id + ")");
+  }
+  const std::string config_text = read_text_file(cli.config);
+  const std::string ext = fs::path(cli.config).extension().string();
+  for (int f : folds) {
+    const Split& split = splits[f];
+    TrainOptions o = cfg.train;
+    if (splits.size() > 1 || cfg.data.split != "holdout") o.output = (fs::path(cfg.train.output) / ("fold_" + std::to_string(f))).string();
+    o.resume = cli.resume;
+    o.progress = global.quiet ? nullptr : &std::cerr;
+    nlohmann::json training = {{"config", nlohmann::json::parse(train_config_to_json(cfg))},
+                               {"manifest", manifest_path.string()},
+                               {"fold", f},
+                               {"folds", splits.size()},
+                               {"cases", {{"train", case_ids(manifest, split.train)},
+                                          {"validation", case_ids(manifest, split.validation)},
+                                          {"test", case_ids(manifest, split.test)}}}};
+    o.config_json = training.dump();
+    std::vector<Sample> train, validation;
+    for (int i : split.train) train.push_back(samples.at(i));
+    for (int i : split.validation) validation.push_back(samples.at(i));
+    if (train.empty()) throw Error(ExitCode::NoData, "fold " + std::to_string(f) + " has no training case");
+    ModelInfo info;
+    info.name = fs::path(o.output).filename().string();
+    info.task = cfg.data.task;
+    info.spacing_mm = cfg.data.spacing_mm;
+    info.hu_min = cfg.data.intensity.hu_min;
+    info.hu_max = cfg.data.intensity.hu_max;
+    info.normalisation = cfg.data.intensity.normalisation;
+    info.norm_mean = cfg.data.intensity.mean;
+    info.norm_std = cfg.data.intensity.std;
+    info.label_names = cfg.data.task == "lungs" ? std::vector<std::string>{"background", "right_lung", "left_lung"}
+                                                : std::vector<std::string>{"background", "ground_glass", "consolidation"};
+    if (cfg.train.network.unet.out_channels == 2) info.label_names.resize(2);
+    std::error_code ec;
+    fs::create_directories(o.output, ec);
+    if (ec) throw Error(ExitCode::WriteFailed, "cannot create output folder '" + o.output + "': " + ec.message());
+    write_text_atomic((fs::path(o.output) / ("config" + (ext.empty() ? std::string(".json") : ext))).string(), config_text);
+    note(global, "fold " + std::to_string(f) + ": " + std::to_string(train.size()) + " training, " +
+                     std::to_string(validation.size()) + " validation, " + std::to_string(split.test.size()) +
+                     " test case(s) -> " + o.output);
+    const TrainResult r = train_segmentation(o, info, train, validation);
+    std::cout << "fold " << f << ": " << r.steps_done << " steps" << (r.resumed ? " (resumed)" : "")
+              << (r.early_stopped ? " (early stop)" : "");
+    if (r.best_step >= 0) std::cout << ", best validation Dice " << std::fixed << std::setprecision(4) << r.best_validation_dice
+                                    << " at step " << r.best_step;
+    std::cout << ", model folder " << o.output << "\n";
+  }
+  return 0;
+}
+
+}  // namespace
+
+Action register_train(CLI::App& app, const GlobalOptions& global) {
+  auto opt = std::make_shared<TrainCliOptions>();
+  CLI::App* sub = app.add_subcommand("train", "Train a lung or lesion segmentation model from a manifest (docs/training.md)");
+  sub->add_option("--config", opt->config, "training configuration, JSON or YAML (.yaml/.yml)")->required();
+  sub->add_flag("--resume", opt->resume, "continue from the checkpoint in the output folder");
+  sub->add_option("--output", opt->output, "model folder (overrides the config's 'output')");
+  sub->add_option("--fold", opt->fold, "train only this fold (overrides data.fold)")->check(CLI::NonNegativeNumber);
+  return [opt, &global]() { return run_train(*opt, global); };
+}
+
+}  // namespace pulmo::cli

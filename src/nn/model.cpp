@@ -1,0 +1,198 @@
+// Model folders: model.json + weights.
+#include <torch/serialize.h>
+
+#include <filesystem>
+
+#include "core/json_fields.h"
+#include "nn/network_json.h"
+#include "pulmo/error.h"
+#include "pulmo/fileutil.h"
+#include "pulmo/model.h"
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace pulmo {
+namespace {
+
+Norm parse_norm(const std::string& s, const std::string& where) {
+  if (s == "instance") return Norm::Instance;
+  if (s == "batch") return Norm::Batch;
+  throw Error(ExitCode::BadConfig, where + ": norm must be 'instance' or 'batch', not '" + s + "'");
+}
+
+}  // namespace
+
+json network_to_json(const NetworkOptions& o) {
+  const UNetOptions& u = o.unet;
+  const BoxNetOptions& b = o.boxnet;
+  json j = {{"type", o.type}};
+  if (o.type == "boxnet")
+    j["boxnet"] = {{"in_channels", b.in_channels}, {"levels", b.levels}, {"base_width", b.base_width},
+                   {"norm", norm_name(b.norm)}, {"leaky_slope", b.leaky_slope}};
+  else
+    j["unet"] = {{"dims", u.dims}, {"in_channels", u.in_channels}, {"out_channels", u.out_channels},
+                 {"depth", u.depth}, {"base_width", u.base_width}, {"max_width", u.max_width},
+                 {"norm", norm_name(u.norm)}, {"leaky_slope", u.leaky_slope}, {"residual", u.residual},
+                 {"deep_supervision", u.deep_supervision}, {"dropout", u.dropout}};
+  return j;
+}
+
+NetworkOptions network_from_json(const json& j, const std::string& where) {
+  NetworkOptions o;
+  JsonFields f(j, where);
+  f.get("type", o.type);
+  const json uj = f.object("unet"), bj = f.object("boxnet");
+  f.finish();
+  JsonFields u(uj, where + ".unet");
+  std::string norm = norm_name(o.unet.norm);
+  u.get("dims", o.unet.dims);
+  u.get("in_channels", o.unet.in_channels);
+  u.get("out_channels", o.unet.out_channels);
+  u.get("depth", o.unet.depth);
+  u.get("base_width", o.unet.base_width);
+  u.get("max_width", o.unet.max_width);
+  u.get("norm", norm);
+  u.get("leaky_slope", o.unet.leaky_slope);
+  u.get("residual", o.unet.residual);
+  u.get("deep_supervision", o.unet.deep_supervision);
+  u.get("dropout", o.unet.dropout);
+  u.finish();
+  o.unet.norm = parse_norm(norm, where + ".unet");
+  JsonFields b(bj, where + ".boxnet");
+  norm = norm_name(o.boxnet.norm);
+  b.get("in_channels", o.boxnet.in_channels);
+  b.get("levels", o.boxnet.levels);
+  b.get("base_width", o.boxnet.base_width);
+  b.get("norm", norm);
+  b.get("leaky_slope", o.boxnet.leaky_slope);
+  b.finish();
+  o.boxnet.norm = parse_norm(norm, where + ".boxnet");
+  if (o.type != "unet" && o.type != "boxnet")
+    throw Error(ExitCode::BadConfig, where + ": unknown network type '" + o.type + "' (valid: unet, boxnet)");
+  return o;
+}
+
+std::string model_info_to_json(const ModelInfo& m) {
+  json training = json::parse(m.training_json.empty() ? "{}" : m.training_json);
+  json j = {{"format_version", m.format_version},
+            {"name", m.name},
+            {"task", m.task},
+            {"network", network_to_json(m.network)},
+            {"input", {{"spacing_mm", m.spacing_mm}, {"patch_size", m.patch_size}}},
+            {"intensity", {{"hu_min", m.hu_min}, {"hu_max", m.hu_max}, {"normalisation", m.normalisation},
+                           {"mean", m.norm_mean}, {"std", m.norm_std}}},
+            {"label_names", m.label_names},
+            {"training", training},
+            {"metrics", m.metrics},
+            {"weights", m.weights}};
+  return j.dump(2) + "\n";
+}
+
+ModelInfo model_info_from_json(const std::string& text, const std::string& where) {
+  json j;
+  try {
+    j = json::parse(text);
+  } catch (const json::parse_error& e) {
+    throw Error(ExitCode::BadConfig, where + ": not valid JSON: " + e.what());
+  }
+  ModelInfo m;
+  JsonFields f(j, where);
+  f.get("format_version", m.format_version);
+  f.get("name", m.name);
+  f.get("task", m.task);
+  m.network = network_from_json(f.object("network"), where + ": network");
+  {
+    JsonFields in(f.object("input"), where + ": input");
+    in.get("spacing_mm", m.spacing_mm);
+    in.get("patch_size", m.patch_size);
+    in.finish();
+  }
+  {
+    JsonFields in(f.object("intensity"), where + ": intensity");
+    in.get("hu_min", m.hu_min);
+    in.get("hu_max", m.hu_max);
+    in.get("normalisation", m.normalisation);
+    in.get("mean", m.norm_mean);
+    in.get("std", m.norm_std);
+    in.finish();
+  }
+  f.get("label_names", m.label_names);
+  m.training_json = f.object("training").dump();
+  f.get("metrics", m.metrics);
+  f.get("weights", m.weights);
+  f.finish();
+  if (m.format_version != 1)
+    throw Error(ExitCode::BadConfig, where + ": format_version " + std::to_string(m.format_version) + " is not supported (1)");
+  if (m.task != "lungs" && m.task != "lesions" && m.task != "lung_box")
+    throw Error(ExitCode::BadConfig, where + ": task must be lungs, lesions or lung_box, not '" + m.task + "'");
+  if (m.normalisation != "window01" && m.normalisation != "zscore")
+    throw Error(ExitCode::BadConfig, where + ": normalisation must be window01 or zscore");
+  if (!(m.hu_max > m.hu_min)) throw Error(ExitCode::BadConfig, where + ": hu_max must exceed hu_min");
+  for (int a = 0; a < 3; ++a)
+    if (!(m.spacing_mm[a] > 0) || m.patch_size[a] < 1)
+      throw Error(ExitCode::BadConfig, where + ": spacing_mm and patch_size must be positive");
+  if (m.weights.empty() || m.weights.find('/') != std::string::npos)
+    throw Error(ExitCode::BadConfig, where + ": weights must be a file name inside the folder");
+  return m;
+}
+
+void save_weights(Network& network, const std::string& path) {
+  const std::string tmp = temporary_path_for(path);
+  try {
+    torch::serialize::OutputArchive archive;
+    network.save(archive);
+    archive.save_to(tmp);
+    fs::rename(tmp, path);
+  } catch (const std::exception& e) {
+    std::error_code ec;
+    fs::remove(tmp, ec);
+    throw Error(ExitCode::WriteFailed, "cannot write weights '" + path + "': " + e.what());
+  }
+}
+
+void load_weights(Network& network, const std::string& path) {
+  if (!fs::exists(path)) throw Error(ExitCode::NotFound, "weights file '" + path + "' does not exist");
+  // Module::load replaces tensors whatever their shape: compare shapes before and after.
+  auto shapes = [&network]() {
+    std::map<std::string, std::vector<int64_t>> s;
+    for (const auto& p : network.named_parameters()) s[p.key()] = p.value().sizes().vec();
+    for (const auto& b : network.named_buffers()) s[b.key()] = b.value().sizes().vec();
+    return s;
+  };
+  const auto expected = shapes();
+  try {
+    torch::serialize::InputArchive archive;
+    archive.load_from(path);
+    network.load(archive);
+  } catch (const c10::Error& e) {
+    throw Error(ExitCode::BadConfig, "weights '" + path + "' do not fit the network of model.json: " +
+                                         e.what_without_backtrace());
+  }
+  const auto loaded = shapes();
+  for (const auto& [name, shape] : expected)
+    if (loaded.at(name) != shape)
+      throw Error(ExitCode::BadConfig, "weights '" + path + "' do not fit the network of model.json: tensor '" + name +
+                                           "' has another shape");
+}
+
+void save_model(const std::string& folder, const ModelInfo& info, Network& network) {
+  std::error_code ec;
+  fs::create_directories(folder, ec);
+  if (ec) throw Error(ExitCode::WriteFailed, "cannot create model folder '" + folder + "': " + ec.message());
+  save_weights(network, (fs::path(folder) / info.weights).string());
+  write_text_atomic((fs::path(folder) / "model.json").string(), model_info_to_json(info));
+}
+
+LoadedModel load_model(const std::string& folder) {
+  const fs::path json_path = fs::path(folder) / "model.json";
+  if (!fs::exists(json_path)) throw Error(ExitCode::NotFound, "model folder '" + folder + "' has no model.json");
+  LoadedModel m;
+  m.info = model_info_from_json(read_text_file(json_path.string()), json_path.string());
+  m.network = make_network(m.info.network);
+  load_weights(*m.network, (fs::path(folder) / m.info.weights).string());
+  m.network->eval();
+  return m;
+}
+
+}  // namespace pulmo

@@ -1,0 +1,1 @@
+list(APPEND PULMO_SOURCES train/trainer.cpp train/plot.cpp train/config.cpp)

@@ -1,0 +1,450 @@
+// The training loop: batches from the loader, optimiser step, validation, checkpoints, logs.
+#include <ATen/autocast_mode.h>
+#include <torch/types.h>
+#include <torch/cuda.h>
+#include <torch/optim.h>
+#include <torch/serialize.h>
+#include <torch/nn/utils/clip_grad.h>
+#include <torch/utils.h>
+#include <torch/version.h>
+
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <iomanip>
+#include <ostream>
+#include <sstream>
+
+#include "pulmo/error.h"
+#include "pulmo/fileutil.h"
+#include "pulmo/loader.h"
+#include "pulmo/train.h"
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace pulmo {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+
+// Everything besides weights and optimiser moments that a resumed run needs.
+struct LoopState {
+  int64_t step = 0;                  // steps done
+  double best_dice = -1;
+  int64_t best_step = -1;
+  int bad_validations = 0;           // early stopping counter
+  double plateau_scale = 1.0;
+  int plateau_bad = 0;
+  double loss_sum = 0;               // since the last validation
+  int64_t loss_count = 0;
+  double wait_ms = 0, build_ms = 0, step_ms = 0;  // since the last validation
+  double amp_scale = 65536.0;
+  int64_t amp_good_steps = 0;
+  double elapsed_s = 0;              // of earlier runs
+  bool finished = false;
+  std::vector<LogRow> log;
+};
+
+// NaN (e.g. no validation) is stored as null.
+json number(double x) { return std::isfinite(x) ? json(x) : json(nullptr); }
+double number(const json& j) { return j.is_null() ? std::nan("") : j.get<double>(); }
+
+json state_to_json(const LoopState& s) {
+  json rows = json::array();
+  for (const LogRow& r : s.log)
+    rows.push_back({r.step, number(r.lr), number(r.train_loss), number(r.validation_dice), number(r.best_validation_dice),
+                    number(r.step_ms), number(r.loader_wait_ms), number(r.loader_build_ms), number(r.elapsed_s)});
+  return {{"step", s.step}, {"best_dice", s.best_dice}, {"best_step", s.best_step}, {"bad_validations", s.bad_validations},
+          {"plateau_scale", s.plateau_scale}, {"plateau_bad", s.plateau_bad}, {"loss_sum", s.loss_sum},
+          {"loss_count", s.loss_count}, {"wait_ms", s.wait_ms}, {"build_ms", s.build_ms}, {"step_ms", s.step_ms},
+          {"amp_scale", s.amp_scale}, {"amp_good_steps", s.amp_good_steps}, {"elapsed_s", s.elapsed_s},
+          {"finished", s.finished}, {"log", rows}};
+}
+
+LoopState state_from_json(const json& j) {
+  LoopState s;
+  s.step = j.at("step");
+  s.best_dice = j.at("best_dice");
+  s.best_step = j.at("best_step");
+  s.bad_validations = j.at("bad_validations");
+  s.plateau_scale = j.at("plateau_scale");
+  s.plateau_bad = j.at("plateau_bad");
+  s.loss_sum = j.at("loss_sum");
+  s.loss_count = j.at("loss_count");
+  s.wait_ms = j.at("wait_ms");
+  s.build_ms = j.at("build_ms");
+  s.step_ms = j.at("step_ms");
+  s.amp_scale = j.at("amp_scale");
+  s.amp_good_steps = j.at("amp_good_steps");
+  s.elapsed_s = j.at("elapsed_s");
+  s.finished = j.at("finished");
+  for (const json& r : j.at("log"))
+    s.log.push_back({r[0].get<int64_t>(), number(r[1]), number(r[2]), number(r[3]), number(r[4]), number(r[5]),
+                     number(r[6]), number(r[7]), number(r[8])});
+  return s;
+}
+
+std::unique_ptr<torch::optim::Optimizer> make_optimizer(const OptimizerOptions& o, std::vector<at::Tensor> params) {
+  if (o.type == "adam")
+    return std::make_unique<torch::optim::Adam>(
+        params, torch::optim::AdamOptions(o.lr).betas(std::make_tuple(o.beta1, o.beta2)).weight_decay(o.weight_decay));
+  if (o.type == "adamw")
+    return std::make_unique<torch::optim::AdamW>(
+        params, torch::optim::AdamWOptions(o.lr).betas(std::make_tuple(o.beta1, o.beta2)).weight_decay(o.weight_decay));
+  if (o.type == "sgd")
+    return std::make_unique<torch::optim::SGD>(
+        params, torch::optim::SGDOptions(o.lr).momentum(o.momentum).nesterov(o.nesterov).weight_decay(o.weight_decay));
+  throw Error(ExitCode::BadConfig, "unknown optimizer '" + o.type + "' (valid: adam, adamw, sgd)");
+}
+
+void set_autocast(bool on) {
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
+  at::autocast::set_autocast_enabled(at::kCUDA, on);
+#else
+  at::autocast::set_enabled(on);
+#endif
+}
+
+// Loss over all outputs; lower-resolution deep-supervision heads see a strided target, weights 1, 1/2, 1/4 ...
+at::Tensor total_loss(const std::vector<at::Tensor>& outs, const Batch& b, const LossOptions& lo) {
+  at::Tensor loss;
+  double weight_sum = 0;
+  for (size_t i = 0; i < outs.size(); ++i) {
+    const int64_t stride = b.label.size(1) / outs[i].size(2);
+    at::Tensor t = b.label, v = b.valid;
+    for (int64_t d = 1; d < t.dim() && stride > 1; ++d) {
+      t = t.slice(d, 0, t.size(d), stride);
+      if (v.defined()) v = v.slice(d, 0, v.size(d), stride);
+    }
+    const double w = 1.0 / double(int64_t(1) << i);
+    at::Tensor l = segmentation_loss(outs[i].to(at::kFloat), t, lo, v) * w;
+    loss = loss.defined() ? loss + l : l;
+    weight_sum += w;
+  }
+  return loss / weight_sum;
+}
+
+double validate(Network& net, const std::vector<Sample>& validation, const std::array<int64_t, 3>& patch) {
+  double sum = 0;
+  int n = 0;
+  for (const Sample& s : validation) {
+    at::Tensor prob = sliding_window_probabilities(net, s.image, patch, 0.5);  // [K,z,y,x]
+    if (prob.size(0) == 1) prob = at::cat({1 - prob, prob}, 0);
+    const double d = hard_dice(prob.unsqueeze(0), s.label.unsqueeze(0));
+    if (!std::isnan(d)) {
+      sum += d;
+      ++n;
+    }
+  }
+  return n ? sum / n : std::nan("");
+}
+
+std::string duration_text(double s) {
+  std::ostringstream os;
+  const int64_t t = std::llround(std::max(0.0, s));
+  if (t >= 3600) os << t / 3600 << "h" << std::setw(2) << std::setfill('0') << (t % 3600) / 60 << "m";
+  else os << t / 60 << "m" << std::setw(2) << std::setfill('0') << t % 60 << "s";
+  return os.str();
+}
+
+class Trainer {
+ public:
+  Trainer(const TrainOptions& o, ModelInfo info, const std::vector<Sample>& train, const std::vector<Sample>& validation)
+      : o_(o), info_(std::move(info)), train_(train), validation_(validation) {}
+  TrainResult run();
+
+ private:
+  void setup();
+  void step_once(const Batch& batch);
+  void after_validation_point();
+  void save_checkpoint();
+  bool load_checkpoint();
+  void report_progress(bool force);
+
+  const TrainOptions& o_;
+  ModelInfo info_;
+  const std::vector<Sample>& train_;
+  const std::vector<Sample>& validation_;
+  std::shared_ptr<Network> net_;
+  std::unique_ptr<torch::optim::Optimizer> opt_;
+  at::Device device_{at::kCPU};
+  bool amp_ = false;
+  LoopState st_;
+  TrainResult result_;
+  Clock::time_point start_ = Clock::now(), last_report_ = Clock::now();
+  int64_t first_step_ = 0;
+  double last_loss_ = 0;
+};
+
+void Trainer::setup() {
+  if (o_.output.empty()) throw Error(ExitCode::BadConfig, "train: no output folder");
+  if (o_.steps < 1 || o_.validate_every < 1 || o_.batch_size < 1)
+    throw Error(ExitCode::BadConfig, "train: steps, validate_every and batch_size must be >= 1");
+  const int64_t div = network_divisor(o_.network);
+  for (int64_t p : o_.patch_size)
+    if (p < 1 || p % div != 0)
+      throw Error(ExitCode::BadConfig, "train: patch_size entries must be positive multiples of " + std::to_string(div));
+  const bool cuda = torch::cuda::is_available();
+  if (o_.device == "cuda" && !cuda) throw Error(ExitCode::BadConfig, "train: device 'cuda' requested but CUDA is not available");
+  if (o_.device != "auto" && o_.device != "cpu" && o_.device != "cuda")
+    throw Error(ExitCode::BadConfig, "train: device must be auto, cpu or cuda");
+  device_ = (o_.device == "cuda" || (o_.device == "auto" && cuda)) ? at::Device(at::kCUDA) : at::Device(at::kCPU);
+  amp_ = o_.amp && device_.is_cuda();
+  torch::manual_seed(o_.seed);
+  net_ = make_network(o_.network);
+  net_->to(device_);
+  opt_ = make_optimizer(o_.optimizer, net_->parameters());
+  std::error_code ec;
+  fs::create_directories(o_.output, ec);
+  if (ec) throw Error(ExitCode::WriteFailed, "cannot create output folder '" + o_.output + "': " + ec.message());
+  info_.network = o_.network;
+  info_.patch_size = o_.patch_size;
+  info_.training_json = o_.config_json;
+}
+
+void Trainer::step_once(const Batch& batch) {
+  const auto t0 = Clock::now();
+  const double lr = scheduled_lr(o_.optimizer, o_.schedule, st_.step, o_.steps, st_.plateau_scale);
+  for (auto& group : opt_->param_groups()) group.options().set_lr(lr);
+  torch::manual_seed(mix_seed(o_.seed, static_cast<uint64_t>(st_.step)));  // dropout draws depend on the step only
+  net_->train();
+  opt_->zero_grad();
+  Batch b = batch;
+  b.image = b.image.to(device_);
+  b.label = b.label.to(device_);
+  if (b.valid.defined()) b.valid = b.valid.to(device_);
+  if (amp_) set_autocast(true);
+  std::vector<at::Tensor> outs = net_->forward_all(b.image);  // [B,K,S], deep supervision heads after
+  if (amp_) set_autocast(false);
+  at::Tensor loss = total_loss(outs, b, o_.loss);
+  last_loss_ = loss.item<double>();
+  if (!std::isfinite(last_loss_) && !amp_)
+    throw Error(ExitCode::Internal, "train: the loss became " + std::to_string(last_loss_) + " at step " +
+                                        std::to_string(st_.step) + " (lower the learning rate?)");
+  bool apply = true;
+  if (amp_) {  // dynamic loss scaling, as torch.cuda.amp.GradScaler
+    (loss * st_.amp_scale).backward();
+    for (auto& p : net_->parameters())
+      if (p.grad().defined()) p.mutable_grad().div_(st_.amp_scale);
+    bool finite = true;
+    for (auto& p : net_->parameters())
+      if (p.grad().defined() && !at::isfinite(p.grad()).all().item<bool>()) finite = false;
+    if (!finite) {
+      st_.amp_scale /= 2;
+      st_.amp_good_steps = 0;
+      apply = false;
+    } else if (++st_.amp_good_steps % 2000 == 0) {
+      st_.amp_scale *= 2;
+    }
+  } else {
+    loss.backward();
+  }
+  if (apply) {
+    if (o_.grad_clip_norm > 0) torch::nn::utils::clip_grad_norm_(net_->parameters(), o_.grad_clip_norm);
+    opt_->step();
+  }
+  if (std::isfinite(last_loss_)) {
+    st_.loss_sum += last_loss_;
+    st_.loss_count++;
+  }
+  st_.step++;
+  st_.step_ms += std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+  st_.build_ms += batch.build_ms;
+}
+
+void Trainer::after_validation_point() {
+  LogRow row;
+  row.step = st_.step;
+  row.lr = scheduled_lr(o_.optimizer, o_.schedule, st_.step - 1, o_.steps, st_.plateau_scale);
+  const int64_t n = std::max<int64_t>(1, st_.loss_count);
+  row.train_loss = st_.loss_count ? st_.loss_sum / st_.loss_count : std::nan("");
+  row.step_ms = st_.step_ms / n;
+  row.loader_wait_ms = st_.wait_ms / n;
+  row.loader_build_ms = st_.build_ms / (n * o_.batch_size);
+  row.elapsed_s = st_.elapsed_s + seconds_since(start_);
+  const bool has_validation = !validation_.empty();
+  row.validation_dice = has_validation ? validate(*net_, validation_, o_.patch_size) : std::nan("");
+  const bool improved = has_validation && std::isfinite(row.validation_dice) &&
+                        (st_.best_step < 0 || row.validation_dice > st_.best_dice + o_.early_stopping_min_delta);
+  if (improved || !has_validation) {
+    if (has_validation) {
+      st_.best_dice = row.validation_dice;
+      st_.best_step = st_.step;
+      info_.metrics["validation_dice"] = row.validation_dice;
+    }
+    info_.metrics["steps"] = static_cast<double>(st_.step);
+    info_.metrics["train_loss"] = row.train_loss;
+    save_model(o_.output, info_, *net_);
+    st_.bad_validations = 0;
+    st_.plateau_bad = 0;
+  } else {
+    st_.bad_validations++;
+    if (o_.schedule.type == "plateau" && ++st_.plateau_bad >= o_.schedule.plateau_patience) {
+      st_.plateau_scale *= o_.schedule.plateau_factor;
+      st_.plateau_bad = 0;
+    }
+  }
+  row.best_validation_dice = st_.best_dice;
+  st_.log.push_back(row);
+  st_.loss_sum = st_.wait_ms = st_.build_ms = st_.step_ms = 0;
+  st_.loss_count = 0;
+  write_text_atomic((fs::path(o_.output) / "log.csv").string(), log_csv(st_.log));
+  plot_training_curves(st_.log, (fs::path(o_.output) / "curves.png").string());
+}
+
+void Trainer::save_checkpoint() {
+  const std::string path = (fs::path(o_.output) / "checkpoint.pt").string();
+  const std::string tmp = temporary_path_for(path);
+  LoopState s = st_;
+  s.elapsed_s = st_.elapsed_s + seconds_since(start_);
+  try {
+    torch::serialize::OutputArchive archive, model, optim;
+    net_->save(model);
+    opt_->save(optim);
+    archive.write("model", model);
+    archive.write("optimizer", optim);
+    archive.write("state", c10::IValue(state_to_json(s).dump()));
+    archive.write("config", c10::IValue(o_.config_json));
+    archive.save_to(tmp);
+    fs::rename(tmp, path);
+  } catch (const std::exception& e) {
+    std::error_code ec;
+    fs::remove(tmp, ec);
+    throw Error(ExitCode::WriteFailed, "cannot write checkpoint '" + path + "': " + e.what());
+  }
+}
+
+bool Trainer::load_checkpoint() {
+  const std::string path = (fs::path(o_.output) / "checkpoint.pt").string();
+  if (!fs::exists(path)) return false;
+  try {
+    torch::serialize::InputArchive archive, model, optim;
+    archive.load_from(path, device_);
+    archive.read("model", model);
+    archive.read("optimizer", optim);
+    net_->load(model);
+    opt_->load(optim);
+    c10::IValue state;
+    archive.read("state", state);
+    st_ = state_from_json(json::parse(state.toStringRef()));
+  } catch (const c10::Error& e) {
+    throw Error(ExitCode::BadConfig, "checkpoint '" + path + "' does not fit this configuration: " + e.what_without_backtrace());
+  } catch (const json::exception& e) {
+    throw Error(ExitCode::BadConfig, "checkpoint '" + path + "' has an invalid state: " + e.what());
+  }
+  return true;
+}
+
+void Trainer::report_progress(bool force) {
+  if (!o_.progress) return;
+  if (!force && seconds_since(last_report_) < o_.progress_interval_s) return;
+  last_report_ = Clock::now();
+  const double run_s = seconds_since(start_);
+  const int64_t done_here = st_.step - first_step_;
+  const double rate = done_here > 0 ? done_here / run_s : 0;
+  std::ostringstream os;
+  os << std::fixed << "pulmo train: step " << st_.step << "/" << o_.steps << " (" << std::setprecision(1)
+     << 100.0 * st_.step / o_.steps << "%)  loss " << std::setprecision(4) << last_loss_ << "  lr "
+     << std::scientific << std::setprecision(2) << scheduled_lr(o_.optimizer, o_.schedule, st_.step, o_.steps, st_.plateau_scale)
+     << std::fixed;
+  if (!st_.log.empty() && std::isfinite(st_.log.back().validation_dice))
+    os << "  val Dice " << std::setprecision(3) << st_.log.back().validation_dice << " (best " << st_.best_dice << " @"
+       << st_.best_step << ")";
+  os << "  " << std::setprecision(2) << rate << " steps/s";
+  if (done_here > 0) os << "  ETA " << duration_text((o_.steps - st_.step) / std::max(rate, 1e-9));
+  *o_.progress << os.str() << std::endl;
+}
+
+TrainResult Trainer::run() {
+  setup();
+  if (o_.resume) {
+    result_.resumed = load_checkpoint();
+    if (!result_.resumed && o_.progress) *o_.progress << "pulmo train: no checkpoint in " << o_.output << ", starting afresh\n";
+  }
+  first_step_ = st_.step;
+  if (!st_.finished && st_.step < o_.steps) {
+    std::vector<Sample> train = train_;
+    for (Sample& s : train)
+      if (!s.foreground.defined()) index_foreground(s);
+    auto pipeline = std::make_shared<Compose>();
+    CropOptions crop;
+    crop.patch = o_.patch_size;
+    crop.foreground_probability = o_.foreground_probability;
+    crop.pad_value = 0;
+    pipeline->add(random_crop(crop));
+    if (o_.augment.enabled) {
+      pipeline->add(random_flip(o_.augment.flip));
+      pipeline->add(random_spatial(o_.augment.spatial));
+      pipeline->add(random_intensity(o_.augment.intensity));
+    }
+    LoaderOptions lo;
+    lo.batch_size = o_.batch_size;
+    lo.workers = o_.workers;
+    lo.prefetch = o_.prefetch;
+    lo.seed = o_.seed;
+    BatchLoader loader(train, pipeline, lo, st_.step);
+    while (st_.step < o_.steps) {
+      if (o_.stop_after_step >= 0 && st_.step >= o_.stop_after_step) {
+        result_.stopped = true;
+        break;
+      }
+      const Batch batch = loader.next();
+      st_.wait_ms += loader.last_wait_ms();
+      step_once(batch);
+      const bool last = st_.step == o_.steps;
+      if (st_.step % o_.validate_every == 0 || last) {
+        after_validation_point();
+        if (o_.early_stopping_patience > 0 && st_.bad_validations >= o_.early_stopping_patience) {
+          result_.early_stopped = true;
+          st_.finished = true;
+        }
+      }
+      if (last) st_.finished = true;
+      if ((o_.checkpoint_every > 0 && st_.step % o_.checkpoint_every == 0) || st_.finished) save_checkpoint();
+      report_progress(st_.finished);
+      if (st_.finished) break;
+    }
+  }
+  result_.steps_done = st_.step;
+  result_.best_step = st_.best_step;
+  result_.best_validation_dice = st_.best_dice;
+  result_.log = st_.log;
+  return result_;
+}
+
+}  // namespace
+
+double scheduled_lr(const OptimizerOptions& opt, const ScheduleOptions& s, int64_t step, int64_t steps, double plateau_scale) {
+  double lr = opt.lr;
+  if (s.warmup_steps > 0 && step < s.warmup_steps) return lr * double(step + 1) / double(s.warmup_steps);
+  const double t = steps > s.warmup_steps ? double(step - s.warmup_steps) / double(steps - s.warmup_steps) : 1.0;
+  if (s.type == "constant") return lr;
+  if (s.type == "poly") return lr * std::pow(std::max(0.0, 1.0 - t), s.poly_power);
+  if (s.type == "cosine") return s.min_lr + 0.5 * (lr - s.min_lr) * (1.0 + std::cos(M_PI * std::min(1.0, t)));
+  if (s.type == "plateau") return lr * plateau_scale;
+  throw Error(ExitCode::BadConfig, "unknown schedule '" + s.type + "' (valid: constant, poly, cosine, plateau)");
+}
+
+std::string log_csv(const std::vector<LogRow>& log) {
+  std::ostringstream os;
+  os << "step,lr,train_loss,validation_dice,best_validation_dice,step_ms,loader_wait_ms,loader_build_ms_per_sample,elapsed_s\n";
+  os << std::setprecision(6);
+  for (const LogRow& r : log)
+    os << r.step << "," << r.lr << "," << r.train_loss << "," << r.validation_dice << "," << r.best_validation_dice << ","
+       << r.step_ms << "," << r.loader_wait_ms << "," << r.loader_build_ms << "," << r.elapsed_s << "\n";
+  return os.str();
+}
+
+TrainResult train_segmentation(const TrainOptions& o, ModelInfo info, const std::vector<Sample>& train,
+                               const std::vector<Sample>& validation) {
+  if (train.empty()) throw Error(ExitCode::NoData, "train: no training cases");
+  Trainer t(o, std::move(info), train, validation);
+  return t.run();
+}
+
+}  // namespace pulmo

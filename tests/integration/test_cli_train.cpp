@@ -1,0 +1,112 @@
+// pulmo train: configuration errors, a short training run, resume.
+#include <ATen/ATen.h>
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "pulmo/fileutil.h"
+#include "pulmo/io.h"
+#include "support/test_support.h"
+
+using pulmo::test::run_pulmo;
+using pulmo::test::TempDir;
+
+namespace {
+
+// Three small cases (three patients): a dark "lung" pair in soft tissue, written as NIfTI, plus a manifest.
+void write_cases(const TempDir& dir, int count = 3) {
+  std::string csv = "case_id,patient_id,dataset,image,lungs,lesions,convention\n";
+  for (int i = 0; i < count; ++i) {
+    pulmo::Geometry g;
+    g.size = {16, 16, 8};
+    g.spacing_mm = {1.5, 1.5, 1.5};
+    pulmo::Volume ct = pulmo::Volume::filled(g, 40.0), lungs = pulmo::Volume::filled(g, 0, at::kByte);
+    lungs.voxels.slice(0, 2, 6).slice(1, 3 + i, 12).slice(2, 2, 8).fill_(1);
+    lungs.voxels.slice(0, 2, 6).slice(1, 3 + i, 12).slice(2, 8, 14).fill_(2);
+    ct.voxels.masked_fill_(lungs.voxels > 0, -850.0);
+    const std::string id = "c" + std::to_string(i);
+    pulmo::write_volume(ct, dir.file(id + "_ct.nii.gz"));
+    pulmo::write_volume(lungs, dir.file(id + "_lungs.nii.gz"));
+    csv += id + ",p" + std::to_string(i) + ",test," + id + "_ct.nii.gz," + id + "_lungs.nii.gz,,pulmo\n";
+  }
+  pulmo::write_text_atomic(dir.file("manifest.csv"), csv);
+}
+
+const char* kTinyConfig = R"({
+  "data": {"manifest": "manifest.csv", "validation_fraction": 0.34, "spacing_mm": [1.5, 1.5, 1.5]},
+  "network": {"type": "unet", "unet": {"depth": 2, "base_width": 4}},
+  "training": {"patch_size": [8, 8, 8], "steps": 4, "validate_every": 2, "checkpoint_every": 2, "workers": 1},
+  "output": "model"
+})";
+
+}  // namespace
+
+TEST(CliTrain, AShortRunWritesTheModelFolderWithItsConfigCopy) {
+  TempDir dir;
+  write_cases(dir);
+  pulmo::write_text_atomic(dir.file("train.json"), kTinyConfig);
+  const auto r = run_pulmo("--threads 2 train --config '" + dir.file("train.json") + "' --output '" + dir.file("model") + "'");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  for (const char* f : {"model.json", "weights.pt", "checkpoint.pt", "log.csv", "curves.png", "config.json"})
+    EXPECT_TRUE(std::filesystem::exists(dir.file(std::string("model/") + f))) << f;
+  EXPECT_NE(r.out.find("4 steps"), std::string::npos) << r.out;
+  EXPECT_NE(r.err.find("ETA"), std::string::npos) << r.err;
+  EXPECT_EQ(pulmo::read_text_file(dir.file("model/config.json")), kTinyConfig);
+  const auto again = run_pulmo("--threads 2 train --resume --config '" + dir.file("train.json") + "' --output '" + dir.file("model") + "'");
+  EXPECT_EQ(again.exit_code, 0) << again.err;
+  EXPECT_NE(again.out.find("(resumed)"), std::string::npos) << again.out;
+}
+
+TEST(CliTrain, AMissingConfigIsNotFound) {
+  TempDir dir;
+  EXPECT_EQ(run_pulmo("train --config '" + dir.file("none.json") + "'").exit_code, 3);
+}
+
+TEST(CliTrain, AnUnknownKeyIsABadConfigListingTheValidKeys) {
+  TempDir dir;
+  pulmo::write_text_atomic(dir.file("c.yaml"), "training:\n  stepz: 3\n");
+  const auto r = run_pulmo("train --config '" + dir.file("c.yaml") + "'");
+  EXPECT_EQ(r.exit_code, 10) << r.err;
+  EXPECT_NE(r.err.find("validate_every"), std::string::npos) << r.err;
+}
+
+TEST(CliTrain, AnEmptyManifestIsNoData) {
+  TempDir dir;
+  pulmo::write_text_atomic(dir.file("manifest.csv"), "case_id,patient_id,dataset,image,lungs,lesions,convention\n");
+  pulmo::write_text_atomic(dir.file("train.json"), kTinyConfig);
+  const auto r = run_pulmo("train --config '" + dir.file("train.json") + "'");
+  EXPECT_EQ(r.exit_code, 8) << r.err;
+  EXPECT_FALSE(std::filesystem::exists(dir.file("model/model.json")));
+}
+
+TEST(CliTrain, AMissingImageIsNotFound) {
+  TempDir dir;
+  write_cases(dir);
+  std::filesystem::remove(dir.file("c1_ct.nii.gz"));
+  pulmo::write_text_atomic(dir.file("train.json"), kTinyConfig);
+  EXPECT_EQ(run_pulmo("train --config '" + dir.file("train.json") + "'").exit_code, 3);
+}
+
+TEST(CliTrain, LabelsOnAnotherGridAreAMismatch) {
+  TempDir dir;
+  write_cases(dir);
+  pulmo::Geometry g;
+  g.size = {16, 16, 9};
+  pulmo::write_volume(pulmo::Volume::filled(g, 0, at::kByte), dir.file("c0_lungs.nii.gz"));
+  pulmo::write_text_atomic(dir.file("train.json"), kTinyConfig);
+  EXPECT_EQ(run_pulmo("train --config '" + dir.file("train.json") + "'").exit_code, 9);
+}
+
+TEST(CliTrain, AnOutputFolderThatCannotBeCreatedIsAWriteFailure) {
+  TempDir dir;
+  write_cases(dir);
+  pulmo::write_text_atomic(dir.file("blocker"), "a file, not a folder");
+  pulmo::write_text_atomic(dir.file("train.json"), kTinyConfig);
+  const auto r = run_pulmo("train --config '" + dir.file("train.json") + "' --output '" + dir.file("blocker/model") + "'");
+  EXPECT_EQ(r.exit_code, 7) << r.err;
+}
+
+TEST(CliTrain, WithoutConfigItIsAUsageError) {
+  EXPECT_EQ(run_pulmo("train").exit_code, 2);
+}

@@ -1,0 +1,148 @@
+// Networks: output shapes, options, model folders.
+#include <ATen/ATen.h>
+#include <gtest/gtest.h>
+#include <torch/utils.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "pulmo/error.h"
+#include "pulmo/fileutil.h"
+#include "pulmo/model.h"
+#include "pulmo/nn.h"
+#include "pulmo/runtime.h"
+#include "support/test_support.h"
+
+using namespace pulmo;
+
+namespace {
+NetworkOptions tiny_unet(int dims) {
+  NetworkOptions o;
+  o.unet.dims = dims;
+  o.unet.depth = 3;
+  o.unet.base_width = 4;
+  o.unet.out_channels = 3;
+  return o;
+}
+}  // namespace
+
+TEST(Networks, A3dUNetMapsAVolumeToClassLogitsOfTheSameSize) {
+  set_threads(2);
+  auto net = make_network(tiny_unet(3));
+  const at::Tensor y = net->forward(at::randn({2, 1, 8, 16, 12}));
+  EXPECT_EQ(y.sizes(), (at::IntArrayRef{2, 3, 8, 16, 12}));
+}
+
+TEST(Networks, A2dUNetMapsAnImageToClassLogitsOfTheSameSize) {
+  auto net = make_network(tiny_unet(2));
+  EXPECT_EQ(net->forward(at::randn({1, 1, 16, 8})).sizes(), (at::IntArrayRef{1, 3, 16, 8}));
+}
+
+TEST(Networks, DeepSupervisionAddsLowerResolutionHeadsOnlyInTraining) {
+  NetworkOptions o = tiny_unet(3);
+  o.unet.deep_supervision = true;
+  o.unet.residual = true;
+  o.unet.norm = Norm::Batch;
+  auto net = make_network(o);
+  auto outs = net->forward_all(at::randn({2, 1, 8, 8, 8}));
+  ASSERT_EQ(outs.size(), 2u);
+  EXPECT_EQ(outs[1].sizes(), (at::IntArrayRef{2, 3, 4, 4, 4}));
+  net->eval();
+  EXPECT_EQ(net->forward_all(at::randn({2, 1, 8, 8, 8})).size(), 1u);
+}
+
+TEST(Networks, McDropoutMakesRepeatedPredictionsDiffer) {
+  NetworkOptions o = tiny_unet(3);
+  o.unet.dropout = 0.5;
+  auto net = make_network(o);
+  const at::Tensor x = at::randn({1, 1, 8, 8, 8});
+  net->eval();
+  EXPECT_TRUE(at::equal(net->forward(x), net->forward(x)));
+  enable_mc_dropout(*net);
+  EXPECT_FALSE(at::equal(net->forward(x), net->forward(x)));
+}
+
+TEST(Networks, AnInputSizeNotDivisibleByTheDownsamplingIsRefused) {
+  auto net = make_network(tiny_unet(3));
+  EXPECT_EQ(network_divisor(tiny_unet(3)), 4);
+  try {
+    net->forward(at::randn({1, 1, 8, 10, 8}));
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ExitCode::Mismatch);
+  }
+}
+
+TEST(Networks, TheBoxNetRegressesSixNormalisedCoordinates) {
+  NetworkOptions o;
+  o.type = "boxnet";
+  o.boxnet.levels = 3;
+  o.boxnet.base_width = 4;
+  const at::Tensor y = make_network(o)->forward(at::randn({2, 1, 16, 16, 16}));
+  EXPECT_EQ(y.sizes(), (at::IntArrayRef{2, 6}));
+  EXPECT_GE(y.min().item<double>(), 0.0);
+  EXPECT_LE(y.max().item<double>(), 1.0);
+}
+
+TEST(ModelFolder, ASavedModelLoadsBackWithIdenticalOutputs) {
+  test::TempDir dir;
+  ModelInfo info;
+  info.network = tiny_unet(3);
+  info.metrics["validation_dice"] = 0.93;
+  auto net = make_network(info.network);
+  net->eval();
+  save_model(dir.file("m"), info, *net);
+  const LoadedModel loaded = load_model(dir.file("m"));
+  const at::Tensor x = at::randn({1, 1, 8, 8, 8});
+  EXPECT_TRUE(at::equal(net->forward(x), loaded.network->forward(x)));
+  EXPECT_EQ(loaded.info.metrics.at("validation_dice"), 0.93);
+  EXPECT_EQ(model_info_to_json(loaded.info), model_info_to_json(info));
+}
+
+TEST(ModelFolder, UnknownKeysAreRefusedWithTheListOfValidKeys) {
+  const std::string text = R"({"name": "x", "netwrok": {}})";
+  try {
+    model_info_from_json(text);
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ExitCode::BadConfig);
+    EXPECT_NE(std::string(e.what()).find("'netwrok'"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("label_names"), std::string::npos) << e.what();
+  }
+}
+
+TEST(ModelFolder, UnknownNetworkOptionsAreRefused) {
+  try {
+    model_info_from_json(R"({"network": {"type": "unet", "unet": {"depht": 3}}})");
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ExitCode::BadConfig);
+    EXPECT_NE(std::string(e.what()).find("base_width"), std::string::npos) << e.what();
+  }
+}
+
+TEST(ModelFolder, WeightsOfAnotherArchitectureAreABadConfig) {
+  test::TempDir dir;
+  ModelInfo info;
+  info.network = tiny_unet(3);
+  auto net = make_network(info.network);
+  save_model(dir.file("m"), info, *net);
+  info.network.unet.base_width = 8;
+  write_text_atomic(dir.file("m/model.json"), model_info_to_json(info));
+  try {
+    load_model(dir.file("m"));
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ExitCode::BadConfig);
+  }
+}
+
+TEST(ModelFolder, AFolderWithoutModelJsonIsNotFound) {
+  test::TempDir dir;
+  try {
+    load_model(dir.path().string());
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ExitCode::NotFound);
+  }
+}
