@@ -56,7 +56,8 @@ struct Slice {
   std::string file;
   Vec3 position{0, 0, 0};
   std::vector<double> orientation, pixel_spacing;
-  int rows = 0, columns = 0;
+  int rows = 0, columns = 0, frames = 0;
+  bool has_position = false;
   double along_normal = 0;
 };
 
@@ -71,11 +72,27 @@ std::string fmt(double x) {
   return o.str();
 }
 
+// Geometry tags of one image file, as the single header scan read them.
+Slice slice_from(const gdcm::Scanner& scanner, const std::string& f) {
+  Slice s;
+  s.file = f;
+  const auto pos = numbers(scanner.GetValue(f.c_str(), kPosition));
+  if (pos.size() == 3) s.position = {pos[0], pos[1], pos[2]};
+  s.has_position = pos.size() == 3;
+  s.orientation = numbers(scanner.GetValue(f.c_str(), kOrientation));
+  s.pixel_spacing = numbers(scanner.GetValue(f.c_str(), kPixelSpacing));
+  s.rows = std::atoi(text(scanner, f, kRows).c_str());
+  s.columns = std::atoi(text(scanner, f, kColumns).c_str());
+  s.frames = std::atoi(text(scanner, f, kFrames).c_str());
+  return s;
+}
+
 }  // namespace
 
-}  // namespace io
-
-std::vector<DicomSeriesInfo> list_dicom_series(const std::string& folder, std::vector<std::string>* skipped) {
+// One pass over the headers of every file under `folder`: the series, and (when `slices` is given)
+// the geometry tags of every image file, so reading a series needs no second scan.
+static std::vector<DicomSeriesInfo> scan_folder(const std::string& folder, std::vector<std::string>* skipped,
+                                         std::map<std::string, Slice>* slices) {
   std::error_code ec;
   if (!fs::is_directory(folder, ec)) throw Error(ExitCode::NotFound, "'" + folder + "' is not a folder");
   std::vector<std::string> files;
@@ -126,6 +143,7 @@ std::vector<DicomSeriesInfo> list_dicom_series(const std::string& folder, std::v
     }
     s.files.push_back(f);
     s.num_files = static_cast<int>(s.files.size());
+    if (slices) (*slices)[f] = io::slice_from(scanner, f);
   }
   if (by_uid.empty())
     throw Error(ExitCode::NoData, "folder '" + folder + "' holds " + std::to_string(files.size()) +
@@ -138,11 +156,18 @@ std::vector<DicomSeriesInfo> list_dicom_series(const std::string& folder, std::v
   return out;
 }
 
+}  // namespace io
+
+std::vector<DicomSeriesInfo> list_dicom_series(const std::string& folder, std::vector<std::string>* skipped) {
+  return io::scan_folder(folder, skipped, nullptr);
+}
+
 namespace io {
 
 Volume read_dicom_folder(const std::string& folder, const ReadOptions& options, SourceInfo* source) {
   std::vector<std::string> skipped;
-  std::vector<DicomSeriesInfo> all = list_dicom_series(folder, &skipped);
+  std::map<std::string, Slice> scanned;
+  std::vector<DicomSeriesInfo> all = scan_folder(folder, &skipped, &scanned);
   const DicomSeriesInfo* chosen = nullptr;
   if (!options.series_uid.empty()) {
     for (const auto& s : all)
@@ -174,27 +199,15 @@ Volume read_dicom_folder(const std::string& folder, const ReadOptions& options, 
   }
   const std::string context = "reading DICOM series " + chosen->series_uid;
 
-  // Geometry of every slice.
-  gdcm::Scanner scanner;
-  for (const gdcm::Tag& t : {kPosition, kOrientation, kRows, kColumns, kPixelSpacing, kFrames}) scanner.AddTag(t);
-  gdcm::Directory::FilenamesType names(chosen->files.begin(), chosen->files.end());
-  scanner.Scan(names);
+  // Geometry of every slice (from the one header scan).
   std::vector<Slice> slices;
   for (const std::string& f : chosen->files) {
-    Slice s;
-    s.file = f;
-    const auto pos = numbers(scanner.GetValue(f.c_str(), kPosition));
-    s.orientation = numbers(scanner.GetValue(f.c_str(), kOrientation));
-    s.pixel_spacing = numbers(scanner.GetValue(f.c_str(), kPixelSpacing));
-    s.rows = std::atoi(text(scanner, f, kRows).c_str());
-    s.columns = std::atoi(text(scanner, f, kColumns).c_str());
-    const int frames = std::atoi(text(scanner, f, kFrames).c_str());
-    if (frames > 1)
+    Slice s = scanned.at(f);
+    if (s.frames > 1)
       throw Error(ExitCode::BadDimension, context + ": '" + f + "' is a multi-frame image (" +
-                                              std::to_string(frames) + " frames); convert it to single-frame slices");
-    if (pos.size() != 3 || s.orientation.size() != 6)
+                                              std::to_string(s.frames) + " frames); convert it to single-frame slices");
+    if (!s.has_position || s.orientation.size() != 6)
       throw Error(ExitCode::BadSeries, context + ": '" + f + "' lacks ImagePositionPatient/ImageOrientationPatient");
-    s.position = {pos[0], pos[1], pos[2]};
     slices.push_back(s);
   }
   const Slice& ref = slices.front();
