@@ -45,7 +45,8 @@ at::Tensor segmentation_loss(const at::Tensor& logits, const at::Tensor& target,
                              const at::Tensor& valid = {});
 
 // Hard Dice of the arg-max prediction per foreground class, averaged over classes present in
-// either mask (NaN when no class is present anywhere). For validation and early stopping.
+// either mask (NaN when no class is present anywhere), each computed by the evaluation engine
+// (pulmo::volumetric_dice). For validation and early stopping.
 double hard_dice(const at::Tensor& logits, const at::Tensor& target);
 
 }  // namespace pulmo

@@ -1,6 +1,8 @@
 // Losses: plain ATen ops, so autograd records them.
 #include "pulmo/losses.h"
 
+#include "pulmo/eval.h"
+
 #include <ATen/ATen.h>
 
 #include <cmath>
@@ -145,10 +147,9 @@ double hard_dice(const at::Tensor& logits, const at::Tensor& target) {
   double sum = 0;
   int n = 0;
   for (int64_t c = 1; c < std::max<int64_t>(k, 2); ++c) {
-    const at::Tensor a = pred == c, b = t == c;
-    const double sa = a.sum().item<double>(), sb = b.sum().item<double>();
-    if (sa + sb == 0) continue;
-    sum += 2.0 * (a & b).sum().item<double>() / (sa + sb);
+    const double d = volumetric_dice(t == c, pred == c);  // the evaluation engine's Dice
+    if (std::isnan(d)) continue;                           // class absent from both: not counted
+    sum += d;
     ++n;
   }
   return n == 0 ? std::numeric_limits<double>::quiet_NaN() : sum / n;

@@ -221,8 +221,7 @@ TEST(DatasetAdapters, TotalSegmentatorMapOfARealScanKeepsItsGridAndDropsOtherOrg
 }
 
 TEST(DatasetAdapters, TotalSegmentatorLobesBecomeRightAndLeftLungs) {
-  const std::string path = test::shared_data_path("ct/totalsegmentator/example_seg.nii.gz");
-  if (path.empty()) GTEST_SKIP() << "../shared/data/ct/totalsegmentator/example_seg.nii.gz is absent";
+  const std::string path = test::data_path("ct/totalsegmentator/example_seg.nii.gz");
   const Volume seg = read_volume(path);
   const Volume lungs = adapt_lungs(seg, "totalsegmentator");
   const at::Tensor s = seg.voxels;
