@@ -6,7 +6,8 @@
 
 namespace pulmo::eval_detail {
 
-// A CSV file with a header row; fields may be double-quoted; blank lines are skipped; fields are trimmed.
+// A CSV file with a header row, parsed by data::parse_csv (quoted fields, "" escapes, CRLF, a byte-order
+// mark; blank lines and lines starting with # are skipped); fields are trimmed.
 struct Table {
   std::vector<std::string> header;
   std::vector<std::vector<std::string>> rows;

@@ -5,6 +5,7 @@
 #include <set>
 #include <sstream>
 
+#include "data/csv.h"
 #include "eval/csv.h"
 #include "pulmo/error.h"
 #include "pulmo/eval_set.h"
@@ -15,63 +16,36 @@ namespace pulmo {
 
 namespace eval_detail {
 
-namespace {
-
-// One CSV record: comma-separated, fields may be double-quoted ("" inside quotes is a quote).
-std::vector<std::string> split_csv_line(const std::string& line) {
-  std::vector<std::string> fields(1);
-  bool quoted = false;
-  for (size_t i = 0; i < line.size(); ++i) {
-    const char c = line[i];
-    if (quoted) {
-      if (c == '"' && i + 1 < line.size() && line[i + 1] == '"') {
-        fields.back() += '"';
-        ++i;
-      } else if (c == '"') {
-        quoted = false;
-      } else {
-        fields.back() += c;
-      }
-    } else if (c == '"') {
-      quoted = true;
-    } else if (c == ',') {
-      fields.emplace_back();
-    } else if (c != '\r') {
-      fields.back() += c;
-    }
-  }
-  for (auto& f : fields) {  // trim spaces
-    const size_t a = f.find_first_not_of(" \t"), b = f.find_last_not_of(" \t");
-    f = a == std::string::npos ? "" : f.substr(a, b - a + 1);
-  }
-  return fields;
-}
-
-
-}  // namespace
-
 Table read_csv(const std::string& path, const char* what) {
-  std::ifstream in(path);
+  std::ifstream in(path, std::ios::binary);
   if (!in) throw Error(ExitCode::NotFound, std::string(what) + " '" + path + "' not found or unreadable");
-  Table t;
-  std::string line;
-  int number = 0;
-  while (std::getline(in, line)) {
-    ++number;
-    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-    std::vector<std::string> fields = split_csv_line(line);
-    if (t.header.empty()) {
-      t.header = fields;
-      continue;
-    }
-    if (fields.size() != t.header.size())
-      throw Error(ExitCode::BadConfig, std::string(what) + " '" + path + "' line " + std::to_string(number) + ": " +
-                                           std::to_string(fields.size()) + " fields, the header has " +
-                                           std::to_string(t.header.size()));
-    t.rows.push_back(fields);
-    t.line_numbers.push_back(number);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  std::string text = ss.str();
+  if (text.compare(0, 3, "\xEF\xBB\xBF") == 0) text.erase(0, 3);  // a spreadsheet's byte-order mark
+  std::vector<int> lines;
+  std::vector<std::vector<std::string>> rows;
+  try {
+    rows = data::parse_csv(text, &lines);  // the project's one CSV reader (quotes, "" escapes, CRLF)
+  } catch (const Error& e) {
+    throw e.with_context(std::string(what) + " '" + path + "'");
   }
-  if (t.header.empty()) throw Error(ExitCode::BadConfig, std::string(what) + " '" + path + "' is empty");
+  for (auto& row : rows)
+    for (auto& f : row) {  // trim spaces
+      const size_t x = f.find_first_not_of(" \t"), y = f.find_last_not_of(" \t");
+      f = x == std::string::npos ? "" : f.substr(x, y - x + 1);
+    }
+  if (rows.empty()) throw Error(ExitCode::BadConfig, std::string(what) + " '" + path + "' is empty");
+  Table t;
+  t.header = rows.front();
+  for (size_t i = 1; i < rows.size(); ++i) {
+    if (rows[i].size() != t.header.size())
+      throw Error(ExitCode::BadConfig, std::string(what) + " '" + path + "' line " + std::to_string(lines[i]) + ": " +
+                                           std::to_string(rows[i].size()) + " fields, the header has " +
+                                           std::to_string(t.header.size()));
+    t.rows.push_back(rows[i]);
+    t.line_numbers.push_back(lines[i]);
+  }
   return t;
 }
 

@@ -10,6 +10,7 @@
 #include <set>
 #include <sstream>
 
+#include "data/csv.h"
 #include "eval/tables.h"
 #include "pulmo/error.h"
 #include "pulmo/eval_set.h"
@@ -117,12 +118,7 @@ const LabelMetrics* find_label(const CaseResult& r, int label) {
   return nullptr;
 }
 
-std::string csv_field(const std::string& s) {
-  if (s.find_first_of(",\"\n") == std::string::npos) return s;
-  std::string q = "\"";
-  for (char c : s) q += c == '"' ? std::string("\"\"") : std::string(1, c);
-  return q + "\"";
-}
+using data::csv_field;  // the project's one CSV writer
 
 // Everything the summary files show, computed once.
 struct Summary {
