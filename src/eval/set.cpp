@@ -1,9 +1,11 @@
 // Evaluating every case of a manifest, with progress and ETA on stderr.
 #include <ATen/ATen.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <iostream>
+#include <set>
 
 #include "pulmo/error.h"
 #include "pulmo/eval_set.h"
@@ -56,6 +58,33 @@ CaseResult evaluate_case(const EvalCase& c, const SetOptions& options) {
   return r;
 }
 
+// Without --labels each case reports the labels present in its own maps, so a case where a label of the
+// set is absent from both maps (a healthy case, no lesion anywhere) would drop out of cases.csv and of
+// the both-empty count. Give every case every label of the set; an absent one gets the both-empty
+// conventions of segmentation_metrics (computed on an empty 1-voxel pair, so the conventions live in one place).
+void add_both_empty_labels(std::vector<CaseResult>& results, const SetOptions& options) {
+  std::set<int> all;
+  for (const CaseResult& r : results)
+    for (const LabelMetrics& m : r.labels) all.insert(m.label);
+  Geometry g;
+  g.size = {1, 1, 1};
+  const Volume empty = Volume::filled(g, 0, at::kByte);
+  for (CaseResult& r : results) {
+    for (int label : all) {
+      bool present = false;
+      for (const LabelMetrics& m : r.labels) present = present || m.label == label;
+      if (present) continue;
+      SegmentationOptions seg = options.segmentation;
+      seg.labels = {label};
+      seg.allow_absent = true;
+      const std::vector<LabelMetrics> m = segmentation_metrics(empty, empty, seg);
+      r.labels.insert(r.labels.end(), m.begin(), m.end());
+    }
+    std::sort(r.labels.begin(), r.labels.end(),
+              [](const LabelMetrics& a, const LabelMetrics& b) { return a.label < b.label; });
+  }
+}
+
 }  // namespace
 
 std::vector<CaseResult> evaluate_cases(const EvalManifest& manifest, const SetOptions& options) {
@@ -78,6 +107,7 @@ std::vector<CaseResult> evaluate_cases(const EvalManifest& manifest, const SetOp
       std::cerr << buf;
     }
   }
+  add_both_empty_labels(results, options);
   return results;
 }
 

@@ -9,6 +9,7 @@
 #include "pulmo/error.h"
 #include "pulmo/eval.h"
 #include "pulmo/eval_set.h"
+#include "pulmo/io.h"
 
 using namespace pulmo;
 
@@ -165,4 +166,27 @@ TEST(EvalManifest, QuotedFieldsAttributesAndRelativePaths) {
   EXPECT_EQ(m.cases[0].prediction, "/abs/p.nii.gz");
   EXPECT_EQ(std::filesystem::path(m.cases[0].reference).filename(), "a.nii.gz");
   EXPECT_TRUE(std::filesystem::path(m.cases[0].reference).is_absolute());
+}
+
+TEST(EvaluateCases, ACaseWithTheLabelInNeitherMapStaysInTheSetAsBothEmpty) {
+  const std::string dir = ::testing::TempDir() + "pulmo-both-empty/";
+  Geometry g;
+  g.size = {6, 5, 4};
+  Volume with = Volume::filled(g, 0, at::kByte), empty = Volume::filled(g, 0, at::kByte);
+  with.voxels.narrow(0, 1, 2).narrow(1, 1, 3).narrow(2, 2, 2).fill_(1);
+  write_volume(with, dir + "with.nii.gz");
+  write_volume(empty, dir + "empty.nii.gz");
+  EvalManifest m;
+  m.cases = {EvalCase{"a", dir + "with.nii.gz", dir + "with.nii.gz", "", "", "", {}},
+             EvalCase{"healthy", dir + "empty.nii.gz", dir + "empty.nii.gz", "", "", "", {}}};
+  SetOptions o;
+  o.progress = false;
+  const std::vector<CaseResult> r = evaluate_cases(m, o);
+  ASSERT_EQ(r.size(), 2u);
+  ASSERT_EQ(r[1].labels.size(), 1u) << "the healthy case gets the set's label 1";
+  EXPECT_EQ(r[1].labels[0].label, 1);
+  EXPECT_EQ(r[1].labels[0].voxels_ref, 0);
+  EXPECT_EQ(r[1].labels[0].voxels_pred, 0);
+  EXPECT_TRUE(std::isnan(r[1].labels[0].dice));
+  EXPECT_DOUBLE_EQ(r[0].labels[0].dice, 1.0);
 }
