@@ -243,9 +243,6 @@ Volume read_volume(const std::string& path, const ReadOptions& options, SourceIn
                                               : io::read_file(path, options, &src);
   volume.check();
   if (options.require_3d) volume.require_3d("this command");
-  if (src.format != FileFormat::Dicom && src.format != FileFormat::DicomSeries) {
-    // Files other than DICOM carry no modality; HU checks apply to what looks like CT.
-  }
   for (const std::string& w : hu_plausibility_warnings(volume)) src.warnings.push_back(w);
   return volume;
 }
@@ -253,8 +250,8 @@ Volume read_volume(const std::string& path, const ReadOptions& options, SourceIn
 std::vector<std::string> hu_plausibility_warnings(const Volume& volume) {
   std::vector<std::string> warnings;
   if (!volume.voxels.defined() || volume.voxels.numel() == 0) return warnings;
-  const double lo = volume.voxels.min().item<double>();
-  const double hi = volume.voxels.max().item<double>();
+  const auto [min_t, max_t] = at::aminmax(volume.voxels);  // one pass
+  const double lo = min_t.item<double>(), hi = max_t.item<double>();
   if (lo >= 0 && hi <= 255)
     warnings.push_back("intensities lie in " + std::to_string(int(lo)) + ".." + std::to_string(int(hi)) +
                        ": this looks like a windowed 8-bit image, not Hounsfield units; CT results would be wrong");
