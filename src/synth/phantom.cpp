@@ -12,14 +12,18 @@
 #include "synth/lesions.h"
 #include "synth/raster.h"
 
+#include <cstdio>
+
 namespace pulmo::synth {
 
 namespace {
 
 void check_range(const char* name, double value, double lo, double hi) {
-  if (!(value >= lo && value <= hi))
-    throw Error(ExitCode::Usage, std::string("phantom option ") + name + " must lie in " + std::to_string(lo) + ".." +
-                                     std::to_string(hi) + ", got " + std::to_string(value));
+  if (!(value >= lo && value <= hi)) {
+    char buf[160];
+    std::snprintf(buf, sizeof buf, " must lie in %g..%g, got %g", lo, hi, value);
+    throw Error(ExitCode::Usage, std::string("phantom option ") + name + buf);
+  }
 }
 
 Geometry phantom_geometry(const PhantomOptions& o) {
