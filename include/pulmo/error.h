@@ -23,6 +23,7 @@ enum class ExitCode : int {
   NoData       = 8,   // nothing to work on: an empty folder, a folder without DICOM images, no CT series
   Mismatch     = 9,   // inputs that must agree do not: different grids, shapes, unknown or non-binary labels
   BadConfig    = 10,  // a configuration, manifest or model folder is invalid (unknown keys, wrong values)
+  NoLungs      = 11,  // no lungs found: not a chest CT, an empty or all-air volume, lungs outside the field of view
 };
 
 const char* exit_code_name(ExitCode code);

@@ -15,6 +15,7 @@ const char* exit_code_name(ExitCode code) {
     case ExitCode::NoData:       return "no image data";
     case ExitCode::Mismatch:     return "inputs do not match";
     case ExitCode::BadConfig:    return "invalid configuration";
+    case ExitCode::NoLungs:      return "no lungs found";
   }
   return "unknown";
 }
