@@ -19,10 +19,11 @@
 
 namespace pulmo {
 
-// CT severity score of LungQuant (Lizzi et al. 2021): 1: < 5 %, 2: 5-25 %, 3: 25-50 %, 4: 50-75 %, 5: >= 75 %.
+// CT severity score of LungQuant (Lizzi et al. 2021): 1: < 5 %, 2: 5-25 %, 3: 25-50 %, 4: 50-75 %, 5: >= 75 %;
+// a boundary belongs to the higher score (5 % -> 2); NaN -> 0. (The same function as eval.h's.)
 int ct_severity_score(double involved_percent);
 // MosMedData's CT-0..CT-4 from the involved percentage: CT-0 none (0 %), CT-1 < 25 %, CT-2 25-50 %, CT-3 50-75 %,
-// CT-4 >= 75 % (Morozov et al. 2020). Returns 0..4.
+// CT-4 >= 75 % (Morozov et al. 2020). Returns 0..4; NaN -> -1.
 int mosmed_category(double involved_percent);
 
 // HU bands of densitometry, [lo, hi) in HU. Defaults: well-aerated -950..-700 (Colombi et al., Radiology

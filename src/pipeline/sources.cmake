@@ -1,0 +1,1 @@
+list(APPEND PULMO_SOURCES pipeline/quantify.cpp)
