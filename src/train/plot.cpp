@@ -1,96 +1,17 @@
-// Training curves drawn into an RGB buffer (lines, axes, tick labels with a 5x7 bitmap font),
-// written as PNG with ITK.
-#include <itkImage.h>
-#include <itkImageFileWriter.h>
-#include <itkRGBPixel.h>
-
+// Training curves drawn on a canvas (lines, axes, tick labels with the 5x7 bitmap font of image/canvas.h),
+// written as PNG.
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
-#include <filesystem>
-#include <map>
 
-#include "pulmo/error.h"
-#include "pulmo/fileutil.h"
+#include "image/canvas.h"
 #include "pulmo/train.h"
 
 namespace pulmo {
 namespace {
 
-struct Rgb {
-  uint8_t r, g, b;
-};
-
-// 5x7 glyphs, one byte per row, bit 4 = leftmost column.
-const std::map<char, std::array<uint8_t, 7>>& font() {
-  static const std::map<char, std::array<uint8_t, 7>> f = {
-      {'0', {0x0E, 0x11, 0x13, 0x15, 0x19, 0x11, 0x0E}}, {'1', {0x04, 0x0C, 0x04, 0x04, 0x04, 0x04, 0x0E}},
-      {'2', {0x0E, 0x11, 0x01, 0x02, 0x04, 0x08, 0x1F}}, {'3', {0x1F, 0x02, 0x04, 0x02, 0x01, 0x11, 0x0E}},
-      {'4', {0x02, 0x06, 0x0A, 0x12, 0x1F, 0x02, 0x02}}, {'5', {0x1F, 0x10, 0x1E, 0x01, 0x01, 0x11, 0x0E}},
-      {'6', {0x06, 0x08, 0x10, 0x1E, 0x11, 0x11, 0x0E}}, {'7', {0x1F, 0x01, 0x02, 0x04, 0x08, 0x08, 0x08}},
-      {'8', {0x0E, 0x11, 0x11, 0x0E, 0x11, 0x11, 0x0E}}, {'9', {0x0E, 0x11, 0x11, 0x0F, 0x01, 0x02, 0x0C}},
-      {'.', {0, 0, 0, 0, 0, 0x0C, 0x0C}},                {'-', {0, 0, 0, 0x1F, 0, 0, 0}},
-      {'+', {0, 0x04, 0x04, 0x1F, 0x04, 0x04, 0}},       {':', {0, 0x0C, 0x0C, 0, 0x0C, 0x0C, 0}},
-      {'(', {0x02, 0x04, 0x08, 0x08, 0x08, 0x04, 0x02}}, {')', {0x08, 0x04, 0x02, 0x02, 0x02, 0x04, 0x08}},
-      {'/', {0, 0x01, 0x02, 0x04, 0x08, 0x10, 0}},       {'=', {0, 0, 0x1F, 0, 0x1F, 0, 0}},
-      {'A', {0x0E, 0x11, 0x11, 0x1F, 0x11, 0x11, 0x11}}, {'B', {0x1E, 0x11, 0x11, 0x1E, 0x11, 0x11, 0x1E}},
-      {'C', {0x0E, 0x11, 0x10, 0x10, 0x10, 0x11, 0x0E}}, {'D', {0x1C, 0x12, 0x11, 0x11, 0x11, 0x12, 0x1C}},
-      {'E', {0x1F, 0x10, 0x10, 0x1E, 0x10, 0x10, 0x1F}}, {'F', {0x1F, 0x10, 0x10, 0x1E, 0x10, 0x10, 0x10}},
-      {'G', {0x0E, 0x11, 0x10, 0x17, 0x11, 0x11, 0x0F}}, {'H', {0x11, 0x11, 0x11, 0x1F, 0x11, 0x11, 0x11}},
-      {'I', {0x0E, 0x04, 0x04, 0x04, 0x04, 0x04, 0x0E}}, {'J', {0x07, 0x02, 0x02, 0x02, 0x02, 0x12, 0x0C}},
-      {'K', {0x11, 0x12, 0x14, 0x18, 0x14, 0x12, 0x11}}, {'L', {0x10, 0x10, 0x10, 0x10, 0x10, 0x10, 0x1F}},
-      {'M', {0x11, 0x1B, 0x15, 0x15, 0x11, 0x11, 0x11}}, {'N', {0x11, 0x11, 0x19, 0x15, 0x13, 0x11, 0x11}},
-      {'O', {0x0E, 0x11, 0x11, 0x11, 0x11, 0x11, 0x0E}}, {'P', {0x1E, 0x11, 0x11, 0x1E, 0x10, 0x10, 0x10}},
-      {'Q', {0x0E, 0x11, 0x11, 0x11, 0x15, 0x12, 0x0D}}, {'R', {0x1E, 0x11, 0x11, 0x1E, 0x14, 0x12, 0x11}},
-      {'S', {0x0F, 0x10, 0x10, 0x0E, 0x01, 0x01, 0x1E}}, {'T', {0x1F, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04}},
-      {'U', {0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x0E}}, {'V', {0x11, 0x11, 0x11, 0x11, 0x11, 0x0A, 0x04}},
-      {'W', {0x11, 0x11, 0x11, 0x15, 0x15, 0x15, 0x0A}}, {'X', {0x11, 0x11, 0x0A, 0x04, 0x0A, 0x11, 0x11}},
-      {'Y', {0x11, 0x11, 0x11, 0x0A, 0x04, 0x04, 0x04}}, {'Z', {0x1F, 0x01, 0x02, 0x04, 0x08, 0x10, 0x1F}},
-  };
-  return f;
-}
-
-class Canvas {
- public:
-  Canvas(int w, int h) : w_(w), h_(h), px_(size_t(w) * h, Rgb{255, 255, 255}) {}
-  int width() const { return w_; }
-  int height() const { return h_; }
-  const std::vector<Rgb>& pixels() const { return px_; }
-
-  void dot(int x, int y, Rgb c, int r = 0) {
-    for (int dy = -r; dy <= r; ++dy)
-      for (int dx = -r; dx <= r; ++dx)
-        if (x + dx >= 0 && x + dx < w_ && y + dy >= 0 && y + dy < h_) px_[size_t(y + dy) * w_ + x + dx] = c;
-  }
-  void line(int x0, int y0, int x1, int y1, Rgb c, int r = 0) {  // Bresenham
-    const int dx = std::abs(x1 - x0), sx = x0 < x1 ? 1 : -1, dy = -std::abs(y1 - y0), sy = y0 < y1 ? 1 : -1;
-    for (int err = dx + dy;;) {
-      dot(x0, y0, c, r);
-      if (x0 == x1 && y0 == y1) break;
-      const int e2 = 2 * err;
-      if (e2 >= dy) { err += dy; x0 += sx; }
-      if (e2 <= dx) { err += dx; y0 += sy; }
-    }
-  }
-  // Text with its top-left corner at (x, y), glyphs scaled by `s`.
-  void text(int x, int y, const std::string& t, Rgb c, int s = 2) {
-    for (char ch : t) {
-      auto it = font().find(static_cast<char>(std::toupper(static_cast<unsigned char>(ch))));
-      if (it != font().end())
-        for (int row = 0; row < 7; ++row)
-          for (int col = 0; col < 5; ++col)
-            if (it->second[row] & (0x10 >> col))
-              for (int a = 0; a < s; ++a)
-                for (int b = 0; b < s; ++b) dot(x + col * s + b, y + row * s + a, c);
-      x += 6 * s;
-    }
-  }
-  static int text_width(const std::string& t, int s = 2) { return int(t.size()) * 6 * s; }
-
- private:
-  int w_, h_;
-  std::vector<Rgb> px_;
-};
+using draw::Canvas;
+using draw::Rgb;
 
 std::string tick_label(double v) {
   char buf[32];
@@ -134,36 +55,6 @@ void panel(Canvas& c, int x0, int y0, int w, int h, const std::string& title, co
   }
 }
 
-void write_png(const Canvas& c, const std::string& path) {
-  using Image = itk::Image<itk::RGBPixel<unsigned char>, 2>;
-  auto image = Image::New();
-  Image::RegionType region;
-  region.SetSize({static_cast<itk::SizeValueType>(c.width()), static_cast<itk::SizeValueType>(c.height())});
-  image->SetRegions(region);
-  image->Allocate();
-  auto* buf = image->GetBufferPointer();
-  for (size_t i = 0; i < c.pixels().size(); ++i) {
-    buf[i][0] = c.pixels()[i].r;
-    buf[i][1] = c.pixels()[i].g;
-    buf[i][2] = c.pixels()[i].b;
-  }
-  const std::string tmp = temporary_path_for(path);
-  std::error_code ec;
-  try {
-    auto writer = itk::ImageFileWriter<Image>::New();
-    writer->SetFileName(tmp);
-    writer->SetInput(image);
-    writer->Update();
-    std::filesystem::rename(tmp, path);
-  } catch (const itk::ExceptionObject& e) {
-    std::filesystem::remove(tmp, ec);
-    throw Error(ExitCode::WriteFailed, "cannot write '" + path + "': " + e.GetDescription());
-  } catch (const std::filesystem::filesystem_error& e) {
-    std::filesystem::remove(tmp, ec);
-    throw Error(ExitCode::WriteFailed, "cannot write '" + path + "': " + e.what());
-  }
-}
-
 }  // namespace
 
 void plot_training_curves(const std::vector<LogRow>& log, const std::string& png_path) {
@@ -183,7 +74,7 @@ void plot_training_curves(const std::vector<LogRow>& log, const std::string& png
   Canvas c(1000, 420);
   panel(c, 0, 0, 500, 420, "TRAINING LOSS", {loss}, 0, lmax > 0 ? lmax * 1.05 : 1, xmax);
   panel(c, 500, 0, 500, 420, "VALIDATION DICE", {dice}, dmin, 1.0, xmax);
-  write_png(c, png_path);
+  draw::write_png(c, png_path);
 }
 
 }  // namespace pulmo
