@@ -1,9 +1,10 @@
-// Strict reading of JSON objects for configurations and model folders (internal).
+// Strict reading of JSON objects for configurations and model folders (internal), and json_number() for writing.
 // Every key read is remembered; finish() refuses the keys nobody read, listing the valid ones.
 #pragma once
 
 #include <nlohmann/json.hpp>
 
+#include <cmath>
 #include <set>
 #include <string>
 #include <vector>
@@ -11,6 +12,9 @@
 #include "pulmo/error.h"
 
 namespace pulmo {
+
+// A number for JSON output: NaN and infinities become null (JSON has no such numbers).
+inline nlohmann::json json_number(double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr); }
 
 class JsonFields {
  public:

@@ -1,0 +1,113 @@
+// report.json: every number of the quantification with the run's metadata (docs/report.md).
+#include <ctime>
+
+#include <nlohmann/json.hpp>
+
+#include "core/json_fields.h"
+#include "pulmo/fileutil.h"
+#include "pulmo/report.h"
+
+namespace pulmo {
+
+const char* const kResearchDisclaimer =
+    "Research tool, not a medical device: these figures are not a diagnosis and must not guide the care of a patient.";
+
+std::string utc_timestamp() {
+  const std::time_t now = std::time(nullptr);
+  std::tm utc{};
+  gmtime_r(&now, &utc);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &utc);
+  return buf;
+}
+
+namespace {
+
+using nlohmann::json;
+
+json numbers(const Vec3& v) { return json::array({json_number(v[0]), json_number(v[1]), json_number(v[2])}); }
+
+json geometry_json(const Geometry& g) {
+  json direction = json::array();
+  for (double d : g.direction) direction.push_back(json_number(d));
+  return {{"size", {g.size[0], g.size[1], g.size[2]}},
+          {"spacing_mm", numbers(g.spacing_mm)},
+          {"origin_mm", numbers(g.origin_mm)},
+          {"direction", direction},
+          {"orientation", g.orientation_code()}};
+}
+
+// An empty region has no densitometry: its figures (0 in Densitometry) are written as null.
+json densitometry_json(const Densitometry& d, bool empty) {
+  auto value = [empty](double v) { return empty ? json(nullptr) : json_number(v); };
+  json percentiles = json::array(), bands = json::object();
+  for (const auto& [percent, hu] : d.percentiles) percentiles.push_back({{"percent", json_number(percent)}, {"hu", value(hu)}});
+  for (const auto& [name, percent] : d.band_percent) bands[name] = value(percent);
+  return {{"mean_hu", value(d.mean_hu)},
+          {"std_hu", value(d.std_hu)},
+          {"percentiles_hu", percentiles},
+          {"band_percent_of_lung", bands}};
+}
+
+json region_json(const RegionQuantification& r, bool types_known) {
+  auto typed = [types_known](double ml) { return types_known ? json_number(ml) : json(nullptr); };
+  return {{"lung_voxels", r.lung_voxels},
+          {"lung_ml", json_number(r.lung_ml)},
+          {"lesion_ml", json_number(r.lesion_ml)},
+          {"ground_glass_ml", typed(r.ground_glass_ml)},
+          {"consolidation_ml", typed(r.consolidation_ml)},
+          {"involved_percent", json_number(r.involved_percent)},
+          {"involved_percent_sd", r.involved_percent_sd < 0 ? json(nullptr) : json_number(r.involved_percent_sd)},
+          {"severity_score", r.severity_score},
+          {"mosmed_category", mosmed_category(r.involved_percent)},
+          {"densitometry", densitometry_json(r.density, r.lung_voxels == 0)}};
+}
+
+json meta_json(const ReportMeta& m) {
+  json models = json::array(), timings = json::array();
+  for (const ReportModel& x : m.models)
+    models.push_back({{"stage", x.stage}, {"name", x.name}, {"task", x.task}, {"folder", x.folder},
+                      {"format_version", x.format_version}, {"weights_sha256", x.weights_sha256}});
+  for (const StageTime& t : m.timings) timings.push_back({{"stage", t.name}, {"seconds", json_number(t.seconds)}});
+  return {{"case_id", m.case_id},
+          {"input", {{"path", m.input_path}, {"format", m.input_format}, {"geometry", geometry_json(m.input_geometry)}}},
+          {"lung_method", m.lung_method},
+          {"models", models},
+          {"options", {{"tta", m.tta}, {"mc_dropout_passes", m.mc_dropout_passes}}},
+          {"timings", timings},
+          {"warnings", m.warnings},
+          {"pulmo_version", m.pulmo_version},
+          {"created_utc", m.created_utc}};
+}
+
+}  // namespace
+
+std::string report_json(const Quantification& q, const ReportMeta& meta) {
+  json j = meta_json(meta);
+  j["disclaimer"] = kResearchDisclaimer;
+  j["definitions"] = {
+      {"involved_percent", "lesion volume / lung volume * 100; lesion voxels outside the lungs are not counted"},
+      {"severity_score", "1: < 5 %, 2: 5-25 %, 3: 25-50 %, 4: 50-75 %, 5: >= 75 % involved (LungQuant)"},
+      {"mosmed_category", "0: no involvement, 1: < 25 %, 2: 25-50 %, 3: 50-75 %, 4: >= 75 % (MosMedData CT-0..CT-4)"},
+      {"hu_bands", "share of the lung volume (lesions included) with HU in [lo_hu, hi_hu); null bound = unbounded"},
+      {"slices", "per slice along the third index axis; position_mm along the slice normal oriented towards L, P or S"}};
+  json bands = json::array();
+  for (const HuBand& b : q.bands) bands.push_back({{"name", b.name}, {"lo_hu", json_number(b.lo)}, {"hi_hu", json_number(b.hi)}});
+  j["hu_bands"] = bands;
+  j["lesion_types_known"] = q.lesion_types_known;
+  json regions = json::object();
+  for (const RegionQuantification& r : q.regions) regions[r.name] = region_json(r, q.lesion_types_known);
+  j["regions"] = regions;
+  json slices = json::array();
+  for (const SliceInvolvement& s : q.slices)
+    slices.push_back({{"index", s.index}, {"position_mm", json_number(s.position_mm)},
+                      {"lung_ml", json_number(s.lung_ml)}, {"lesion_ml", json_number(s.lesion_ml)}});
+  j["slices"] = slices;
+  return j.dump(2) + "\n";
+}
+
+void write_report_json(const std::string& path, const Quantification& q, const ReportMeta& meta) {
+  write_text_atomic(path, report_json(q, meta));
+}
+
+}  // namespace pulmo

@@ -1,0 +1,210 @@
+// Slices in the radiological convention: the index axes are matched to patient axes, each picture axis is
+// resampled to square millimetre pixels (bilinear CT, nearest labels), then overlays and letters are drawn.
+#include "report/render.h"
+
+#include <ATen/ATen.h>
+
+#include <algorithm>
+#include <cmath>
+
+#include "pulmo/error.h"
+#include "pulmo/labels.h"
+
+namespace pulmo::report_detail {
+namespace {
+
+// One picture axis: for each pixel the two neighbouring indices along an index axis and the weight of the second.
+struct Samples {
+  std::vector<int64_t> lo, hi, nearest;
+  std::vector<double> weight;
+};
+
+// `pixels` pixel centres spread evenly over `n` voxels, in picture order (`flip`: from the last index).
+Samples sample_axis(int64_t n, int pixels, bool flip) {
+  Samples s;
+  for (int p = 0; p < pixels; ++p) {
+    double c = (p + 0.5) * double(n) / pixels - 0.5;
+    if (flip) c = double(n - 1) - c;
+    c = std::clamp(c, 0.0, double(n - 1));
+    const auto lo = static_cast<int64_t>(std::floor(c));
+    s.lo.push_back(lo);
+    s.hi.push_back(std::min(lo + 1, n - 1));
+    s.weight.push_back(c - double(lo));
+    s.nearest.push_back(static_cast<int64_t>(std::lround(c)));
+  }
+  return s;
+}
+
+int64_t stride_of(const Geometry& g, int axis) { return axis == 0 ? 1 : axis == 1 ? g.size[0] : g.size[0] * g.size[1]; }
+
+uint8_t lung_window(double hu) {  // W1500 / L-600: -1350 HU black, +150 HU white
+  const double v = (hu + 1350.0) / 1500.0 * 255.0;
+  return static_cast<uint8_t>(std::lround(std::clamp(v, 0.0, 255.0)));
+}
+
+at::Tensor as_bytes(const Volume& labels, const Geometry& grid, const char* what) {
+  if (!labels.voxels.defined()) return {};
+  if (!labels.geometry.same_grid_as(grid))
+    throw Error(ExitCode::Mismatch, std::string("report: the ") + what + " label map is not on the CT's grid");
+  return labels.voxels.to(at::kByte).contiguous();
+}
+
+void draw_letters(draw::Canvas& c, int x0, int y0, int w, int h, const PlaneAxes& axes) {
+  const draw::Rgb white{255, 255, 255}, black{0, 0, 0};
+  const int s = 2, lh = draw::Canvas::text_height(s), lw = draw::Canvas::text_width("R", s);
+  c.text_with_halo(x0 + 4, y0 + (h - lh) / 2, axes.left, white, black, s);
+  c.text_with_halo(x0 + w - 4 - lw, y0 + (h - lh) / 2, axes.right, white, black, s);
+  c.text_with_halo(x0 + (w - lw) / 2, y0 + 4, axes.top, white, black, s);
+  c.text_with_halo(x0 + (w - lw) / 2, y0 + h - 4 - lh, axes.bottom, white, black, s);
+}
+
+void draw_legend(draw::Canvas& c, int y0) {
+  const draw::Rgb grey{200, 200, 200};
+  struct Item { const char* text; draw::Rgb colour; bool filled; };
+  const Item rows[2][2] = {{{"RIGHT LUNG", kRightLungColour, false}, {"LEFT LUNG", kLeftLungColour, false}},
+                           {{"GROUND-GLASS", kGroundGlassColour, true}, {"CONSOLIDATION", kConsolidationColour, true}}};
+  for (int r = 0; r < 2; ++r) {
+    int x = 8;
+    const int y = y0 + 6 + r * 22;
+    for (const Item& item : rows[r]) {
+      if (item.filled) c.fill_rect(x, y, 14, 14, item.colour);
+      for (int t = 0; t < 2 && !item.filled; ++t) {  // an outline box, two pixels thick
+        c.line(x + t, y + t, x + 13 - t, y + t, item.colour);
+        c.line(x + t, y + 13 - t, x + 13 - t, y + 13 - t, item.colour);
+        c.line(x + t, y + t, x + t, y + 13 - t, item.colour);
+        c.line(x + 13 - t, y + t, x + 13 - t, y + 13 - t, item.colour);
+      }
+      c.text(x + 20, y, item.text, grey, 2);
+      x += 20 + draw::Canvas::text_width(item.text, 2) + 24;
+    }
+  }
+}
+
+}  // namespace
+
+AxisMatch match_axes(const Geometry& g) {
+  // The permutation (LPS axis -> index axis) with the largest sum of |direction components|.
+  std::array<int, 3> perm{0, 1, 2}, best = perm;
+  double best_score = -1;
+  do {
+    double score = 0;
+    for (int a = 0; a < 3; ++a) score += std::abs(g.direction[3 * a + perm[a]]);
+    if (score > best_score + 1e-12) {
+      best_score = score;
+      best = perm;
+    }
+  } while (std::next_permutation(perm.begin(), perm.end()));
+  AxisMatch m;
+  m.index_axis = best;
+  for (int a = 0; a < 3; ++a) m.sign[a] = g.direction[3 * a + best[a]] >= 0 ? 1 : -1;
+  return m;
+}
+
+PlaneAxes plane_axes(const Geometry& g, Plane plane) {
+  // Picture axes as (LPS axis, +1 when the picture runs towards L / P / S): axial (L, P), coronal (L, -S),
+  // sagittal (P, -S) - patient right on the viewer's left, anterior at the top or on the left, superior on top.
+  const AxisMatch m = match_axes(g);
+  PlaneAxes p;
+  int h_lps = 0, v_lps = 1, n_lps = 2, v_want = 1;
+  if (plane == Plane::Coronal) {
+    v_lps = 2, n_lps = 1, v_want = -1;
+    p.top = "S", p.bottom = "I";
+  } else if (plane == Plane::Sagittal) {
+    h_lps = 1, v_lps = 2, n_lps = 0, v_want = -1;
+    p.left = "A", p.right = "P", p.top = "S", p.bottom = "I";
+  }
+  p.horizontal = m.index_axis[h_lps];
+  p.vertical = m.index_axis[v_lps];
+  p.normal = m.index_axis[n_lps];
+  p.flip_horizontal = m.sign[h_lps] != 1;
+  p.flip_vertical = m.sign[v_lps] != v_want;
+  return p;
+}
+
+std::vector<int64_t> label_counts_along(const Volume& labels, int axis) {
+  std::vector<int64_t> dims;
+  for (int d = 0; d < 3; ++d)
+    if (d != 2 - axis) dims.push_back(d);  // tensor dim of index axis a: 2 - a
+  const at::Tensor counts = (labels.voxels != 0).sum(dims, false, at::kLong).contiguous();
+  const int64_t* p = counts.data_ptr<int64_t>();
+  return std::vector<int64_t>(p, p + counts.numel());
+}
+
+draw::Canvas render_slice(const Volume& ct, const Volume& lungs, const Volume& lesions, Plane plane,
+                          int64_t slice_index, const RenderOptions& o) {
+  const Geometry& g = ct.geometry;
+  const PlaneAxes axes = plane_axes(g, plane);
+  if (slice_index < 0 || slice_index >= g.size[axes.normal])
+    throw Error(ExitCode::Usage, std::string(plane_name(plane)) + " slice " + std::to_string(slice_index) +
+                                     " is out of range (0.." + std::to_string(g.size[axes.normal] - 1) + ")");
+  const at::Tensor hu_t = ct.voxels.to(at::kFloat).contiguous();
+  const at::Tensor lung_t = as_bytes(lungs, g, "lung"), lesion_t = as_bytes(lesions, g, "lesion");
+  const int64_t nh = g.size[axes.horizontal], nv = g.size[axes.vertical];
+  const double ext_h = double(nh) * g.spacing_mm[axes.horizontal], ext_v = double(nv) * g.spacing_mm[axes.vertical];
+  const double px_mm = std::max(ext_h, ext_v) / o.target_px;
+  const int w = std::max(1, int(std::lround(ext_h / px_mm))), h = std::max(1, int(std::lround(ext_v / px_mm)));
+  const Samples sh = sample_axis(nh, w, axes.flip_horizontal), sv = sample_axis(nv, h, axes.flip_vertical);
+  const int64_t base = slice_index * stride_of(g, axes.normal);
+  const int64_t step_h = stride_of(g, axes.horizontal), step_v = stride_of(g, axes.vertical);
+
+  const float* hu = hu_t.data_ptr<float>();
+  const uint8_t* lung = lung_t.defined() ? lung_t.data_ptr<uint8_t>() : nullptr;
+  const uint8_t* lesion = lesion_t.defined() ? lesion_t.data_ptr<uint8_t>() : nullptr;
+  const int caption_h = o.caption ? 26 : 0, legend_h = o.legend ? 52 : 0, canvas_w = std::max(w, o.legend ? 400 : 1);
+  const int x0 = (canvas_w - w) / 2, y0 = caption_h;
+  draw::Canvas c(canvas_w, caption_h + h + legend_h, {0, 0, 0});
+  std::vector<uint8_t> lung_px(size_t(w) * h, 0);
+  for (int y = 0; y < h; ++y)
+    for (int x = 0; x < w; ++x) {
+      auto at_ = [&](int64_t i, int64_t j) { return double(hu[base + i * step_h + j * step_v]); };
+      const double top = at_(sh.lo[x], sv.lo[y]) * (1 - sh.weight[x]) + at_(sh.hi[x], sv.lo[y]) * sh.weight[x];
+      const double bot = at_(sh.lo[x], sv.hi[y]) * (1 - sh.weight[x]) + at_(sh.hi[x], sv.hi[y]) * sh.weight[x];
+      const uint8_t grey = lung_window(top * (1 - sv.weight[y]) + bot * sv.weight[y]);
+      c.set(x0 + x, y0 + y, {grey, grey, grey});
+      const int64_t nearest = base + sh.nearest[x] * step_h + sv.nearest[y] * step_v;
+      const uint8_t l = lung ? lung[nearest] : 0, s = lesion ? lesion[nearest] : 0;
+      lung_px[size_t(y) * w + x] = l;
+      if (l == 0) continue;
+      if (s == labels::kGroundGlass) c.blend(x0 + x, y0 + y, kGroundGlassColour, 0.45);
+      if (s == labels::kConsolidation) c.blend(x0 + x, y0 + y, kConsolidationColour, 0.55);
+    }
+  for (int y = 0; y < h; ++y)  // outlines: lung pixels with a 4-neighbour of another label
+    for (int x = 0; x < w; ++x) {
+      const uint8_t l = lung_px[size_t(y) * w + x];
+      if (l != labels::kRightLung && l != labels::kLeftLung) continue;
+      const bool edge = x == 0 || y == 0 || x == w - 1 || y == h - 1 || lung_px[size_t(y) * w + x - 1] != l ||
+                        lung_px[size_t(y) * w + x + 1] != l || lung_px[size_t(y - 1) * w + x] != l ||
+                        lung_px[size_t(y + 1) * w + x] != l;
+      if (edge) c.set(x0 + x, y0 + y, l == labels::kRightLung ? kRightLungColour : kLeftLungColour);
+    }
+  draw_letters(c, x0, y0, w, h, axes);
+  if (o.caption)
+    c.text(8, 6, std::string(plane_name(plane)) + " SLICE " + std::to_string(slice_index) + " (0-" +
+                     std::to_string(g.size[axes.normal] - 1) + ")", {220, 220, 220}, 2);
+  if (o.legend) draw_legend(c, y0 + h);
+  return c;
+}
+
+}  // namespace pulmo::report_detail
+
+namespace pulmo {
+
+const char* plane_name(Plane plane) {
+  switch (plane) {
+    case Plane::Axial:    return "axial";
+    case Plane::Coronal:  return "coronal";
+    case Plane::Sagittal: return "sagittal";
+  }
+  return "?";
+}
+
+int slice_axis(const Geometry& geometry, Plane plane) { return report_detail::plane_axes(geometry, plane).normal; }
+
+int64_t slice_count(const Geometry& geometry, Plane plane) { return geometry.size[slice_axis(geometry, plane)]; }
+
+void write_overlay_png(const std::string& path, const Volume& ct, const Volume& lungs, const Volume& lesions,
+                       Plane plane, int64_t slice_index) {
+  draw::write_png(report_detail::render_slice(ct, lungs, lesions, plane, slice_index), path);
+}
+
+}  // namespace pulmo
