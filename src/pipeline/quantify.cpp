@@ -6,6 +6,7 @@
 #include <ATen/Parallel.h>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <limits>
 #include <mutex>
@@ -119,8 +120,8 @@ void tally_slices(const float* hu, const uint8_t* lung, const uint8_t* lesion, i
 // The sorted HU values of one region: an integer histogram (cumulative counts) or, for fractional HU, the values.
 class Distribution {
  public:
-  // From the histograms of `regions` (summed).
-  Distribution(const std::vector<const std::vector<int64_t>*>& hists) : cum_(kHuBins + 1, 0) {
+  // From histograms (summed).
+  explicit Distribution(const std::vector<const std::vector<int64_t>*>& hists) : cum_(kHuBins + 1, 0) {
     for (int64_t b = 0; b < kHuBins; ++b) {
       int64_t c = 0;
       for (const auto* h : hists) c += (*h)[b];
@@ -128,8 +129,8 @@ class Distribution {
     }
     count_ = cum_.back();
   }
-  explicit Distribution(std::vector<float> values) : sorted_(std::move(values)) {
-    std::sort(sorted_.begin(), sorted_.end());
+  // From values sorted in increasing order.
+  explicit Distribution(std::vector<float> sorted) : sorted_(std::move(sorted)) {
     count_ = static_cast<int64_t>(sorted_.size());
   }
   int64_t count() const { return count_; }
@@ -163,12 +164,18 @@ class Distribution {
   int64_t count_ = 0;
 };
 
-// Lung HU values of the lungs in `wanted` (fractional HU only: the histogram cannot hold them).
-std::vector<float> lung_values(const float* hu, const uint8_t* lung, int64_t n, uint8_t a, uint8_t b) {
-  std::vector<float> v;
+// Fractional HU (the histogram cannot hold them): the sorted HU of each lung, gathered in one pass and sorted
+// in parallel.
+std::array<std::vector<float>, 2> sorted_lung_values(const float* hu, const uint8_t* lung, int64_t n, const Tally& t) {
+  std::array<std::vector<float>, 2> values;
+  values[0].reserve(size_t(t.lung[0]));
+  values[1].reserve(size_t(t.lung[1]));
   for (int64_t i = 0; i < n; ++i)
-    if (lung[i] == a || lung[i] == b) v.push_back(hu[i]);
-  return v;
+    if (lung[i] == labels::kRightLung || lung[i] == labels::kLeftLung) values[lung[i] - 1].push_back(hu[i]);
+  at::parallel_for(0, 2, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t r = begin; r < end; ++r) std::sort(values[r].begin(), values[r].end());
+  });
+  return values;
 }
 
 // Mean, sample sd, percentiles and band shares of one region; an empty region has every figure 0.
@@ -245,6 +252,17 @@ Quantification quantify(const Volume& ct, const Volume& lungs, const Volume& les
 
   Quantification q;
   q.bands = options.bands;
+  std::array<std::vector<float>, 2> sorted;  // fractional HU only
+  if (!total.integer_hu) sorted = sorted_lung_values(hu, lung, g.num_voxels(), total);
+  using Histograms = std::vector<const std::vector<int64_t>*>;
+  auto distribution = [&](int r) {
+    if (total.integer_hu)
+      return Distribution(r == kTotal ? Histograms{&total.hist[0], &total.hist[1]} : Histograms{&total.hist[r]});
+    if (r != kTotal) return Distribution(sorted[r]);
+    std::vector<float> both(sorted[0].size() + sorted[1].size());
+    std::merge(sorted[0].begin(), sorted[0].end(), sorted[1].begin(), sorted[1].end(), both.begin());
+    return Distribution(std::move(both));
+  };
   const char* names[3] = {"right", "left", "total"};
   const double voxel_ml = g.voxel_volume_ml();
   for (int r = 0; r < 3; ++r) {
@@ -257,12 +275,7 @@ Quantification quantify(const Volume& ct, const Volume& lungs, const Volume& les
     fill_volumes(region, n_lung, ggo, cons, voxel_ml);
     const double sum = both ? total.sum[0] + total.sum[1] : total.sum[r];
     const double sum_sq = both ? total.sum_sq[0] + total.sum_sq[1] : total.sum_sq[r];
-    const uint8_t a = both ? labels::kRightLung : uint8_t(r + 1), b = both ? labels::kLeftLung : uint8_t(r + 1);
-    const Distribution d = total.integer_hu
-                               ? Distribution(both ? std::vector<const std::vector<int64_t>*>{&total.hist[0], &total.hist[1]}
-                                                   : std::vector<const std::vector<int64_t>*>{&total.hist[r]})
-                               : Distribution(lung_values(hu, lung, g.num_voxels(), a, b));
-    region.density = densitometry(d, sum, sum_sq, options);
+    region.density = densitometry(distribution(r), sum, sum_sq, options);
   }
   q.slices = slice_curve(g, slice_lung, slice_lesion);
   return q;

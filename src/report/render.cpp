@@ -122,12 +122,16 @@ PlaneAxes plane_axes(const Geometry& g, Plane plane) {
 }
 
 std::vector<int64_t> label_counts_along(const Volume& labels, int axis) {
-  std::vector<int64_t> dims;
-  for (int d = 0; d < 3; ++d)
-    if (d != 2 - axis) dims.push_back(d);  // tensor dim of index axis a: 2 - a
-  const at::Tensor counts = (labels.voxels != 0).sum(dims, false, at::kLong).contiguous();
-  const int64_t* p = counts.data_ptr<int64_t>();
-  return std::vector<int64_t>(p, p + counts.numel());
+  const at::Tensor bytes = labels.voxels.scalar_type() == at::kByte ? labels.voxels.contiguous()
+                                                                     : (labels.voxels != 0).to(at::kByte);
+  const uint8_t* p = bytes.data_ptr<uint8_t>();
+  const auto& n = labels.geometry.size;
+  std::vector<int64_t> counts(size_t(n[axis]), 0);
+  for (int64_t k = 0, i = 0; k < n[2]; ++k)
+    for (int64_t j = 0; j < n[1]; ++j)
+      for (int64_t x = 0; x < n[0]; ++x, ++i)
+        if (p[i] != 0) ++counts[size_t(axis == 0 ? x : axis == 1 ? j : k)];
+  return counts;
 }
 
 draw::Canvas render_slice(const Volume& ct, const Volume& lungs, const Volume& lesions, Plane plane,
