@@ -14,7 +14,10 @@
 namespace pulmo {
 
 // A number for JSON output: NaN and infinities become null (JSON has no such numbers).
-inline nlohmann::json json_number(double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr); }
+template <class Json = nlohmann::json>
+Json json_number(double v) {
+  return std::isfinite(v) ? Json(v) : Json(nullptr);
+}
 
 class JsonFields {
  public:

@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "eval/tables.h"
+#include "pulmo/error.h"
 #include "pulmo/fileutil.h"
 #include "pulmo/report.h"
 #include "report/html_parts.h"
@@ -182,6 +183,8 @@ std::string legend() {
 
 void write_report_html(const std::string& path, const Volume& ct, const Volume& lungs, const Volume& lesions,
                        const Quantification& q, const ReportMeta& meta) {
+  if (!lungs.voxels.defined() || !lungs.geometry.same_grid_as(ct.geometry))
+    throw Error(ExitCode::Mismatch, "report: the lung label map is missing or not on the CT's grid");
   std::ostringstream o;
   const std::string title = "pulmo report" + (meta.case_id.empty() ? "" : " - " + meta.case_id);
   o << "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>" << html_escape(title) << "</title>\n"

@@ -23,13 +23,15 @@ std::string utc_timestamp() {
 
 namespace {
 
-using nlohmann::json;
+using json = nlohmann::ordered_json;  // keys in the order written: case first, then numbers
 
-json numbers(const Vec3& v) { return json::array({json_number(v[0]), json_number(v[1]), json_number(v[2])}); }
+json number(double v) { return json_number<json>(v); }
+
+json numbers(const Vec3& v) { return json::array({number(v[0]), number(v[1]), number(v[2])}); }
 
 json geometry_json(const Geometry& g) {
   json direction = json::array();
-  for (double d : g.direction) direction.push_back(json_number(d));
+  for (double d : g.direction) direction.push_back(number(d));
   return {{"size", {g.size[0], g.size[1], g.size[2]}},
           {"spacing_mm", numbers(g.spacing_mm)},
           {"origin_mm", numbers(g.origin_mm)},
@@ -39,9 +41,9 @@ json geometry_json(const Geometry& g) {
 
 // An empty region has no densitometry: its figures (0 in Densitometry) are written as null.
 json densitometry_json(const Densitometry& d, bool empty) {
-  auto value = [empty](double v) { return empty ? json(nullptr) : json_number(v); };
+  auto value = [empty](double v) { return empty ? json(nullptr) : number(v); };
   json percentiles = json::array(), bands = json::object();
-  for (const auto& [percent, hu] : d.percentiles) percentiles.push_back({{"percent", json_number(percent)}, {"hu", value(hu)}});
+  for (const auto& [percent, hu] : d.percentiles) percentiles.push_back({{"percent", number(percent)}, {"hu", value(hu)}});
   for (const auto& [name, percent] : d.band_percent) bands[name] = value(percent);
   return {{"mean_hu", value(d.mean_hu)},
           {"std_hu", value(d.std_hu)},
@@ -50,14 +52,14 @@ json densitometry_json(const Densitometry& d, bool empty) {
 }
 
 json region_json(const RegionQuantification& r, bool types_known) {
-  auto typed = [types_known](double ml) { return types_known ? json_number(ml) : json(nullptr); };
+  auto typed = [types_known](double ml) { return types_known ? number(ml) : json(nullptr); };
   return {{"lung_voxels", r.lung_voxels},
-          {"lung_ml", json_number(r.lung_ml)},
-          {"lesion_ml", json_number(r.lesion_ml)},
+          {"lung_ml", number(r.lung_ml)},
+          {"lesion_ml", number(r.lesion_ml)},
           {"ground_glass_ml", typed(r.ground_glass_ml)},
           {"consolidation_ml", typed(r.consolidation_ml)},
-          {"involved_percent", json_number(r.involved_percent)},
-          {"involved_percent_sd", r.involved_percent_sd < 0 ? json(nullptr) : json_number(r.involved_percent_sd)},
+          {"involved_percent", number(r.involved_percent)},
+          {"involved_percent_sd", r.involved_percent_sd < 0 ? json(nullptr) : number(r.involved_percent_sd)},
           {"severity_score", r.severity_score},
           {"mosmed_category", mosmed_category(r.involved_percent)},
           {"densitometry", densitometry_json(r.density, r.lung_voxels == 0)}};
@@ -68,23 +70,23 @@ json meta_json(const ReportMeta& m) {
   for (const ReportModel& x : m.models)
     models.push_back({{"stage", x.stage}, {"name", x.name}, {"task", x.task}, {"folder", x.folder},
                       {"format_version", x.format_version}, {"weights_sha256", x.weights_sha256}});
-  for (const StageTime& t : m.timings) timings.push_back({{"stage", t.name}, {"seconds", json_number(t.seconds)}});
+  for (const StageTime& t : m.timings) timings.push_back({{"stage", t.name}, {"seconds", number(t.seconds)}});
   return {{"case_id", m.case_id},
+          {"created_utc", m.created_utc},
+          {"pulmo_version", m.pulmo_version},
+          {"disclaimer", kResearchDisclaimer},
           {"input", {{"path", m.input_path}, {"format", m.input_format}, {"geometry", geometry_json(m.input_geometry)}}},
           {"lung_method", m.lung_method},
           {"models", models},
           {"options", {{"tta", m.tta}, {"mc_dropout_passes", m.mc_dropout_passes}}},
           {"timings", timings},
-          {"warnings", m.warnings},
-          {"pulmo_version", m.pulmo_version},
-          {"created_utc", m.created_utc}};
+          {"warnings", m.warnings}};
 }
 
 }  // namespace
 
 std::string report_json(const Quantification& q, const ReportMeta& meta) {
   json j = meta_json(meta);
-  j["disclaimer"] = kResearchDisclaimer;
   j["definitions"] = {
       {"involved_percent", "lesion volume / lung volume * 100; lesion voxels outside the lungs are not counted"},
       {"severity_score", "1: < 5 %, 2: 5-25 %, 3: 25-50 %, 4: 50-75 %, 5: >= 75 % involved (LungQuant)"},
@@ -92,7 +94,7 @@ std::string report_json(const Quantification& q, const ReportMeta& meta) {
       {"hu_bands", "share of the lung volume (lesions included) with HU in [lo_hu, hi_hu); null bound = unbounded"},
       {"slices", "per slice along the third index axis; position_mm along the slice normal oriented towards L, P or S"}};
   json bands = json::array();
-  for (const HuBand& b : q.bands) bands.push_back({{"name", b.name}, {"lo_hu", json_number(b.lo)}, {"hi_hu", json_number(b.hi)}});
+  for (const HuBand& b : q.bands) bands.push_back({{"name", b.name}, {"lo_hu", number(b.lo)}, {"hi_hu", number(b.hi)}});
   j["hu_bands"] = bands;
   j["lesion_types_known"] = q.lesion_types_known;
   json regions = json::object();
@@ -100,8 +102,8 @@ std::string report_json(const Quantification& q, const ReportMeta& meta) {
   j["regions"] = regions;
   json slices = json::array();
   for (const SliceInvolvement& s : q.slices)
-    slices.push_back({{"index", s.index}, {"position_mm", json_number(s.position_mm)},
-                      {"lung_ml", json_number(s.lung_ml)}, {"lesion_ml", json_number(s.lesion_ml)}});
+    slices.push_back({{"index", s.index}, {"position_mm", number(s.position_mm)},
+                      {"lung_ml", number(s.lung_ml)}, {"lesion_ml", number(s.lesion_ml)}});
   j["slices"] = slices;
   return j.dump(2) + "\n";
 }

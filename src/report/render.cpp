@@ -154,7 +154,10 @@ draw::Canvas render_slice(const Volume& ct, const Volume& lungs, const Volume& l
   const float* hu = hu_t.data_ptr<float>();
   const uint8_t* lung = lung_t.defined() ? lung_t.data_ptr<uint8_t>() : nullptr;
   const uint8_t* lesion = lesion_t.defined() ? lesion_t.data_ptr<uint8_t>() : nullptr;
-  const int caption_h = o.caption ? 26 : 0, legend_h = o.legend ? 52 : 0, canvas_w = std::max(w, o.legend ? 400 : 1);
+  const std::string caption = std::string(plane_name(plane)) + " SLICE " + std::to_string(slice_index) + " (0-" +
+                              std::to_string(g.size[axes.normal] - 1) + ")";
+  const int caption_h = o.caption ? 26 : 0, legend_h = o.legend ? 52 : 0;
+  const int canvas_w = std::max({w, o.legend ? 400 : 1, o.caption ? draw::Canvas::text_width(caption) + 16 : 1});
   const int x0 = (canvas_w - w) / 2, y0 = caption_h;
   draw::Canvas c(canvas_w, caption_h + h + legend_h, {0, 0, 0});
   std::vector<uint8_t> lung_px(size_t(w) * h, 0);
@@ -183,8 +186,7 @@ draw::Canvas render_slice(const Volume& ct, const Volume& lungs, const Volume& l
     }
   draw_letters(c, x0, y0, w, h, axes);
   if (o.caption)
-    c.text(8, 6, std::string(plane_name(plane)) + " SLICE " + std::to_string(slice_index) + " (0-" +
-                     std::to_string(g.size[axes.normal] - 1) + ")", {220, 220, 220}, 2);
+    c.text(8, 6, caption, {220, 220, 220}, 2);
   if (o.legend) draw_legend(c, y0 + h);
   return c;
 }

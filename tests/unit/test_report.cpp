@@ -146,6 +146,23 @@ TEST(ReportHtml, IsOneFileWithSixEmbeddedImagesTheTablesAndTheCurve) {
   EXPECT_EQ(html.find("src=\"http"), std::string::npos);  // nothing to fetch
 }
 
+TEST(ReportHtml, WithoutALesionMapShowsTheLungsOnlyAndRefusesLungsOnAnotherGrid) {
+  const synth::Phantom p = small_phantom();
+  const Quantification q = quantify(p.ct, p.lungs, Volume{});
+  test::TempDir dir;
+  write_report_html(dir.file("report.html"), p.ct, p.lungs, Volume{}, q, meta_for(p.ct));
+  EXPECT_NE(read_text_file(dir.file("report.html")).find("data:image/png;base64,"), std::string::npos);
+  Volume shifted = p.lungs;
+  shifted.geometry.origin_mm[2] += 2.5;
+  try {
+    write_report_html(dir.file("other.html"), p.ct, shifted, p.lesions, q, meta_for(p.ct));
+    FAIL() << "expected Mismatch";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ExitCode::Mismatch);
+  }
+  EXPECT_FALSE(std::filesystem::exists(dir.file("other.html")));
+}
+
 TEST(ReportFiles, AnUnwritableFolderGivesWriteFailedAndLeavesNoFile) {
   const synth::Phantom p = small_phantom();
   const Quantification q = quantify(p.ct, p.lungs, p.lesions);
