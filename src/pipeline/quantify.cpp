@@ -9,6 +9,7 @@
 #include <array>
 #include <cmath>
 #include <limits>
+#include <map>
 #include <mutex>
 
 #include "pulmo/error.h"
@@ -65,6 +66,13 @@ struct Tally {
   }
 };
 
+// The 1 HU bin [b, b + 1) of a value; values beyond the int16 range go to the end bins.
+// A NaN goes to the bin of 0 HU.
+int64_t hu_bin(float h) {
+  if (std::isnan(h)) return kHuOffset;
+  return static_cast<int64_t>(std::clamp(std::floor(h), -32768.f, 32767.f)) + kHuOffset;
+}
+
 // A label map as uint8 without copying one that already is; Error(Mismatch) for values other than 0, 1, 2.
 at::Tensor label_bytes(const Volume& labels, const char* what) {
   if (labels.voxels.scalar_type() == at::kByte) return labels.voxels.contiguous();
@@ -103,10 +111,8 @@ void tally_slices(const float* hu, const uint8_t* lung, const uint8_t* lesion, i
       ++n_lung;
       t.sum[r] += h - kSumShift;
       t.sum_sq[r] += (h - kSumShift) * (h - kSumShift);
-      if (h == std::floor(h) && h >= -32768.f && h <= 32767.f)
-        ++t.hist[r][static_cast<int64_t>(h) + kHuOffset];
-      else
-        t.integer_hu = false;
+      ++t.hist[r][hu_bin(h)];
+      if (h != std::floor(h) || h < -32768.f || h > 32767.f) t.integer_hu = false;
       if (s == labels::kGroundGlass || s == labels::kConsolidation) {
         ++t.lesion[r][s - 1];
         ++n_lesion;
@@ -117,11 +123,12 @@ void tally_slices(const float* hu, const uint8_t* lung, const uint8_t* lesion, i
   }
 }
 
-// The sorted HU values of one region: an integer histogram (cumulative counts) or, for fractional HU, the values.
+// The HU of one region in 1 HU bins. Integer HU: the bins are the values. Fractional HU: the sorted values of
+// the few bins that percentiles and band limits fall in are added (add_bin_values), so answers stay exact.
 class Distribution {
  public:
-  // From histograms (summed).
-  explicit Distribution(const std::vector<const std::vector<int64_t>*>& hists) : cum_(kHuBins + 1, 0) {
+  Distribution(const std::vector<const std::vector<int64_t>*>& hists, bool integer_hu)
+      : cum_(kHuBins + 1, 0), integer_(integer_hu) {
     for (int64_t b = 0; b < kHuBins; ++b) {
       int64_t c = 0;
       for (const auto* h : hists) c += (*h)[b];
@@ -129,52 +136,72 @@ class Distribution {
     }
     count_ = cum_.back();
   }
-  // From values sorted in increasing order.
-  explicit Distribution(std::vector<float> sorted) : sorted_(std::move(sorted)) {
-    count_ = static_cast<int64_t>(sorted_.size());
-  }
   int64_t count() const { return count_; }
+  // The bin holding the k-th smallest value (0-based).
+  int64_t bin_of_rank(int64_t k) const { return std::upper_bound(cum_.begin(), cum_.end(), k) - cum_.begin() - 1; }
+  static int64_t bin_of_limit(double x) { return hu_bin(static_cast<float>(std::clamp(x, -1e6, 1e6))); }
+  // Bins whose values percentile(p) and count_below(band limits) read.
+  std::vector<int64_t> bins_read(const QuantifyOptions& o) const {
+    std::vector<int64_t> bins;
+    for (double p : o.percentiles)
+      if (count_ > 0) {
+        const int64_t lo = rank_below(p);
+        bins.push_back(bin_of_rank(lo));
+        if (lo + 1 < count_) bins.push_back(bin_of_rank(lo + 1));
+      }
+    for (const HuBand& b : o.bands)
+      for (double x : {b.lo, b.hi})
+        if (std::isfinite(x)) bins.push_back(bin_of_limit(x));
+    return bins;
+  }
+  void add_bin_values(int64_t bin, const std::vector<float>& values) {
+    std::vector<float>& v = values_[bin];
+    if (values.empty()) return;
+    v.insert(v.end(), values.begin(), values.end());
+    std::sort(v.begin(), v.end());
+  }
   // The k-th smallest value (0-based).
   double value_at(int64_t k) const {
-    if (cum_.empty()) return sorted_[k];
-    const auto it = std::upper_bound(cum_.begin(), cum_.end(), k);  // first cum > k: bin = index - 1
-    return static_cast<double>(it - cum_.begin() - 1 - kHuOffset);
+    const int64_t b = bin_of_rank(k);
+    return integer_ ? double(b - kHuOffset) : double(values_.at(b)[k - cum_[b]]);
   }
   // Number of values < x.
   int64_t count_below(double x) const {
-    if (cum_.empty()) return std::lower_bound(sorted_.begin(), sorted_.end(), x) - sorted_.begin();
     if (x == -std::numeric_limits<double>::infinity()) return 0;
     if (x == std::numeric_limits<double>::infinity()) return count_;
-    const double b = std::clamp(std::ceil(x) + kHuOffset, 0.0, double(kHuBins));
-    return cum_[static_cast<size_t>(b)];
+    if (integer_) return cum_[static_cast<size_t>(std::clamp(std::ceil(x) + kHuOffset, 0.0, double(kHuBins)))];
+    const int64_t b = bin_of_limit(x);
+    const std::vector<float>& v = values_.at(b);
+    return cum_[b] + (std::lower_bound(v.begin(), v.end(), x) - v.begin());
   }
   // numpy's default percentile: linear interpolation between order statistics.
   double percentile(double percent) const {
-    const double rank = std::clamp(percent, 0.0, 100.0) / 100.0 * static_cast<double>(count_ - 1);
-    const auto lo = static_cast<int64_t>(std::floor(rank));
-    const double frac = rank - static_cast<double>(lo);
+    const int64_t lo = rank_below(percent);
+    const double frac = std::clamp(percent, 0.0, 100.0) / 100.0 * static_cast<double>(count_ - 1) - double(lo);
     double v = value_at(lo);
     if (frac > 0 && lo + 1 < count_) v += frac * (value_at(lo + 1) - v);
     return v;
   }
 
  private:
+  int64_t rank_below(double percent) const {
+    return static_cast<int64_t>(std::floor(std::clamp(percent, 0.0, 100.0) / 100.0 * static_cast<double>(count_ - 1)));
+  }
   std::vector<int64_t> cum_;  // cum_[b] = values in bins < b
-  std::vector<float> sorted_;
+  bool integer_;
   int64_t count_ = 0;
+  std::map<int64_t, std::vector<float>> values_;  // fractional HU: bin -> its values, sorted
 };
 
-// Fractional HU (the histogram cannot hold them): the sorted HU of each lung, gathered in one pass and sorted
-// in parallel.
-std::array<std::vector<float>, 2> sorted_lung_values(const float* hu, const uint8_t* lung, int64_t n, const Tally& t) {
-  std::array<std::vector<float>, 2> values;
-  values[0].reserve(size_t(t.lung[0]));
-  values[1].reserve(size_t(t.lung[1]));
-  for (int64_t i = 0; i < n; ++i)
-    if (lung[i] == labels::kRightLung || lung[i] == labels::kLeftLung) values[lung[i] - 1].push_back(hu[i]);
-  at::parallel_for(0, 2, 1, [&](int64_t begin, int64_t end) {
-    for (int64_t r = begin; r < end; ++r) std::sort(values[r].begin(), values[r].end());
-  });
+// Fractional HU: the values of each lung in the bins marked in `wanted`, in one pass.
+std::array<std::map<int64_t, std::vector<float>>, 2> gather_bins(const float* hu, const uint8_t* lung, int64_t n,
+                                                                  const std::vector<bool>& wanted) {
+  std::array<std::map<int64_t, std::vector<float>>, 2> values;
+  for (int64_t i = 0; i < n; ++i) {
+    if (lung[i] != labels::kRightLung && lung[i] != labels::kLeftLung) continue;
+    const int64_t b = hu_bin(hu[i]);
+    if (wanted[b]) values[lung[i] - 1][b].push_back(hu[i]);
+  }
   return values;
 }
 
@@ -252,17 +279,24 @@ Quantification quantify(const Volume& ct, const Volume& lungs, const Volume& les
 
   Quantification q;
   q.bands = options.bands;
-  std::array<std::vector<float>, 2> sorted;  // fractional HU only
-  if (!total.integer_hu) sorted = sorted_lung_values(hu, lung, g.num_voxels(), total);
-  using Histograms = std::vector<const std::vector<int64_t>*>;
-  auto distribution = [&](int r) {
-    if (total.integer_hu)
-      return Distribution(r == kTotal ? Histograms{&total.hist[0], &total.hist[1]} : Histograms{&total.hist[r]});
-    if (r != kTotal) return Distribution(sorted[r]);
-    std::vector<float> both(sorted[0].size() + sorted[1].size());
-    std::merge(sorted[0].begin(), sorted[0].end(), sorted[1].begin(), sorted[1].end(), both.begin());
-    return Distribution(std::move(both));
-  };
+  std::vector<Distribution> dist;
+  for (int r = 0; r < 3; ++r)
+    dist.emplace_back(r == kTotal ? std::vector<const std::vector<int64_t>*>{&total.hist[0], &total.hist[1]}
+                                  : std::vector<const std::vector<int64_t>*>{&total.hist[r]},
+                      total.integer_hu);
+  if (!total.integer_hu) {
+    std::vector<bool> wanted(kHuBins, false);
+    for (const Distribution& d : dist)
+      for (int64_t b : d.bins_read(options)) wanted[b] = true;
+    const auto values = gather_bins(hu, lung, g.num_voxels(), wanted);
+    for (int r = 0; r < 2; ++r)
+      for (const auto& [bin, v] : values[r]) {
+        dist[r].add_bin_values(bin, v);
+        dist[kTotal].add_bin_values(bin, v);
+      }
+    for (Distribution& d : dist)  // bins with no value of this region: empty, never read
+      for (int64_t b : d.bins_read(options)) d.add_bin_values(b, {});
+  }
   const char* names[3] = {"right", "left", "total"};
   const double voxel_ml = g.voxel_volume_ml();
   for (int r = 0; r < 3; ++r) {
@@ -275,7 +309,7 @@ Quantification quantify(const Volume& ct, const Volume& lungs, const Volume& les
     fill_volumes(region, n_lung, ggo, cons, voxel_ml);
     const double sum = both ? total.sum[0] + total.sum[1] : total.sum[r];
     const double sum_sq = both ? total.sum_sq[0] + total.sum_sq[1] : total.sum_sq[r];
-    region.density = densitometry(distribution(r), sum, sum_sq, options);
+    region.density = densitometry(dist[r], sum, sum_sq, options);
   }
   q.slices = slice_curve(g, slice_lung, slice_lesion);
   return q;

@@ -116,6 +116,17 @@ TEST(Quantify, FractionalHuGiveTheSamePercentilesAsIntegerHuShifted) {
   }
 }
 
+TEST(Quantify, FractionalHuAreSplitExactlyAtABandLimit) {
+  Case c;
+  const float hu[] = {-700.5f, -700.25f, -700.0f, -699.5f};
+  for (int i = 0; i < 4; ++i) c.set(i, 0, 0, 1, 0, hu[i]);
+  const Densitometry d = quantify(c.ct, c.lungs, c.lesions).regions[kRight].density;
+  EXPECT_NEAR(d.band_percent[1].second, 50.0, 1e-12);  // [-950, -700): -700.5, -700.25
+  EXPECT_NEAR(d.band_percent[2].second, 50.0, 1e-12);  // [-700, -300): -700, -699.5
+  EXPECT_NEAR(d.percentiles[3].second, -700.125, 1e-9);  // rank 1.5
+  EXPECT_NEAR(d.percentiles[0].second, -700.5 + 0.3 * 0.25, 1e-9);  // rank 0.3
+}
+
 TEST(Quantify, SeverityScoreBoundariesBelongToTheHigherScore) {
   const std::pair<double, int> table[] = {{0, 1},  {4.999, 1}, {5, 2},  {24.999, 2}, {25, 3},
                                           {49.9, 3}, {50, 4},   {74.9, 4}, {75, 5},    {100, 5}};
