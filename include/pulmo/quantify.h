@@ -40,6 +40,8 @@ struct QuantifyOptions {
   std::vector<double> percentiles{10, 15, 25, 50, 75, 90};  // HU percentiles of the lung (percent)
 };
 
+// HU statistics of every lung voxel of a region (lesions included), exact. An empty region has every figure 0
+// (check lung_voxels; the reports write them as null). Nothing in a Quantification is ever NaN.
 struct Densitometry {
   double mean_hu = 0, std_hu = 0;
   std::vector<std::pair<double, double>> percentiles;       // (percent, HU)
@@ -71,6 +73,7 @@ struct SliceInvolvement {
 struct Quantification {
   std::array<RegionQuantification, 3> regions;  // kRight, kLeft, kTotal
   bool lesion_types_known = true;               // false: the lesion model does not separate GGO and consolidation
+                                                // (quantify() leaves it true; the caller who knows sets it)
   std::vector<SliceInvolvement> slices;         // per-slice curve
   std::vector<HuBand> bands;                    // the bands used
 };

@@ -5,6 +5,7 @@
 
 #include "pulmo/error.h"
 #include "pulmo/quantify.h"
+#include "pulmo/synth.h"
 
 using namespace pulmo;
 
@@ -233,4 +234,20 @@ TEST(Quantify, LabelMapsOfAnyIntegerTypeGiveTheSameResult) {
     EXPECT_EQ(a.regions[r].lesion_ml, b.regions[r].lesion_ml);
     EXPECT_EQ(a.regions[r].density.mean_hu, b.regions[r].density.mean_hu);
   }
+}
+
+TEST(Quantify, AgreesWithThePhantomsOwnInvolvement) {
+  synth::PhantomOptions o;
+  o.size = {64, 64, 40};
+  o.involvement = 0.3;
+  o.seed = 11;
+  const synth::Phantom p = synth::make_phantom(o);
+  const Quantification q = quantify(p.ct, p.lungs, p.lesions);
+  EXPECT_NEAR(q.regions[kTotal].involved_percent, p.involved_percent, 1e-9);
+  EXPECT_NEAR(q.regions[kTotal].lung_ml, q.regions[kRight].lung_ml + q.regions[kLeft].lung_ml, 1e-9);
+  EXPECT_GT(q.regions[kRight].lung_ml, q.regions[kLeft].lung_ml);  // the phantom's right lung is larger
+  double lung_ml = 0, lesion_ml = 0;
+  for (const SliceInvolvement& s : q.slices) lung_ml += s.lung_ml, lesion_ml += s.lesion_ml;
+  EXPECT_NEAR(lung_ml, q.regions[kTotal].lung_ml, 1e-6);
+  EXPECT_NEAR(lesion_ml, q.regions[kTotal].lesion_ml, 1e-6);
 }

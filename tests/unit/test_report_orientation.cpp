@@ -2,6 +2,7 @@
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <functional>
 
 #include "image/canvas.h"
@@ -129,4 +130,18 @@ TEST(ReportOrientation, LettersNameThePatientSidesOfEachPlane) {
   EXPECT_STREQ(coronal.top, "S");
   EXPECT_TRUE(coronal.flip_vertical);  // LPS z grows superior; the picture runs down
   EXPECT_EQ(slice_axis(g, Plane::Coronal), 1);
+}
+
+TEST(ReportOrientation, AnObliqueVolumeIsShownAlongItsClosestPatientAxes) {
+  Geometry g = lps_scene().ct.geometry;
+  const double c = std::cos(0.5), s = std::sin(0.5);  // 28.6 degrees about the slice normal, then x reversed
+  g.direction = {-c, -s, 0, -s, c, 0, 0, 0, 1};
+  const report_detail::AxisMatch m = report_detail::match_axes(g);
+  EXPECT_EQ(m.index_axis[0], 0);  // L <- x, reversed
+  EXPECT_EQ(m.sign[0], -1);
+  EXPECT_EQ(m.index_axis[1], 1);  // P <- y
+  EXPECT_EQ(m.sign[1], 1);
+  const auto axial = report_detail::plane_axes(g, Plane::Axial);
+  EXPECT_TRUE(axial.flip_horizontal);
+  EXPECT_FALSE(axial.flip_vertical);
 }
