@@ -96,8 +96,9 @@ int64_t slice_count(const Geometry& geometry, Plane plane);
 // One slice as PNG: CT in a lung window (W1500 / L-600), right and left lung outlines, ground-glass and
 // consolidation filled semi-transparent, orientation letters and a legend. `slice_index` counts along
 // slice_axis(ct.geometry, plane) in storage order (for axial slices of an axial scan: SliceInvolvement::index).
-// Error(Usage) for a slice index out of range.
+// Error(Usage) for a slice index out of range. lesion_types_known = false (a binary lesion model): every lesion
+// label in one colour, named "lesion".
 void write_overlay_png(const std::string& path, const Volume& ct, const Volume& lungs, const Volume& lesions,
-                       Plane plane, int64_t slice_index);
+                       Plane plane, int64_t slice_index, bool lesion_types_known = true);
 
 }  // namespace pulmo

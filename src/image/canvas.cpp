@@ -114,18 +114,48 @@ void Canvas::text_with_halo(int x, int y, const std::string& t, Rgb c, Rgb halo,
   text(x, y, t, c, s);
 }
 
-std::string encode_png(const Canvas& c) {
-  std::string raw;  // each row: filter type 0, then RGB
-  raw.reserve(size_t(c.height()) * (1 + 3 * size_t(c.width())));
+namespace {
+
+// One row filtered with PNG filter `type` (0 none, 1 sub, 2 up) into `out`, preceded by the type byte.
+void filter_row(const std::string& row, const std::string& above, int type, std::string& out) {
+  out += static_cast<char>(type);
+  for (size_t i = 0; i < row.size(); ++i) {
+    const uint8_t left = i >= 3 ? uint8_t(row[i - 3]) : 0, up = above.empty() ? 0 : uint8_t(above[i]);
+    const uint8_t predictor = type == 1 ? left : type == 2 ? up : 0;
+    out += static_cast<char>(uint8_t(row[i]) - predictor);
+  }
+}
+
+// The filtered rows: per row the filter with the smallest sum of |bytes| (the heuristic libpng uses).
+std::string filtered_rows(const Canvas& c) {
+  std::string out, row, above, candidate;
   for (int y = 0; y < c.height(); ++y) {
-    raw += '\0';
+    row.clear();
     for (int x = 0; x < c.width(); ++x) {
       const Rgb p = c.at(x, y);
-      raw += static_cast<char>(p.r);
-      raw += static_cast<char>(p.g);
-      raw += static_cast<char>(p.b);
+      row += static_cast<char>(p.r);
+      row += static_cast<char>(p.g);
+      row += static_cast<char>(p.b);
     }
+    std::string best;
+    int64_t best_cost = -1;
+    for (int type = 0; type <= 2; ++type) {
+      candidate.clear();
+      filter_row(row, above, type, candidate);
+      int64_t cost = 0;
+      for (size_t i = 1; i < candidate.size(); ++i) cost += std::abs(int(static_cast<int8_t>(candidate[i])));
+      if (best_cost < 0 || cost < best_cost) best_cost = cost, best = candidate;
+    }
+    out += best;
+    above = row;
   }
+  return out;
+}
+
+}  // namespace
+
+std::string encode_png(const Canvas& c) {
+  const std::string raw = filtered_rows(c);
   uLongf packed_size = compressBound(raw.size());
   std::string packed(packed_size, '\0');
   if (compress2(reinterpret_cast<Bytef*>(packed.data()), &packed_size, reinterpret_cast<const Bytef*>(raw.data()),

@@ -149,6 +149,7 @@ std::string images(const Volume& ct, const Volume& lungs, const Volume& lesions,
   RenderOptions axial;  // the page has one legend above the pictures
   axial.target_px = 360;
   axial.legend = false;
+  axial.lesion_types_known = q.lesion_types_known;
   std::string s = "<div class=\"figures\">\n";
   const bool curve_is_axial = slice_axis(g, Plane::Axial) == 2 && q.slices.size() == size_t(g.size[2]);
   for (int64_t k : axial_levels(lungs)) {
@@ -161,20 +162,22 @@ std::string images(const Volume& ct, const Volume& lungs, const Volume& lesions,
   RenderOptions coronal;
   coronal.target_px = 480;
   coronal.legend = false;
+  coronal.lesion_types_known = q.lesion_types_known;
   s += figure(report_detail::render_slice(ct, lungs, lesions, Plane::Coronal, c, coronal),
               "Coronal slice " + std::to_string(c) + ", " + slice_position(g, Plane::Coronal, c) + " (LPS)");
   return s + "</div>\n";
 }
 
-std::string legend() {
+std::string legend(bool lesion_types_known) {
   auto item = [](draw::Rgb c, bool filled, const char* text) {
     return "<span class=\"key\"><span class=\"swatch\" style=\"" +
            (filled ? "background:" + css(c) : "border:2px solid " + css(c)) + "\"></span>" + text + "</span>";
   };
   return "<p class=\"legend\">" + item(report_detail::kRightLungColour, false, "right lung (outline)") +
          item(report_detail::kLeftLungColour, false, "left lung (outline)") +
-         item(report_detail::kGroundGlassColour, true, "ground-glass") +
-         item(report_detail::kConsolidationColour, true, "consolidation") +
+         (lesion_types_known ? item(report_detail::kGroundGlassColour, true, "ground-glass") +
+                                   item(report_detail::kConsolidationColour, true, "consolidation")
+                             : item(report_detail::kLesionColour, true, "lesion (types not separated)")) +
          " CT in lung window W 1500 / L &minus;600 HU. Radiological convention: the patient's right is on the "
          "viewer's left; axial anterior at the top, coronal superior at the top.</p>\n";
 }
@@ -203,7 +206,7 @@ void write_report_html(const std::string& path, const Volume& ct, const Volume& 
     << "<p class=\"disclaimer\">" << kResearchDisclaimer << "</p>\n"
     << "<h2>Lung involvement</h2>\n" << summary_table(q)
     << "<h2>Densitometry</h2>\n" << density_table(q)
-    << "<h2>Images</h2>\n" << legend() << images(ct, lungs, lesions, q)
+    << "<h2>Images</h2>\n" << legend(q.lesion_types_known) << images(ct, lungs, lesions, q)
     << "<h2>Involvement per slice</h2>\n" << report_detail::involvement_curve_svg(q, ct.geometry)
     << report_detail::run_section(meta)
     << "<p class=\"disclaimer\">" << kResearchDisclaimer << "</p>\n</body></html>\n";

@@ -58,11 +58,13 @@ void draw_letters(draw::Canvas& c, int x0, int y0, int w, int h, const PlaneAxes
   c.text_with_halo(x0 + (w - lw) / 2, y0 + h - 4 - lh, axes.bottom, white, black, s);
 }
 
-void draw_legend(draw::Canvas& c, int y0) {
+void draw_legend(draw::Canvas& c, int y0, bool lesion_types_known) {
   const draw::Rgb grey{200, 200, 200};
   struct Item { const char* text; draw::Rgb colour; bool filled; };
-  const Item rows[2][2] = {{{"RIGHT LUNG", kRightLungColour, false}, {"LEFT LUNG", kLeftLungColour, false}},
-                           {{"GROUND-GLASS", kGroundGlassColour, true}, {"CONSOLIDATION", kConsolidationColour, true}}};
+  const std::vector<Item> rows[2] = {
+      {{"RIGHT LUNG", kRightLungColour, false}, {"LEFT LUNG", kLeftLungColour, false}},
+      lesion_types_known ? std::vector<Item>{{"GROUND-GLASS", kGroundGlassColour, true}, {"CONSOLIDATION", kConsolidationColour, true}}
+                         : std::vector<Item>{{"LESION", kLesionColour, true}}};
   for (int r = 0; r < 2; ++r) {
     int x = 8;
     const int y = y0 + 6 + r * 22;
@@ -172,8 +174,9 @@ draw::Canvas render_slice(const Volume& ct, const Volume& lungs, const Volume& l
       const uint8_t l = lung ? lung[nearest] : 0, s = lesion ? lesion[nearest] : 0;
       lung_px[size_t(y) * w + x] = l;
       if (l == 0) continue;
-      if (s == labels::kGroundGlass) c.blend(x0 + x, y0 + y, kGroundGlassColour, 0.45);
-      if (s == labels::kConsolidation) c.blend(x0 + x, y0 + y, kConsolidationColour, 0.55);
+      if (s != 0 && !o.lesion_types_known) c.blend(x0 + x, y0 + y, kLesionColour, 0.5);
+      else if (s == labels::kGroundGlass) c.blend(x0 + x, y0 + y, kGroundGlassColour, 0.45);
+      else if (s == labels::kConsolidation) c.blend(x0 + x, y0 + y, kConsolidationColour, 0.55);
     }
   for (int y = 0; y < h; ++y)  // outlines: lung pixels with a 4-neighbour of another label
     for (int x = 0; x < w; ++x) {
@@ -187,7 +190,7 @@ draw::Canvas render_slice(const Volume& ct, const Volume& lungs, const Volume& l
   draw_letters(c, x0, y0, w, h, axes);
   if (o.caption)
     c.text(8, 6, caption, {220, 220, 220}, 2);
-  if (o.legend) draw_legend(c, y0 + h);
+  if (o.legend) draw_legend(c, y0 + h, o.lesion_types_known);
   return c;
 }
 
@@ -209,8 +212,10 @@ int slice_axis(const Geometry& geometry, Plane plane) { return report_detail::pl
 int64_t slice_count(const Geometry& geometry, Plane plane) { return geometry.size[slice_axis(geometry, plane)]; }
 
 void write_overlay_png(const std::string& path, const Volume& ct, const Volume& lungs, const Volume& lesions,
-                       Plane plane, int64_t slice_index) {
-  draw::write_png(report_detail::render_slice(ct, lungs, lesions, plane, slice_index), path);
+                       Plane plane, int64_t slice_index, bool lesion_types_known) {
+  report_detail::RenderOptions o;
+  o.lesion_types_known = lesion_types_known;
+  draw::write_png(report_detail::render_slice(ct, lungs, lesions, plane, slice_index, o), path);
 }
 
 }  // namespace pulmo

@@ -34,11 +34,13 @@ constexpr draw::Rgb kRightLungColour{0, 200, 255};
 constexpr draw::Rgb kLeftLungColour{60, 220, 60};
 constexpr draw::Rgb kGroundGlassColour{255, 215, 0};
 constexpr draw::Rgb kConsolidationColour{235, 40, 40};
+constexpr draw::Rgb kLesionColour{255, 140, 0};  // lesions of a model that does not separate the types
 
 struct RenderOptions {
   int target_px = 420;   // the longer side of the picture, in pixels
   bool caption = true;   // a strip above with the plane and slice number
   bool legend = true;    // a strip below with the colours
+  bool lesion_types_known = true;  // false: every lesion label in one colour, "LESION" in the legend
 };
 
 // The slice drawn at square millimetre pixels: CT in W1500 / L-600, lesions (inside the lungs) filled,

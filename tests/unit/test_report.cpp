@@ -103,6 +103,22 @@ TEST(ReportJson, AnEmptyLungHasNullDensitometryAndUnknownLesionTypesAreNull) {
   EXPECT_FALSE(j["regions"]["right"]["lesion_ml"].is_null());
 }
 
+TEST(ReportHtml, UnknownLesionTypesAreShownInOneColourNamedLesion) {
+  const synth::Phantom p = small_phantom();
+  Quantification q = quantify(p.ct, p.lungs, p.lesions);
+  q.lesion_types_known = false;
+  test::TempDir dir;
+  write_report_html(dir.file("report.html"), p.ct, p.lungs, p.lesions, q, meta_for(p.ct));
+  const std::string html = read_text_file(dir.file("report.html"));
+  EXPECT_NE(html.find("lesion (types not separated)"), std::string::npos);
+  EXPECT_EQ(html.find("consolidation</span>"), std::string::npos);
+  report_detail::RenderOptions o;
+  o.lesion_types_known = false;
+  const draw::Canvas c = report_detail::render_slice(p.ct, p.lungs, p.lesions, Plane::Axial, 20, o);
+  o.lesion_types_known = true;
+  EXPECT_FALSE(c.pixels() == report_detail::render_slice(p.ct, p.lungs, p.lesions, Plane::Axial, 20, o).pixels());
+}
+
 TEST(ReportCsv, HeaderAndRowHaveTheSameColumnsWithUnitsInTheNames) {
   const synth::Phantom p = small_phantom();
   const Quantification q = quantify(p.ct, p.lungs, p.lesions);
@@ -201,10 +217,11 @@ TEST(OverlayPng, IsAPngAndRefusesASliceOutOfRange) {
 }
 
 TEST(PngEncoder, WritesPixelsThatItkReadsBackExactly) {
-  draw::Canvas c(3, 2);
-  c.set(0, 0, {255, 0, 0});
-  c.set(1, 0, {0, 255, 0});
-  c.set(2, 1, {1, 2, 3});
+  draw::Canvas c(37, 23);  // gradients (rows filtered "sub" or "up"), noise-like rows ("none"), text
+  for (int y = 0; y < 23; ++y)
+    for (int x = 0; x < 37; ++x)
+      c.set(x, y, y < 8 ? draw::Rgb{uint8_t(x * 7), uint8_t(y * 11), 40} : draw::Rgb{uint8_t(x * y * 37), uint8_t(x ^ y), uint8_t(255 - x)});
+  c.text(2, 2, "R", {255, 255, 255}, 1);
   test::TempDir dir;
   draw::write_png(c, dir.file("p.png"));
   using Image = itk::Image<itk::RGBPixel<unsigned char>, 2>;
@@ -213,10 +230,10 @@ TEST(PngEncoder, WritesPixelsThatItkReadsBackExactly) {
   reader->SetFileName(dir.file("p.png"));
   reader->Update();
   const Image* image = reader->GetOutput();
-  ASSERT_EQ(image->GetLargestPossibleRegion().GetSize()[0], 3u);
-  ASSERT_EQ(image->GetLargestPossibleRegion().GetSize()[1], 2u);
-  for (int y = 0; y < 2; ++y)
-    for (int x = 0; x < 3; ++x) {
+  ASSERT_EQ(image->GetLargestPossibleRegion().GetSize()[0], 37u);
+  ASSERT_EQ(image->GetLargestPossibleRegion().GetSize()[1], 23u);
+  for (int y = 0; y < 23; ++y)
+    for (int x = 0; x < 37; ++x) {
       const auto px = image->GetPixel({{x, y}});
       EXPECT_EQ(draw::Rgb({px[0], px[1], px[2]}), c.at(x, y)) << x << "," << y;
     }
