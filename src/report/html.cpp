@@ -1,4 +1,6 @@
 // report.html: one self-contained page - tables, overlay pictures as base64 PNG, the per-slice curve as SVG.
+#include <ATen/ATen.h>
+
 #include <algorithm>
 #include <cctype>
 #include <cmath>
@@ -144,7 +146,12 @@ std::string figure(const draw::Canvas& c, const std::string& caption) {
   return "<figure>" + img(c, caption) + "<figcaption>" + caption + "</figcaption></figure>\n";
 }
 
-std::string images(const Volume& ct, const Volume& lungs, const Volume& lesions, const Quantification& q) {
+std::string images(const Volume& ct_any, const Volume& lungs_any, const Volume& lesions_any, const Quantification& q) {
+  // Converted once (no copy when already float / uint8), not once per picture.
+  const Volume ct = ct_any.with_voxels(ct_any.voxels.to(at::kFloat).contiguous());
+  const Volume lungs = lungs_any.with_voxels(lungs_any.voxels.to(at::kByte).contiguous());
+  const Volume lesions = lesions_any.voxels.defined()
+                             ? lesions_any.with_voxels(lesions_any.voxels.to(at::kByte).contiguous()) : Volume{};
   const Geometry& g = ct.geometry;
   RenderOptions axial;  // the page has one legend above the pictures
   axial.target_px = 360;

@@ -179,6 +179,18 @@ TEST(ReportHtml, WithoutALesionMapShowsTheLungsOnlyAndRefusesLungsOnAnotherGrid)
   EXPECT_FALSE(std::filesystem::exists(dir.file("other.html")));
 }
 
+TEST(ReportHtml, AnInt16CtAndFloatLabelMapsGiveTheSamePage) {
+  const synth::Phantom p = small_phantom();
+  const Volume ct = p.ct.with_voxels(p.ct.voxels.round());
+  const Quantification q = quantify(ct, p.lungs, p.lesions);
+  const ReportMeta m = meta_for(ct);
+  test::TempDir dir;
+  write_report_html(dir.file("a.html"), ct, p.lungs, p.lesions, q, m);
+  write_report_html(dir.file("b.html"), ct.with_voxels(ct.voxels.to(at::kShort)), p.lungs.with_voxels(p.lungs.voxels.to(at::kFloat)),
+                    p.lesions.with_voxels(p.lesions.voxels.to(at::kFloat)), q, m);
+  EXPECT_TRUE(read_text_file(dir.file("a.html")) == read_text_file(dir.file("b.html")));
+}
+
 TEST(ReportFiles, AnUnwritableFolderGivesWriteFailedAndLeavesNoFile) {
   const synth::Phantom p = small_phantom();
   const Quantification q = quantify(p.ct, p.lungs, p.lesions);
