@@ -204,6 +204,21 @@ TEST(Quantify, LabelsOnAnotherGridAreRefusedAsMismatch) {
   }
 }
 
+TEST(Quantify, ALabelMapOfTheSameBoxStoredFlippedIsRefusedNotFlipped) {
+  const Case c = known_case();
+  Geometry g = c.g;  // the same physical box with x stored from the patient's left
+  g.origin_mm = g.index_to_physical({double(g.size[0] - 1), 0, 0});
+  g.direction[0] = -1;
+  const Volume flipped{c.lungs.voxels.flip({2}).contiguous(), g};
+  ASSERT_TRUE(flipped.geometry.same_physical_box_as(c.ct.geometry));
+  try {
+    quantify(c.ct, flipped, c.lesions);
+    FAIL() << "expected Mismatch";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ExitCode::Mismatch);
+  }
+}
+
 TEST(Quantify, LabelValuesOtherThanZeroOneTwoAreRefusedAsMismatch) {
   Case c = known_case();
   c.lesions.voxels[1][3][9] = 3;
