@@ -200,7 +200,7 @@ void write_report_html(const std::string& path, const Volume& ct, const Volume& 
   o << "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>" << html_escape(title) << "</title>\n"
     << "<style>body{font-family:sans-serif;margin:1.5em;max-width:1250px;color:#222}"
     << "table{border-collapse:collapse;margin:0.5em 0}td,th{border:1px solid #bbb;padding:3px 8px;text-align:right}"
-    << "th{background:#eee}td:first-child{text-align:left;font-weight:bold}.note{font-size:90%;color:#444}"
+    << "th{background:#eee}td:first-child{text-align:left;font-weight:bold}.text td{text-align:left}.note{font-size:90%;color:#444}"
     << ".figures{display:flex;flex-wrap:wrap;gap:10px}figure{margin:0}figcaption{font-size:90%;max-width:400px}"
     << ".disclaimer{border:2px solid #c60;background:#fff4e5;padding:6px 10px;font-weight:bold}"
     << ".legend .key{margin-right:1.5em;white-space:nowrap}.swatch{display:inline-block;width:14px;height:14px;"

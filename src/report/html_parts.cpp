@@ -97,7 +97,7 @@ std::string run_section(const ReportMeta& m) {
   if (m.models.empty()) {
     s += "<p>No network was used.</p>\n";
   } else {
-    s += "<table>\n" + table_row({"Stage", "Model", "Task", "Folder", "Format version", "Weights SHA-256"}, "th");
+    s += "<table class=\"text\">\n" + table_row({"Stage", "Model", "Task", "Folder", "Format version", "Weights SHA-256"}, "th");
     for (const ReportModel& x : m.models)
       s += table_row({html_escape(x.stage), html_escape(x.name), html_escape(x.task), "<code>" + html_escape(x.folder) + "</code>",
                       std::to_string(x.format_version), "<code>" + html_escape(x.weights_sha256) + "</code>"});
