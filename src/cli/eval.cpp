@@ -3,12 +3,15 @@
 
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <iostream>
 
 #include "cli/command.h"
+#include "pulmo/cxr_model.h"
 #include "pulmo/error.h"
 #include "pulmo/eval.h"
 #include "pulmo/eval_set.h"
+#include "pulmo/fileutil.h"
 #include "pulmo/io.h"
 
 namespace pulmo::cli {
@@ -20,6 +23,9 @@ struct Options {
   std::vector<std::string> readers;
   std::string consensus_out, consensus_method = "staple";
   std::string classification, threshold = "0.5", threshold_from;
+  std::string probe;
+  std::vector<std::string> probe_attributes{"sex"};
+  int probe_folds = 5;
   std::vector<int> labels;
   std::vector<double> tolerances{5.0};
   std::vector<double> age_edges{40, 50, 60, 70, 80};
@@ -186,6 +192,27 @@ int run_classification(const Options& opt, const GlobalOptions& global) {
   return 0;
 }
 
+// Shortcut probe: can a linear model on the per-case features predict attributes that must not drive a model?
+int run_probe(const Options& opt, const GlobalOptions& global) {
+  const auto results = cxr::probe_feature_file(opt.probe, opt.probe_attributes, opt.probe_folds, opt.seed, opt.bootstrap);
+  nlohmann::json j = {{"features", opt.probe}, {"folds", opt.probe_folds}, {"seed", opt.seed}, {"probes", nlohmann::json::array()}};
+  for (const auto& r : results)
+    j["probes"].push_back({{"attribute", r.attribute}, {"positive", r.positive}, {"n", r.n}, {"positives", r.positives},
+                           {"roc_auc", number(r.auc.estimate)}, {"low", number(r.auc.low)}, {"high", number(r.auc.high)}});
+  if (!opt.output_dir.empty()) {
+    write_text_atomic((std::filesystem::path(opt.output_dir) / "probe.json").string(), j.dump(2) + "\n");
+    note(global, "wrote " + opt.output_dir + "/probe.json");
+  }
+  if (opt.json || opt.output_dir.empty()) {
+    std::cout << j.dump(2) << "\n";
+  } else {
+    for (const auto& r : results)
+      std::printf("%-12s %s=1  n=%d  cross-validated AUC %.3f [%.3f, %.3f]\n", r.attribute.c_str(), r.positive.c_str(), r.n,
+                  r.auc.estimate, r.auc.low, r.auc.high);
+  }
+  return 0;
+}
+
 int run_readers(const Options& opt, const GlobalOptions& global) {
   std::vector<Volume> readers;
   for (size_t i = 0; i < opt.readers.size(); ++i) readers.push_back(read_labels(opt.readers[i], "mask of reader " + std::to_string(i + 1)));
@@ -252,6 +279,14 @@ Action register_eval(CLI::App& app, const GlobalOptions& global) {
   sub->add_option("--threshold-from", opt->threshold_from,
                   "classification: choose the Youden threshold on this validation CSV and apply it")
       ->needs(cls);
+  auto* probe = sub->add_option("--probe", opt->probe,
+                                "per-case feature CSV (case_id, patient_id, attributes, f0, f1, ...): linear probe "
+                                "predicting --probe-attributes, patient-level cross-validated AUC with 95 % CI");
+  probe->excludes(ref)->excludes(pred)->excludes(man)->excludes(readers)->excludes(cls);
+  sub->add_option("--probe-attributes", opt->probe_attributes, "probe: attribute columns (default sex)")
+      ->delimiter(',')->needs(probe);
+  sub->add_option("--probe-folds", opt->probe_folds, "probe: cross-validation folds (default 5)")
+      ->check(CLI::Range(2, 1000))->needs(probe);
   sub->add_option("--consensus-out", opt->consensus_out, "readers: write the consensus mask here")->needs(readers);
   sub->add_option("--consensus-method", opt->consensus_method, "readers: staple (default) or majority")
       ->check(CLI::IsMember({"staple", "majority"}))
@@ -277,6 +312,7 @@ Action register_eval(CLI::App& app, const GlobalOptions& global) {
     if (!opt->manifest.empty()) return run_set(*opt, global);
     if (!opt->readers.empty()) return run_readers(*opt, global);
     if (!opt->classification.empty()) return run_classification(*opt, global);
+    if (!opt->probe.empty()) return run_probe(*opt, global);
     if (opt->reference.empty())
       throw Error(ExitCode::Usage, "pulmo eval needs --reference and --prediction, --manifest, --readers or --classification\n" + sub->help());
     return run_pair(*opt, global);

@@ -38,6 +38,7 @@ int main(int argc, char** argv) {
       cli::register_synth,
       cli::register_dataset,
       cli::register_train,
+      cli::register_cxr,
   };
   for (const cli::Registrar& reg : registrars) {
     const size_t before = app.get_subcommands({}).size();

@@ -8,6 +8,7 @@
 #include "pulmo/error.h"
 #include "pulmo/fileutil.h"
 #include "pulmo/train_config.h"
+#include "train/internal.h"
 
 using nlohmann::json;
 
@@ -176,15 +177,18 @@ void validate(const TrainConfig& c, const std::string& where) {
 
 }  // namespace
 
-TrainConfig parse_train_config(const std::string& text, bool yaml, const std::string& where) {
-  json j;
+json parse_yaml_or_json(const std::string& text, bool yaml, const std::string& where) {
   try {
-    j = yaml ? yaml_to_json(YAML::Load(text)) : json::parse(text);
+    return yaml ? yaml_to_json(YAML::Load(text)) : json::parse(text);
   } catch (const YAML::Exception& e) {
     throw Error(ExitCode::BadConfig, where + ": not valid YAML: " + e.what());
   } catch (const json::parse_error& e) {
     throw Error(ExitCode::BadConfig, where + ": not valid JSON: " + e.what());
   }
+}
+
+TrainConfig parse_train_config(const std::string& text, bool yaml, const std::string& where) {
+  json j = parse_yaml_or_json(text, yaml, where);
   TrainConfig c;
   JsonFields f(j, where);
   {

@@ -21,6 +21,7 @@
 #include "pulmo/fileutil.h"
 #include "pulmo/loader.h"
 #include "pulmo/train.h"
+#include "train/internal.h"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -89,6 +90,8 @@ LoopState state_from_json(const json& j) {
   return s;
 }
 
+}  // namespace
+
 std::unique_ptr<torch::optim::Optimizer> make_optimizer(const OptimizerOptions& o, std::vector<at::Tensor> params) {
   if (o.type == "adam")
     return std::make_unique<torch::optim::Adam>(
@@ -101,6 +104,8 @@ std::unique_ptr<torch::optim::Optimizer> make_optimizer(const OptimizerOptions& 
         params, torch::optim::SGDOptions(o.lr).momentum(o.momentum).nesterov(o.nesterov).weight_decay(o.weight_decay));
   throw Error(ExitCode::BadConfig, "unknown optimizer '" + o.type + "' (valid: adam, adamw, sgd)");
 }
+
+namespace {
 
 void set_autocast(bool on) {
 #if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)

@@ -1,0 +1,227 @@
+// Chest X-ray reading (PNG/JPEG/DICOM through ITK/GDCM), refusals and letterboxing.
+#include <itkGDCMImageIO.h>
+#include <itkImageFileReader.h>
+#include <itkImageIOFactory.h>
+#include <itkMetaDataObject.h>
+#include <itkVectorImage.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+#include <filesystem>
+#include <sstream>
+
+#include "pulmo/cxr.h"
+#include "pulmo/error.h"
+
+namespace fs = std::filesystem;
+
+namespace pulmo::cxr {
+namespace {
+
+std::string trim(std::string s) {
+  while (!s.empty() && (std::isspace(static_cast<unsigned char>(s.back())) || s.back() == '\0')) s.pop_back();
+  size_t i = 0;
+  while (i < s.size() && std::isspace(static_cast<unsigned char>(s[i]))) ++i;
+  return s.substr(i);
+}
+
+std::string upper(std::string s) {
+  for (char& c : s) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  return s;
+}
+
+std::string meta(const itk::MetaDataDictionary& dict, const char* tag) {
+  std::string value;
+  if (itk::ExposeMetaData<std::string>(dict, tag, value)) return trim(value);
+  return "";
+}
+
+// First number of a DICOM multi-valued string ("40\\400" -> 40); NaN when none.
+double first_number(const std::string& s) {
+  if (s.empty()) return NAN;
+  std::string first = s.substr(0, s.find('\\'));
+  try {
+    size_t used = 0;
+    const double v = std::stod(first, &used);
+    return used > 0 ? v : NAN;
+  } catch (...) {
+    return NAN;
+  }
+}
+
+double quantile_of(std::vector<float> values, double q) {
+  if (values.empty()) return 0;
+  const size_t k = std::min(values.size() - 1, size_t(q * double(values.size() - 1) + 0.5));
+  std::nth_element(values.begin(), values.begin() + long(k), values.end());
+  return values[k];
+}
+
+}  // namespace
+
+bool is_lateral_view(const std::string& view) {
+  const std::string v = upper(trim(view));
+  return v == "L" || v == "LL" || v == "RL" || v == "LAT" || v.rfind("LATERAL", 0) == 0 || v == "LATERAL";
+}
+
+std::string frontal_view(const std::string& view) {
+  const std::string v = upper(trim(view));
+  if (v.rfind("AP", 0) == 0) return "AP";
+  if (v.rfind("PA", 0) == 0) return "PA";
+  return "";
+}
+
+XrayImage read_xray(const std::string& path) {
+  std::error_code ec;
+  if (!fs::exists(path, ec)) throw Error(ExitCode::NotFound, "'" + path + "' does not exist");
+  if (fs::is_directory(path, ec)) throw Error(ExitCode::Unreadable, "'" + path + "' is a folder, not an X-ray image file");
+  if (fs::file_size(path, ec) == 0) throw Error(ExitCode::Unreadable, "'" + path + "' is empty (0 bytes)");
+  itk::ImageIOBase::Pointer io =
+      itk::ImageIOFactory::CreateImageIO(path.c_str(), itk::ImageIOFactory::IOFileModeEnum::ReadMode);
+  if (!io) throw Error(ExitCode::Unreadable, "'" + path + "' is not an image pulmo can read (PNG, JPEG or DICOM expected)");
+  XrayImage x;
+  try {
+    io->SetFileName(path);
+    io->ReadImageInformation();
+  } catch (const itk::ExceptionObject& e) {
+    throw Error(ExitCode::Unreadable, "'" + path + "' is not a readable image: " + trim(e.GetDescription()));
+  }
+  const unsigned dims = io->GetNumberOfDimensions();
+  for (unsigned d = 2; d < dims; ++d)
+    if (io->GetDimensions(d) > 1)
+      throw Error(ExitCode::BadDimension, "'" + path + "' has " + std::to_string(dims) +
+                                              " dimensions (a volume or multi-frame file); a chest X-ray is one 2-D image");
+  if (dims < 2) throw Error(ExitCode::BadDimension, "'" + path + "' is not a 2-D image");
+  const unsigned components = io->GetNumberOfComponents();
+  if (components > 4)
+    throw Error(ExitCode::BadDimension, "'" + path + "' has " + std::to_string(components) + " components per pixel");
+  const std::string io_name = io->GetNameOfClass();
+  x.format = io_name.find("PNG") != std::string::npos    ? "png"
+             : io_name.find("JPEG") != std::string::npos ? "jpeg"
+             : io_name.find("GDCM") != std::string::npos ? "dicom"
+                                                         : io_name;
+  x.bits = int(io->GetComponentSize()) * 8;
+  const bool dicom = dynamic_cast<itk::GDCMImageIO*>(io.GetPointer()) != nullptr;
+  double window_center = NAN, window_width = NAN;
+  if (dicom) {
+    const auto& dict = io->GetMetaDataDictionary();
+    x.modality = upper(meta(dict, "0008|0060"));
+    x.photometric = upper(meta(dict, "0028|0004"));
+    x.view = meta(dict, "0018|5101");
+    const double stored = first_number(meta(dict, "0028|0101"));
+    if (std::isfinite(stored)) x.bits = int(stored);
+    window_center = first_number(meta(dict, "0028|1050"));
+    window_width = first_number(meta(dict, "0028|1051"));
+    static const std::vector<std::string> radiographic = {"CR", "DX", "DR", "RG", "PX"};
+    if (!x.modality.empty() && std::find(radiographic.begin(), radiographic.end(), x.modality) == radiographic.end())
+      throw Error(ExitCode::NotAChestXray, "'" + path + "' is a DICOM of modality " + x.modality +
+                                               ", not a radiograph (CR, DX, DR, RG expected)");
+    if (is_lateral_view(x.view))
+      throw Error(ExitCode::NotAChestXray,
+                  "'" + path + "' is a lateral view (ViewPosition " + x.view + "); the model needs a frontal (AP/PA) chest X-ray");
+  }
+
+  using Image = itk::VectorImage<float, 2>;
+  auto reader = itk::ImageFileReader<Image>::New();
+  reader->SetImageIO(io);
+  reader->SetFileName(path);
+  Image::Pointer image;
+  try {
+    reader->Update();
+    image = reader->GetOutput();
+  } catch (const itk::ExceptionObject& e) {
+    throw Error(ExitCode::Unreadable, "'" + path + "' could not be read (truncated or corrupt?): " + trim(e.GetDescription()));
+  }
+  const auto size = image->GetLargestPossibleRegion().GetSize();
+  x.width = int(size[0]);
+  x.height = int(size[1]);
+  if (x.width < 16 || x.height < 16)
+    throw Error(ExitCode::NotAChestXray, "'" + path + "' is " + std::to_string(x.width) + " x " + std::to_string(x.height) +
+                                             " pixels; too small for a chest X-ray");
+  const size_t n = size_t(x.width) * size_t(x.height);
+  const unsigned nc = image->GetNumberOfComponentsPerPixel();
+  const float* buf = image->GetBufferPointer();
+  x.pixels.resize(n);
+  // Colour: more than 1 % of the pixels with channels further apart than 10 % of the range (JPEG noise of grey
+  // images saved as RGB stays far below).
+  const int colour_channels = nc >= 3 ? 3 : 1;
+  double lo_all = INFINITY, hi_all = -INFINITY;
+  for (size_t i = 0; i < n; ++i)
+    for (int c = 0; c < colour_channels; ++c) {
+      lo_all = std::min(lo_all, double(buf[i * nc + c]));
+      hi_all = std::max(hi_all, double(buf[i * nc + c]));
+    }
+  if (colour_channels == 3) {
+    const double tolerance = 0.1 * std::max(1.0, hi_all - lo_all);
+    size_t coloured = 0;
+    for (size_t i = 0; i < n; ++i) {
+      const float r = buf[i * nc], g = buf[i * nc + 1], b = buf[i * nc + 2];
+      if (std::max({r, g, b}) - std::min({r, g, b}) > tolerance) ++coloured;
+      x.pixels[i] = (r + g + b) / 3.0f;
+    }
+    if (double(coloured) > 0.01 * double(n))
+      throw Error(ExitCode::BadDimension, "'" + path + "' is a colour picture (" +
+                                              std::to_string(int(100.0 * double(coloured) / double(n) + 0.5)) +
+                                              " % coloured pixels), not a grey-scale X-ray");
+  } else {
+    for (size_t i = 0; i < n; ++i) x.pixels[i] = buf[i * nc];
+  }
+  if (!(hi_all > lo_all))
+    throw Error(ExitCode::NotAChestXray, "'" + path + "' holds a single value (" + std::to_string(lo_all) +
+                                             ") in every pixel: no X-ray in it");
+  // Window (DICOM VOI), then percentile normalisation; MONOCHROME1 inverted.
+  if (dicom && std::isfinite(window_center) && std::isfinite(window_width) && window_width > 1) {
+    x.windowed = true;
+    const double lo = window_center - 0.5 - (window_width - 1) / 2, hi = window_center - 0.5 + (window_width - 1) / 2;
+    for (float& v : x.pixels) v = float(std::clamp((double(v) - lo) / (hi - lo), 0.0, 1.0));
+  }
+  std::vector<float> sample;
+  const size_t stride = std::max<size_t>(1, n / 200000);
+  for (size_t i = 0; i < n; i += stride) sample.push_back(x.pixels[i]);
+  double p_lo = quantile_of(sample, 0.005), p_hi = quantile_of(sample, 0.995);
+  if (!(p_hi > p_lo)) {
+    p_lo = *std::min_element(x.pixels.begin(), x.pixels.end());
+    p_hi = *std::max_element(x.pixels.begin(), x.pixels.end());
+  }
+  if (!(p_hi > p_lo))
+    throw Error(ExitCode::NotAChestXray, "'" + path + "' holds a single value inside its display window: no X-ray in it");
+  // MONOCHROME1 (low value = white) is inverted by ITK's GDCM reader itself (ITK 5: the pixel data come back as
+  // MONOCHROME2); CxrRead.DicomWindowIsAppliedAndMonochrome1Inverted checks that the result is inverted once.
+  for (float& v : x.pixels) v = float(std::clamp((double(v) - p_lo) / (p_hi - p_lo), 0.0, 1.0));
+  return x;
+}
+
+std::array<int, 4> letterbox_box(int width, int height, int size) {
+  const double scale = double(size) / std::max(width, height);
+  const int w = std::max(1, std::min(size, int(std::lround(width * scale))));
+  const int h = std::max(1, std::min(size, int(std::lround(height * scale))));
+  return {(size - w) / 2, (size - h) / 2, w, h};
+}
+
+std::vector<float> letterbox(const XrayImage& image, int size) {
+  if (size < 8) throw Error(ExitCode::Usage, "image size " + std::to_string(size) + " is too small (at least 8)");
+  const auto [x0, y0, w, h] = letterbox_box(image.width, image.height, size);
+  std::vector<float> out(size_t(size) * size_t(size), 0.0f);
+  const double sx = double(image.width) / w, sy = double(image.height) / h;
+  for (int oy = 0; oy < h; ++oy) {
+    const double fy0 = oy * sy, fy1 = (oy + 1) * sy;
+    for (int ox = 0; ox < w; ++ox) {
+      const double fx0 = ox * sx, fx1 = (ox + 1) * sx;
+      double sum = 0, weight = 0;
+      for (int iy = int(fy0); iy < std::min(image.height, int(std::ceil(fy1))); ++iy) {
+        const double wy = std::min(fy1, iy + 1.0) - std::max(fy0, double(iy));
+        if (wy <= 0) continue;
+        for (int ix = int(fx0); ix < std::min(image.width, int(std::ceil(fx1))); ++ix) {
+          const double wx = std::min(fx1, ix + 1.0) - std::max(fx0, double(ix));
+          if (wx <= 0) continue;
+          sum += wx * wy * image.pixels[size_t(iy) * image.width + ix];
+          weight += wx * wy;
+        }
+      }
+      out[size_t(y0 + oy) * size + (x0 + ox)] = weight > 0 ? float(sum / weight) : 0.0f;
+    }
+  }
+  return out;
+}
+
+}  // namespace pulmo::cxr

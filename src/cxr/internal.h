@@ -1,0 +1,42 @@
+// Internal to src/cxr: shared pieces of training, prediction and probing.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <iosfwd>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "cxr/net.h"
+#include "pulmo/cxr_model.h"
+
+namespace pulmo::cxr {
+
+// Letterboxed images [N, 1, S, S] of the cases (read_xray; errors name the case).
+at::Tensor images_tensor(const std::vector<CxrCase>& cases, int size, std::ostream* progress);
+// Imputed clinical rows [rows, imputer width].
+at::Tensor clinical_tensor(const std::vector<CxrCase>& cases, const std::vector<int>& rows, const Imputer& im);
+// Seeded augmentation of a batch [B, 1, S, S]: rotation, scale, shift, local contrast, contrast, brightness.
+at::Tensor augment_batch(const at::Tensor& x, const CxrAugment& a, std::mt19937_64& rng);
+
+struct FitResult {
+  CxrNet net{nullptr};
+  Imputer imputer;
+  double threshold = 0.5, best_validation_loss = 0;
+  std::string threshold_source = "0.5 (no validation set)";
+  int epochs_run = 0, best_epoch = 0;
+  bool early_stopped = false;
+  std::vector<double> validation_scores;
+};
+// Trains one variant on `train`, early stopping on the weighted BCE of `validation` (best weights kept),
+// threshold by Youden's J on `validation` (0.5 when it lacks a class).
+FitResult fit_model(const CxrTrainConfig& c, const std::string& variant, const std::vector<CxrCase>& cases,
+                    const at::Tensor& images, const std::vector<int>& train, const std::vector<int>& validation,
+                    uint64_t seed, std::ostream* progress, const std::string& label);
+// Probabilities of `rows`; image features appended to `embeddings` when given (image variants).
+std::vector<double> predict_rows(FitResult& r, const std::vector<CxrCase>& cases, const at::Tensor& images,
+                                 const std::vector<int>& rows, std::vector<std::vector<float>>* embeddings = nullptr);
+nlohmann::json model_options_json(const ModelOptions& m);
+
+}  // namespace pulmo::cxr
