@@ -2,7 +2,7 @@
 // Target: under 1 s on the 2-core CPU. Uses the shipped model (models/cxr) and a Hannover X-ray from
 // ../shared/data when present, else a synthetic 640 x 560 image.
 //
-//   ./build/bench/bench_cxr [--benchmark_repetitions=5]      # PULMO_CXR_MODEL, PULMO_CXR_IMAGE override
+//   build/bench/bench_cxr [--benchmark_repetitions=5]   # from the repository root; PULMO_CXR_MODEL, PULMO_CXR_IMAGE override
 #include <benchmark/benchmark.h>
 
 #include <cmath>
@@ -21,14 +21,18 @@ std::string source_dir() { return fs::path(__FILE__).parent_path().parent_path()
 
 std::string model_dir() {
   const char* env = std::getenv("PULMO_CXR_MODEL");
-  return env ? env : source_dir() + "/models/cxr";
+  if (env) return env;
+  if (fs::exists("models/cxr/model.json")) return "models/cxr";  // run from the repository root
+  return source_dir() + "/models/cxr";
 }
 
 std::string image_path() {
   const char* env = std::getenv("PULMO_CXR_IMAGE");
   if (env) return env;
-  const std::string shared = source_dir() + "/../shared/data/cxr/mhh-covid19/png/006f3a8a.png";
-  if (fs::exists(shared)) return shared;
+  for (const std::string root : {std::string("."), source_dir()}) {
+    const std::string shared = root + "/../shared/data/cxr/mhh-covid19/png/006f3a8a.png";
+    if (fs::exists(shared)) return shared;
+  }
   return "";
 }
 
