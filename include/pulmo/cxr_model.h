@@ -101,7 +101,10 @@ class CxrModel {
   ~CxrModel();
   CxrModel(CxrModel&&) noexcept;
   CxrModel& operator=(CxrModel&&) noexcept;
-  CxrPrediction predict(const XrayImage& image, const std::map<std::string, double>& clinical, bool heatmap) const;
+  // `variant` "" chooses: "fused" when any clinical value is given, else "image" (the image-only model).
+  // "fused" / "image" force one (Error(Usage) when the folder lacks it).
+  CxrPrediction predict(const XrayImage& image, const std::map<std::string, double>& clinical, bool heatmap,
+                        const std::string& variant = "") const;
   const std::string& folder() const;
   int image_size() const;
 
@@ -143,9 +146,10 @@ ExplainOutput explain_case(const CxrModel& model, const std::string& image_path,
 
 // Predicts every labelled case of `cases` and writes through the evaluation engine (write_classification_report)
 // classification.json / classification.md with subgroups sex, view (AP/PA) and source, at the model's stored
-// threshold, plus predictions.csv. Returns the number of cases evaluated.
+// threshold, plus predictions.csv. Every case is answered by `variant` ("fused" or "image"; "" = each case as
+// predict chooses, an error when that mixes variants). Returns the number of cases evaluated.
 int evaluate_cxr(const CxrModel& model, const std::vector<CxrCase>& cases, int bootstrap, uint64_t seed,
-                 const std::string& out_dir, std::ostream* progress = nullptr);
+                 const std::string& out_dir, std::ostream* progress = nullptr, const std::string& variant = "fused");
 
 }  // namespace pulmo::cxr
 

@@ -16,7 +16,7 @@ namespace pulmo::cli {
 namespace {
 
 struct CxrArgs {
-  std::string config, image, model = "models/cxr", clinical_file, heatmap, out_dir, manifest, features;
+  std::string config, image, model = "models/cxr", clinical_file, heatmap, out_dir, manifest, features, variant;
   std::vector<std::string> clinical, attributes{"sex", "view", "source"};
   bool json = false;
   int bootstrap = 1000, folds = 5;
@@ -47,9 +47,9 @@ int run_predict(const CxrArgs& a, const GlobalOptions& g) {
   const auto clinical = clinical_of(a);
   const cxr::CxrModel model = cxr::CxrModel::load(a.model);
   const cxr::XrayImage image = cxr::read_xray(a.image);
-  const cxr::CxrPrediction p = model.predict(image, clinical, !a.heatmap.empty());
+  const cxr::CxrPrediction p = model.predict(image, clinical, !a.heatmap.empty(), a.variant);
   if (!a.heatmap.empty()) cxr::write_heatmap_overlay(image, p, a.heatmap);
-  if (p.image_only) warn("no clinical values given: the image-only model answered");
+  if (p.image_only && a.variant.empty()) warn("no clinical values given: the image-only model answered");
   if (a.json) {
     nlohmann::json j = {{"image", a.image}, {"probability", p.probability}, {"threshold", p.threshold},
                         {"class", p.severe ? "severe" : "not severe"}, {"severe", p.severe}, {"model", model.folder()},
@@ -77,7 +77,8 @@ int run_explain(const CxrArgs& a, const GlobalOptions& g) {
 int run_eval(const CxrArgs& a, const GlobalOptions& g) {
   const auto cases = cxr::read_cxr_manifest(a.manifest);
   const cxr::CxrModel model = cxr::CxrModel::load(a.model);
-  const int n = cxr::evaluate_cxr(model, cases, a.bootstrap, a.seed, a.out_dir, g.quiet ? nullptr : &std::cerr);
+  const int n = cxr::evaluate_cxr(model, cases, a.bootstrap, a.seed, a.out_dir, g.quiet ? nullptr : &std::cerr,
+                                  a.variant.empty() ? "fused" : a.variant);
   note(g, "evaluated " + std::to_string(n) + " case(s); wrote classification.json, classification.md, predictions.csv to " + a.out_dir);
   return 0;
 }
@@ -100,6 +101,8 @@ Action register_cxr(CLI::App& app, const GlobalOptions& global) {
   add_inputs(predict);
   predict->add_option("--heatmap", a->heatmap, "also write the Grad-CAM overlay PNG here");
   predict->add_flag("--json", a->json, "print JSON");
+  predict->add_option("--variant", a->variant, "force the fused or the image-only model (default: fused when clinical "
+                      "values are given, else image)")->check(CLI::IsMember({"fused", "image"}));
   CLI::App* explain = sub->add_subcommand("explain", "Grad-CAM overlay + per-case HTML with the clinical inputs' importance");
   add_inputs(explain);
   explain->add_option("--output-dir,-o", a->out_dir, "folder for the PNG and HTML")->required();
@@ -110,6 +113,8 @@ Action register_cxr(CLI::App& app, const GlobalOptions& global) {
   eval->add_option("--output-dir,-o", a->out_dir, "folder for the reports")->required();
   eval->add_option("--bootstrap", a->bootstrap, "bootstrap resamples")->capture_default_str();
   eval->add_option("--seed", a->seed, "bootstrap seed")->capture_default_str();
+  eval->add_option("--variant", a->variant, "the model variant answering every case: fused (default) or image")
+      ->check(CLI::IsMember({"fused", "image"}));
   return [a, train, predict, explain, &global]() {
     if (train->parsed()) return run_train(*a, global);
     if (predict->parsed()) return run_predict(*a, global);

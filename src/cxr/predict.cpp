@@ -82,16 +82,22 @@ CxrModel CxrModel::load(const std::string& folder) {
   return m;
 }
 
-CxrPrediction CxrModel::predict(const XrayImage& image, const std::map<std::string, double>& clinical, bool heatmap) const {
+CxrPrediction CxrModel::predict(const XrayImage& image, const std::map<std::string, double>& clinical, bool heatmap,
+                                const std::string& variant) const {
   CxrPrediction p;
   bool any = false;
   for (const auto& [k, v] : clinical)
     if (!std::isnan(v)) any = true;
-  std::string name = any ? "fused" : "image";
+  std::string name = variant.empty() ? (any ? "fused" : "image") : variant;
+  if (!variant.empty() && !impl_->variants.count(variant)) {
+    std::string have;
+    for (const auto& [k, v] : impl_->variants) have += (have.empty() ? "" : ", ") + k;
+    throw Error(ExitCode::Usage, "the model '" + impl_->folder + "' has no '" + variant + "' variant (it has: " + have + ")");
+  }
   if (!impl_->variants.count(name)) name = impl_->variants.count("fused") ? "fused" : impl_->variants.begin()->first;
   const Impl::Variant& var = impl_->variants.at(name);
   p.variant = name;
-  p.image_only = !any;
+  p.image_only = name == "image" || !any;
   p.threshold = var.threshold;
   for (const auto& n : var.imputer.names) {
     auto it = clinical.find(n);

@@ -103,7 +103,7 @@ ExplainOutput explain_case(const CxrModel& model, const std::string& image_path,
 }
 
 int evaluate_cxr(const CxrModel& model, const std::vector<CxrCase>& cases, int bootstrap, uint64_t seed,
-                 const std::string& out_dir, std::ostream* progress) {
+                 const std::string& out_dir, std::ostream* progress, const std::string& variant) {
   ClassificationSet set;
   set.attribute_names = {"sex", "view", "source", "model"};
   std::ostringstream csv;
@@ -118,7 +118,7 @@ int evaluate_cxr(const CxrModel& model, const std::vector<CxrCase>& cases, int b
     } catch (const Error& e) {
       throw e.with_context("case '" + c.case_id + "'");
     }
-    const CxrPrediction p = model.predict(x, c.clinical, false);
+    const CxrPrediction p = model.predict(x, c.clinical, false, variant);
     if (std::isnan(threshold)) threshold = p.threshold;
     else if (std::abs(threshold - p.threshold) > 1e-12) mixed = true;
     ClassificationCase k;

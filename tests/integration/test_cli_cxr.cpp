@@ -75,6 +75,12 @@ TEST_F(CliCxr, TrainPredictExplainEvalAndProbeRunEndToEnd) {
   const std::string md = read_text_file(dir_->file("eval/classification.md"));
   for (const char* attribute : {"sex", "view", "source"}) EXPECT_NE(md.find(attribute), std::string::npos) << attribute;
 
+  // The image-only variant through the same evaluation engine.
+  r = run_pulmo("--threads 1 -q cxr eval --manifest " + dir_->file("manifest.csv") + " --model " + model() +
+                " --variant image --bootstrap 50 -o " + dir_->file("eval-image"));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(read_text_file(dir_->file("eval-image/predictions.csv")).find(",image,"), std::string::npos);
+
   r = run_pulmo("eval --probe " + model() + "/features.csv --probe-attributes sex,view --probe-folds 3 --bootstrap 50 --json");
   ASSERT_EQ(r.exit_code, 0) << r.err;
   j = nlohmann::json::parse(r.out);

@@ -48,6 +48,16 @@ TEST(CxrRead, GreyPngsOf8And16BitAreReadIntoZeroToOne) {
   EXPECT_EQ(cxr::read_xray(t.file("b.png")).bits, 16);
 }
 
+TEST(CxrRead, AnEightBitJpegIsRead) {
+  TempDir t;
+  write_grey<uint8_t>(t.file("a.jpg"), 48, 32);
+  const cxr::XrayImage x = cxr::read_xray(t.file("a.jpg"));
+  EXPECT_EQ(x.format, "jpeg");
+  EXPECT_EQ(x.width, 48);
+  EXPECT_EQ(x.height, 32);
+  EXPECT_LT(x.pixels[0], x.pixels[47]);  // the ramp survives JPEG compression in order
+}
+
 TEST(CxrRead, GreyStoredAsRgbIsAcceptedAColourPictureIsRefused) {
   TempDir t;
   write_rgb(t.file("grey.png"), 40, 40, false);
