@@ -74,18 +74,19 @@ struct CvResult {
   std::vector<CxrCase> cases;    // labelled cases used
   std::vector<int> fold_of;      // test fold of each case
   std::vector<VariantResult> variants;
-  std::vector<std::vector<float>> embeddings;  // out-of-fold image features of the fused (else image) model
+  std::vector<std::vector<float>> embeddings;  // image features of every case from the shipped fused (else image) model
   double seconds = 0;
 };
 
 // Cross-validates every variant of `c`, then trains the shipped models (fused and image-only, when listed)
 // on all patients (a validation share kept for early stopping and the threshold) and writes c.output:
-// model.json, fused.pt / image.pt, cv.json, cv_predictions.csv, features.csv (image features per case for
-// the shortcut probe), importance.json (permutation importance of the clinical inputs), manifest.csv.
+// model.json, fused.pt / image.pt, cv.json, cv_predictions.csv, features.csv (the shipped model's image features
+// per case, for the shortcut probe), importance.json (permutation importance of the clinical inputs), manifest.csv.
 CvResult train_cxr(const CxrTrainConfig& c, std::ostream* progress = nullptr);
 
 struct CxrPrediction {
   double probability = 0, threshold = 0.5;
+  std::string threshold_source;  // how the stored threshold was chosen (model.json)
   bool severe = false;
   std::string variant;           // the model used ("fused" or "image")
   bool image_only = false;       // no clinical value was given: the image-only model answered

@@ -52,6 +52,7 @@ int run_predict(const CxrArgs& a, const GlobalOptions& g) {
   if (p.image_only && a.variant.empty()) warn("no clinical values given: the image-only model answered");
   if (a.json) {
     nlohmann::json j = {{"image", a.image}, {"probability", p.probability}, {"threshold", p.threshold},
+                        {"threshold_source", p.threshold_source},
                         {"class", p.severe ? "severe" : "not severe"}, {"severe", p.severe}, {"model", model.folder()},
                         {"variant", p.variant}, {"image_only", p.image_only}, {"missing_clinical", p.missing}};
     if (!a.heatmap.empty()) j["heatmap"] = a.heatmap;

@@ -32,6 +32,7 @@ struct CxrModel::Impl {
     CxrNet net{nullptr};
     Imputer imputer;
     double threshold = 0.5;
+    std::string threshold_source;
   };
   std::map<std::string, Variant> variants;
 };
@@ -61,6 +62,7 @@ CxrModel CxrModel::load(const std::string& folder) {
     for (const auto& [name, v] : j.at("variants").items()) {
       Impl::Variant var;
       var.threshold = v.at("threshold").get<double>();
+      var.threshold_source = v.value("threshold_source", "");
       var.imputer.names = v.at("imputer").at("names").get<std::vector<std::string>>();
       var.imputer.mean = v.at("imputer").at("mean").get<std::vector<double>>();
       var.imputer.sd = v.at("imputer").at("sd").get<std::vector<double>>();
@@ -99,6 +101,7 @@ CxrPrediction CxrModel::predict(const XrayImage& image, const std::map<std::stri
   p.variant = name;
   p.image_only = name == "image" || !any;
   p.threshold = var.threshold;
+  p.threshold_source = var.threshold_source;
   for (const auto& n : var.imputer.names) {
     auto it = clinical.find(n);
     if (it == clinical.end() || std::isnan(it->second)) p.missing.push_back(n);

@@ -109,6 +109,7 @@ int evaluate_cxr(const CxrModel& model, const std::vector<CxrCase>& cases, int b
   std::ostringstream csv;
   csv << "case,patient,label,score,class,model,sex,view,source\n";
   double threshold = NAN;
+  std::string threshold_source;
   bool mixed = false;
   for (const auto& c : cases) {
     if (c.severe < 0) continue;
@@ -119,7 +120,10 @@ int evaluate_cxr(const CxrModel& model, const std::vector<CxrCase>& cases, int b
       throw e.with_context("case '" + c.case_id + "'");
     }
     const CxrPrediction p = model.predict(x, c.clinical, false, variant);
-    if (std::isnan(threshold)) threshold = p.threshold;
+    if (std::isnan(threshold)) {
+      threshold = p.threshold;
+      threshold_source = p.threshold_source;
+    }
     else if (std::abs(threshold - p.threshold) > 1e-12) mixed = true;
     ClassificationCase k;
     k.id = c.case_id;
@@ -143,7 +147,8 @@ int evaluate_cxr(const CxrModel& model, const std::vector<CxrCase>& cases, int b
   so.progress = false;
   std::error_code ec;
   fs::create_directories(out_dir, ec);
-  write_classification_report(set, threshold, "the model's stored threshold (Youden on its validation patients)", so, out_dir);
+  write_classification_report(set, threshold, "the model's stored threshold: " +
+                              (threshold_source.empty() ? std::string("source not recorded") : threshold_source), so, out_dir);
   write_text_atomic((fs::path(out_dir) / "predictions.csv").string(), csv.str());
   return int(set.cases.size());
 }
