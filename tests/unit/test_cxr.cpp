@@ -290,3 +290,26 @@ TEST(CxrProbe, ALinearProbeFindsAnEncodedAttributeAndNotANoiseOne) {
 }
 
 }  // namespace pulmo::test
+
+namespace pulmo::test {
+
+TEST(CxrManifest, ALateralRowAnUnknownOutcomeValueAndABadClinicalValueAreRefused) {
+  TempDir t;
+  write_text_atomic(t.file("lat.csv"), "case_id,patient_id,image,severe,view\nc1,p1,a.png,1,Lateral\n");
+  expect_error([&] { cxr::read_cxr_manifest(t.file("lat.csv")); }, ExitCode::NotAChestXray, "lateral");
+  write_text_atomic(t.file("sev.csv"), "case_id,patient_id,image,severe\nc1,p1,a.png,yes\n");
+  expect_error([&] { cxr::read_cxr_manifest(t.file("sev.csv")); }, ExitCode::BadConfig, "severe must be 0, 1 or empty");
+  write_text_atomic(t.file("crp.csv"), "case_id,patient_id,image,crp\nc1,p1,a.png,-5\n");
+  expect_error([&] { cxr::read_cxr_manifest(t.file("crp.csv")); }, ExitCode::BadConfig, "out of range");
+}
+
+TEST(CxrProbe, AFeatureFileWithoutFeatureColumnsOrTheAttributeIsRefused) {
+  TempDir t;
+  write_text_atomic(t.file("nofeat.csv"), "case_id,patient_id,sex\nc1,p1,F\nc2,p2,M\n");
+  expect_error([&] { cxr::probe_feature_file(t.file("nofeat.csv"), {"sex"}, 2, 1, 10); }, ExitCode::BadConfig, "no feature columns");
+  write_text_atomic(t.file("f.csv"), "case_id,patient_id,sex,f0\nc1,p1,F,0.1\nc2,p2,M,0.2\n");
+  expect_error([&] { cxr::probe_feature_file(t.file("f.csv"), {"view"}, 2, 1, 10); }, ExitCode::BadConfig, "no attribute column 'view'");
+  expect_error([&] { cxr::probe_feature_file(t.file("absent.csv"), {"sex"}, 2, 1, 10); }, ExitCode::NotFound, "does not exist");
+}
+
+}  // namespace pulmo::test
