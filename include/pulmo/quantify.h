@@ -15,6 +15,7 @@
 #include <utility>
 #include <vector>
 
+#include "pulmo/eval.h"
 #include "pulmo/volume.h"
 
 namespace pulmo {

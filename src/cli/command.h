@@ -26,6 +26,7 @@ Action register_eval(CLI::App& app, const GlobalOptions& global);
 Action register_synth(CLI::App& app, const GlobalOptions& global);
 Action register_dataset(CLI::App& app, const GlobalOptions& global);
 Action register_train(CLI::App& app, const GlobalOptions& global);
+Action register_quantify(CLI::App& app, const GlobalOptions& global);
 
 // Messages to stderr, so that stdout stays clean for --json output.
 void warn(const std::string& message);

@@ -32,6 +32,7 @@ int main(int argc, char** argv) {
 
   std::map<CLI::App*, cli::Action> actions;
   const std::vector<cli::Registrar> registrars = {
+      cli::register_quantify,
       cli::register_info,
       cli::register_convert,
       cli::register_eval,

@@ -31,12 +31,19 @@ struct TrainCliOptions {
 Sample prepare_case(const Case& c, const DataOptions& d) {
   LabelledCase lc = load_case(c);
   if (d.task == "lungs" && !lc.has_lungs) throw Error(ExitCode::NoData, "case '" + c.case_id + "' has no lung labels");
+  if (d.task == "lung_box" && !lc.has_lungs) throw Error(ExitCode::NoData, "case '" + c.case_id + "' has no lung labels");
   if (d.task == "lesions" && !lc.has_lesions)
     throw Error(ExitCode::NoData, "case '" + c.case_id + "' has no lesion labels");
-  const Volume image = resample_to_spacing(lc.image, d.spacing_mm, false);
-  const Volume label = resample_to_spacing(d.task == "lungs" ? lc.lungs : lc.lesions, d.spacing_mm, true);
+  const Volume label = prepare_labels(d.task == "lesions" ? lc.lesions : lc.lungs, d.spacing_mm);
   Sample s;
-  s.image = normalise_intensity(image.voxels, d.intensity);
+  Volume image;
+  if (d.task == "lung_box") {  // HU kept: the box trainer crops, then builds the network input (box_network_input)
+    image = prepare_hu(lc.image, d.spacing_mm);
+    s.image = image.voxels.to(at::kFloat);
+  } else {
+    image = prepare_image(lc.image, d.spacing_mm, d.intensity);
+    s.image = image.voxels;
+  }
   s.label = label.voxels.to(at::kByte);
   s.spacing_mm = image.geometry.spacing_mm;
   s.id = c.case_id;
@@ -122,9 +129,10 @@ int run_train(const TrainCliOptions& cli, const GlobalOptions& global) {
     info.normalisation = cfg.data.intensity.normalisation;
     info.norm_mean = cfg.data.intensity.mean;
     info.norm_std = cfg.data.intensity.std;
-    info.label_names = cfg.data.task == "lungs" ? std::vector<std::string>{"background", "right_lung", "left_lung"}
-                                                : std::vector<std::string>{"background", "ground_glass", "consolidation"};
-    if (cfg.train.network.unet.out_channels == 2) info.label_names.resize(2);
+    info.label_names = cfg.data.task == "lesions" ? std::vector<std::string>{"background", "ground_glass", "consolidation"}
+                                                  : std::vector<std::string>{"background", "right_lung", "left_lung"};
+    if (cfg.data.task == "lung_box") info.label_names = {"x0", "y0", "z0", "x1", "y1", "z1"};
+    else if (cfg.train.network.unet.out_channels == 2) info.label_names.resize(2);
     std::error_code ec;
     fs::create_directories(o.output, ec);
     if (ec) throw Error(ExitCode::WriteFailed, "cannot create output folder '" + o.output + "': " + ec.message());
@@ -132,10 +140,11 @@ int run_train(const TrainCliOptions& cli, const GlobalOptions& global) {
     note(global, "fold " + std::to_string(f) + ": " + std::to_string(train.size()) + " training, " +
                      std::to_string(validation.size()) + " validation, " + std::to_string(split.test.size()) +
                      " test case(s) -> " + o.output);
-    const TrainResult r = train_segmentation(o, info, train, validation);
+    const TrainResult r = cfg.data.task == "lung_box" ? train_lung_box(o, info, train, validation)
+                                                      : train_segmentation(o, info, train, validation);
     std::cout << "fold " << f << ": " << r.steps_done << " steps" << (r.resumed ? " (resumed)" : "")
               << (r.early_stopped ? " (early stop)" : "");
-    if (r.best_step >= 0) std::cout << ", best validation Dice " << std::fixed << std::setprecision(4) << r.best_validation_dice
+    if (r.best_step >= 0) std::cout << (cfg.data.task == "lung_box" ? ", best validation box IoU " : ", best validation Dice ") << std::fixed << std::setprecision(4) << r.best_validation_dice
                                     << " at step " << r.best_step;
     std::cout << ", model folder " << o.output << "\n";
   }

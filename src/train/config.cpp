@@ -150,7 +150,7 @@ void read_training(JsonFields& f, TrainOptions& t, int& threads) {
 void validate(const TrainConfig& c, const std::string& where) {
   auto bad = [&](const std::string& m) { throw Error(ExitCode::BadConfig, where + ": " + m); };
   const DataOptions& d = c.data;
-  if (d.task != "lungs" && d.task != "lesions") bad("data.task must be lungs or lesions");
+  if (d.task != "lungs" && d.task != "lesions" && d.task != "lung_box") bad("data.task must be lungs, lesions or lung_box");
   if (d.split != "holdout" && d.split != "kfold" && d.split != "loo") bad("data.split must be holdout, kfold or loo");
   if (d.split == "kfold" && d.folds < 2) bad("data.folds must be >= 2");
   if (d.validation_fraction < 0 || d.validation_fraction >= 1) bad("data.validation_fraction must be in [0, 1)");
@@ -164,6 +164,13 @@ void validate(const TrainConfig& c, const std::string& where) {
     bad("optimizer.type must be adam, adamw or sgd");
   const std::string& s = t.schedule.type;
   if (s != "constant" && s != "poly" && s != "cosine" && s != "plateau") bad("schedule.type must be constant, poly, cosine or plateau");
+  if (d.task == "lung_box") {
+    if (t.network.type != "boxnet") bad("network.type must be boxnet for data.task lung_box");
+    if (t.patch_size != t.network.boxnet.input_size)
+      bad("training.patch_size must equal network.boxnet.input_size for a lung_box model (the whole CT is resampled to it)");
+    if (c.threads < 0) bad("training.threads must be >= 0");
+    return;
+  }
   if (t.network.type != "unet") bad("network.type must be unet for segmentation training");
   if (t.network.unet.dims != 3) bad("network.unet.dims must be 3: pulmo train trains 3-D U-Nets (2-D U-Nets exist in the library only)");
   if (t.network.unet.out_channels != 3 && t.network.unet.out_channels != 2)

@@ -21,6 +21,7 @@
 #include "pulmo/fileutil.h"
 #include "pulmo/loader.h"
 #include "pulmo/train.h"
+#include "train/internal.h"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -89,19 +90,6 @@ LoopState state_from_json(const json& j) {
   return s;
 }
 
-std::unique_ptr<torch::optim::Optimizer> make_optimizer(const OptimizerOptions& o, std::vector<at::Tensor> params) {
-  if (o.type == "adam")
-    return std::make_unique<torch::optim::Adam>(
-        params, torch::optim::AdamOptions(o.lr).betas(std::make_tuple(o.beta1, o.beta2)).weight_decay(o.weight_decay));
-  if (o.type == "adamw")
-    return std::make_unique<torch::optim::AdamW>(
-        params, torch::optim::AdamWOptions(o.lr).betas(std::make_tuple(o.beta1, o.beta2)).weight_decay(o.weight_decay));
-  if (o.type == "sgd")
-    return std::make_unique<torch::optim::SGD>(
-        params, torch::optim::SGDOptions(o.lr).momentum(o.momentum).nesterov(o.nesterov).weight_decay(o.weight_decay));
-  throw Error(ExitCode::BadConfig, "unknown optimizer '" + o.type + "' (valid: adam, adamw, sgd)");
-}
-
 void set_autocast(bool on) {
 #if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
   at::autocast::set_autocast_enabled(at::kCUDA, on);
@@ -133,7 +121,7 @@ double validate(Network& net, const std::vector<Sample>& validation, const std::
   double sum = 0;
   int n = 0;
   for (const Sample& s : validation) {
-    at::Tensor prob = sliding_window_probabilities(net, s.image, patch, 0.5);  // [K,z,y,x]
+    at::Tensor prob = sliding_window_probabilities(net, s.image, patch);  // [K,z,y,x]
     if (prob.size(0) == 1) prob = at::cat({1 - prob, prob}, 0);
     const double d = hard_dice(prob.unsqueeze(0), s.label.unsqueeze(0));
     if (!std::isnan(d)) {
@@ -142,14 +130,6 @@ double validate(Network& net, const std::vector<Sample>& validation, const std::
     }
   }
   return n ? sum / n : std::nan("");
-}
-
-std::string duration_text(double s) {
-  std::ostringstream os;
-  const int64_t t = std::llround(std::max(0.0, s));
-  if (t >= 3600) os << t / 3600 << "h" << std::setw(2) << std::setfill('0') << (t % 3600) / 60 << "m";
-  else os << t / 60 << "m" << std::setw(2) << std::setfill('0') << t % 60 << "s";
-  return os.str();
 }
 
 class Trainer {
@@ -418,6 +398,27 @@ TrainResult Trainer::run() {
 }
 
 }  // namespace
+
+std::unique_ptr<torch::optim::Optimizer> make_optimizer(const OptimizerOptions& o, std::vector<at::Tensor> params) {
+  if (o.type == "adam")
+    return std::make_unique<torch::optim::Adam>(
+        params, torch::optim::AdamOptions(o.lr).betas(std::make_tuple(o.beta1, o.beta2)).weight_decay(o.weight_decay));
+  if (o.type == "adamw")
+    return std::make_unique<torch::optim::AdamW>(
+        params, torch::optim::AdamWOptions(o.lr).betas(std::make_tuple(o.beta1, o.beta2)).weight_decay(o.weight_decay));
+  if (o.type == "sgd")
+    return std::make_unique<torch::optim::SGD>(
+        params, torch::optim::SGDOptions(o.lr).momentum(o.momentum).nesterov(o.nesterov).weight_decay(o.weight_decay));
+  throw Error(ExitCode::BadConfig, "unknown optimizer '" + o.type + "' (valid: adam, adamw, sgd)");
+}
+
+std::string duration_text(double s) {
+  std::ostringstream os;
+  const int64_t t = std::llround(std::max(0.0, s));
+  if (t >= 3600) os << t / 3600 << "h" << std::setw(2) << std::setfill('0') << (t % 3600) / 60 << "m";
+  else os << t / 60 << "m" << std::setw(2) << std::setfill('0') << t % 60 << "s";
+  return os.str();
+}
 
 double scheduled_lr(const OptimizerOptions& opt, const ScheduleOptions& s, int64_t step, int64_t steps, double plateau_scale) {
   double lr = opt.lr;
