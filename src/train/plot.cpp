@@ -148,20 +148,16 @@ void write_png(const Canvas& c, const std::string& path) {
     buf[i][2] = c.pixels()[i].b;
   }
   const std::string tmp = temporary_path_for(path);
-  std::error_code ec;
   try {
     auto writer = itk::ImageFileWriter<Image>::New();
     writer->SetFileName(tmp);
     writer->SetInput(image);
     writer->Update();
-    std::filesystem::rename(tmp, path);
   } catch (const itk::ExceptionObject& e) {
-    std::filesystem::remove(tmp, ec);
+    discard_temporary(tmp);
     throw Error(ExitCode::WriteFailed, "cannot write '" + path + "': " + e.GetDescription());
-  } catch (const std::filesystem::filesystem_error& e) {
-    std::filesystem::remove(tmp, ec);
-    throw Error(ExitCode::WriteFailed, "cannot write '" + path + "': " + e.what());
   }
+  commit_temporary(tmp, path);  // checks the PNG is complete (disk full) before the rename
 }
 
 }  // namespace
