@@ -67,6 +67,8 @@ Volume reorder_onto(const Volume& labels, const Geometry& grid) {
 
 Volume read_labels(const std::string& path, const Volume& image, const std::string& what) {
   Volume v = read_volume(path);
+  if (v.voxels.is_floating_point() && !at::isfinite(v.voxels).all().item<bool>())
+    throw Error(ExitCode::Mismatch, what + " '" + path + "' holds NaN or infinite values; a label map holds integers");
   if (v.geometry.same_grid_as(image.geometry)) return v;
   if (v.geometry.same_physical_box_as(image.geometry)) {
     Volume reordered = reorder_onto(v, image.geometry);
