@@ -359,6 +359,17 @@ Volume read_file(const std::string& path, const ReadOptions& options, SourceInfo
 
   // A header whose sizes lie: a file shorter than its header says, a corrupt gzip stream.
   if (format == FileFormat::Nifti) check_nifti(path, bytes);
+  // A lying NRRD/MetaImage header would make ITK allocate (and zero-fill) gigabytes: no compression
+  // expands data more than about 1032-fold (deflate's limit), so a file cannot hold more voxel bytes than
+  // that. Detached headers (.nhdr, .mhd) keep their data elsewhere and are left to ITK.
+  if ((format == FileFormat::Nrrd || format == FileFormat::MetaImage) && !ends_with(lower(path), ".nhdr") &&
+      !ends_with(lower(path), ".mhd")) {
+    const uint64_t on_disk = voxel_count(io) * io->GetComponentSize();
+    if (on_disk / 1032 > bytes)
+      throw Error(ExitCode::Unreadable, "'" + path + "': the header promises " + std::to_string(on_disk) +
+                                            " bytes of voxels but the file has only " + std::to_string(bytes) +
+                                            " bytes, more than any compression can expand (truncated file or lying header)");
+  }
   // ITK's MetaImage reader zero-fills data cut short (it only prints "data not read completely").
   if (format == FileFormat::MetaImage) {
     const std::string problem = metaimage_data_problem(path, voxel_count(io) * io->GetComponentSize(), false);

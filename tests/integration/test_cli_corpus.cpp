@@ -201,11 +201,16 @@ std::vector<BadCase> corpus() {
                }, true});
   c.push_back({"/dev/zero", 4, "not a regular file",
                [](const TempDir&, const std::string& out) { return convert("/dev/zero", out); }, true});
-  c.push_back({"NRRD header promising 10^15 voxels", 4, "memory", [](const TempDir& in, const std::string& out) {
+  c.push_back({"NRRD header promising 10^15 voxels", 4, "lying header", [](const TempDir& in, const std::string& out) {
                  spit(in.file("huge.nrrd"),
                       "NRRD0004\ntype: short\ndimension: 3\nsizes: 100000 100000 100000\nendian: little\nencoding: raw\n\n" +
                           std::string(64, '\0'));
                  return convert(in.file("huge.nrrd"), out);
+               }, true});
+  c.push_back({"NRRD header promising 400 MB in a tiny file", 4, "more than any compression", [](const TempDir& in, const std::string& out) {
+                 spit(in.file("lie.nrrd"), "NRRD0004\ntype: short\ndimension: 3\nsizes: 512 512 800\nendian: little\n"
+                                           "encoding: gzip\n\n" + std::string(64, '\0'));
+                 return convert(in.file("lie.nrrd"), out);
                }, true});
   c.push_back({"MetaImage with its data cut", 4, "", [](const TempDir& in, const std::string& out) {
                  spit(in.file("cut.mha"),
