@@ -110,6 +110,13 @@ void check_pixel_data_complete(const Slice& s, const std::string& context) {
                        std::max(1, s.frames);
   std::ifstream in(s.file, std::ios::binary);
   const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  // No compression expands more than about 1032-fold (deflate; JPEG far less): a header promising more
+  // is a lie that would make ITK allocate gigabytes (a fuzzer finding).
+  if (need / 1032 > static_cast<int64_t>(bytes.size()))
+    throw Error(ExitCode::Unreadable, context + ": '" + s.file + "' promises " + std::to_string(s.columns) + "x" +
+                                          std::to_string(s.rows) + " pixels (" + std::to_string(need) +
+                                          " bytes) in a " + std::to_string(bytes.size()) +
+                                          "-byte file (truncated file or lying header)");
   static const std::string tag("\xe0\x7f\x10\x00", 4);
   auto u32 = [&bytes](size_t at) {
     uint32_t v = 0;

@@ -359,10 +359,11 @@ Volume read_file(const std::string& path, const ReadOptions& options, SourceInfo
 
   // A header whose sizes lie: a file shorter than its header says, a corrupt gzip stream.
   if (format == FileFormat::Nifti) check_nifti(path, bytes);
-  // A lying NRRD/MetaImage header would make ITK allocate (and zero-fill) gigabytes: no compression
+  // A lying NRRD/MetaImage/DICOM header would make ITK allocate (and zero-fill) gigabytes: no compression
   // expands data more than about 1032-fold (deflate's limit), so a file cannot hold more voxel bytes than
   // that. Detached headers (.nhdr, .mhd) keep their data elsewhere and are left to ITK.
-  if ((format == FileFormat::Nrrd || format == FileFormat::MetaImage) && !ends_with(lower(path), ".nhdr") &&
+  if ((format == FileFormat::Nrrd || format == FileFormat::MetaImage || format == FileFormat::Dicom) &&
+      !ends_with(lower(path), ".nhdr") &&
       !ends_with(lower(path), ".mhd")) {
     const uint64_t on_disk = voxel_count(io) * io->GetComponentSize();
     if (on_disk / 1032 > bytes)

@@ -261,6 +261,14 @@ std::vector<BadCase> corpus() {
                  fs::resize_file(victim, fs::file_size(victim) - 100);
                  return convert(in.file("cut"), out);
                }, true});
+  c.push_back({"DICOM slices promising 60000 x 60000 pixels", 4, "lying header", [](const TempDir& in, const std::string& out) {
+                 pulmo::test::write_synthetic_series(in.file("lie"), pulmo::test::axial_stack(3, 2.0));
+                 for (const auto& f : files_in(in.file("lie"))) {
+                   pulmo::test::set_dicom_tag(f, 0x0028, 0x0010, "\x60\xea");  // Rows (US) 60000
+                   pulmo::test::set_dicom_tag(f, 0x0028, 0x0011, "\x60\xea");  // Columns
+                 }
+                 return convert(in.file("lie"), out);
+               }, true});
   c.push_back({"DICOM series without PixelSpacing", 5, "PixelSpacing", [](const TempDir& in, const std::string& out) {
                  pulmo::test::write_synthetic_series(in.file("nops"), pulmo::test::axial_stack(4, 2.0));
                  for (const auto& f : files_in(in.file("nops"))) pulmo::test::set_dicom_tag(f, 0x0028, 0x0030, nullptr);
