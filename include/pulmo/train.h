@@ -104,6 +104,12 @@ TrainResult train_segmentation(const TrainOptions& o, ModelInfo info, const std:
 double scheduled_lr(const OptimizerOptions& opt, const ScheduleOptions& s, int64_t step, int64_t steps,
                     double plateau_scale = 1.0);
 
+// `pulmo train --resume` refuses a configuration that changed since the checkpoint (Error BadConfig):
+// the changed keys, "key old -> new", of the stored and the current TrainOptions::config_json, except
+// those of kResumeMayChange (docs/training.md). Empty when nothing that matters changed.
+std::vector<std::string> resume_config_changes(const std::string& stored_json, const std::string& current_json);
+extern const char* const kResumeMayChange[6];
+
 // The log as CSV text (header + one row per validation).
 std::string log_csv(const std::vector<LogRow>& log);
 

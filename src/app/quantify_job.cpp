@@ -1,6 +1,10 @@
 // Quantification jobs: one CT to a report folder (written under a temporary name, then renamed).
 #include <ATen/ATen.h>
+#include <signal.h>
 #include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
 
 #include <chrono>
 #include <cmath>
@@ -10,6 +14,7 @@
 
 #include "pulmo/dataset.h"
 #include "pulmo/error.h"
+#include "pulmo/fileutil.h"
 #include "pulmo/io.h"
 #include "pulmo/job.h"
 #include "pulmo/pipeline.h"
@@ -55,16 +60,35 @@ class TemporaryFolder {
     fs::create_directories(parent, ec);
     if (!fs::is_directory(parent, ec))
       throw Error(ExitCode::WriteFailed, "cannot create the folder '" + parent.string() + "' for '" + folder + "'");
-    path_ = parent / ("." + target_.filename().string() + ".tmp-" + std::to_string(::getpid()));
+    const std::string prefix = "." + target_.filename().string() + ".tmp-";
+    remove_stale(parent, prefix);
+    path_ = parent / (prefix + std::to_string(::getpid()) + "-dir");
     fs::remove_all(path_, ec);
     if (!fs::create_directory(path_, ec))
       throw Error(ExitCode::WriteFailed, "cannot create '" + path_.string() + "': " + ec.message());
+    path_ = fs::absolute(path_, ec);
+    register_temporary_folder(path_.string());  // a SIGINT / SIGTERM removes it
   }
   ~TemporaryFolder() {
     std::error_code ec;
     if (!committed_) fs::remove_all(path_, ec);
+    forget_temporary_folder(path_.string());
   }
   std::string file(const std::string& name) const { return (path_ / name).string(); }
+
+  // Folders of this scheme left by a run that was killed (SIGKILL, power loss): their process no longer exists.
+  static void remove_stale(const fs::path& parent, const std::string& prefix) {
+    std::error_code ec;
+    for (auto d = fs::directory_iterator(parent, ec); !ec && d != fs::directory_iterator(); d.increment(ec)) {
+      const std::string n = d->path().filename().string();
+      if (n.compare(0, prefix.size(), prefix) != 0 || n.size() < prefix.size() + 5 || n.substr(n.size() - 4) != "-dir") continue;
+      const long pid = std::strtol(n.c_str() + prefix.size(), nullptr, 10);
+      if (pid > 0 && pid != ::getpid() && ::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH) {
+        std::error_code rm;
+        fs::remove_all(d->path(), rm);
+      }
+    }
+  }
   void commit(bool overwrite) {
     std::error_code ec;
     fs::path old;

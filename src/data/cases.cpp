@@ -66,7 +66,10 @@ Volume reorder_onto(const Volume& labels, const Geometry& grid) {
 }
 
 Volume read_labels(const std::string& path, const Volume& image, const std::string& what) {
-  return align_labels(read_volume(path), image.geometry, what + " '" + path + "'");
+  Volume v = read_volume(path);
+  if (v.voxels.is_floating_point() && !at::isfinite(v.voxels).all().item<bool>())
+    throw Error(ExitCode::Mismatch, what + " '" + path + "' holds NaN or infinite values; a label map holds integers");
+  return align_labels(v, image.geometry, what + " '" + path + "'");
 }
 
 }  // namespace

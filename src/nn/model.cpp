@@ -2,6 +2,7 @@
 #include <torch/serialize.h>
 
 #include <filesystem>
+#include <sstream>
 
 #include "core/json_fields.h"
 #include "nn/network_json.h"
@@ -172,17 +173,17 @@ ModelInfo model_info_from_json(const std::string& text, const std::string& where
 }
 
 void save_weights(Network& network, const std::string& path) {
-  const std::string tmp = temporary_path_for(path);
+  // Serialised in memory, then written with checked writes: LibTorch's file writer throws from its
+  // destructor when the disk is full, which aborts the process (std::terminate) instead of exit 7.
+  std::ostringstream bytes;
   try {
     torch::serialize::OutputArchive archive;
     network.save(archive);
-    archive.save_to(tmp);
-    fs::rename(tmp, path);
+    archive.save_to(bytes);
   } catch (const std::exception& e) {
-    std::error_code ec;
-    fs::remove(tmp, ec);
     throw Error(ExitCode::WriteFailed, "cannot write weights '" + path + "': " + e.what());
   }
+  write_bytes_atomic(path, bytes.str());  // checks the archive is complete (disk full) before the rename
 }
 
 void load_weights(Network& network, const std::string& path) {
