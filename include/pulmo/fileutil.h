@@ -40,7 +40,8 @@ void register_temporary_folder(const std::string& path);
 void forget_temporary_folder(const std::string& path);
 
 // Installs SIGINT/SIGTERM handlers that unlink every live temporary file (async-signal-safe: unlink
-// and write only) and exit with 128 + the signal number (130, 143).
+// and write only) and exit with 128 + the signal number (130, 143); on SIGABRT (a library assertion,
+// std::terminate) the same clean-up, then the abort goes on.
 void install_signal_cleanup();
 
 // Result of decompressing a whole gzip file (every member), which checks each member's CRC32 and length.

@@ -104,6 +104,14 @@ extern "C" void pulmo_on_signal(int sig) {
       }
       if (child > 0) ::waitpid(child, nullptr, 0);
     }
+  if (sig == SIGABRT) {  // a library assertion or std::terminate: clean up, then abort as before
+    const char* msg = "pulmo: internal error: aborted (a library assertion?); partial outputs removed\n";
+    ssize_t ignored = ::write(2, msg, std::strlen(msg));
+    (void)ignored;
+    ::signal(SIGABRT, SIG_DFL);
+    ::raise(SIGABRT);
+    return;
+  }
   const char* msg = sig == SIGINT ? "pulmo: interrupted (SIGINT); partial outputs removed\n"
                                   : "pulmo: terminated (SIGTERM); partial outputs removed\n";
   ssize_t ignored = ::write(2, msg, std::strlen(msg));
@@ -380,6 +388,7 @@ void install_signal_cleanup() {
   sa.sa_flags = 0;
   ::sigaction(SIGINT, &sa, nullptr);
   ::sigaction(SIGTERM, &sa, nullptr);
+  ::sigaction(SIGABRT, &sa, nullptr);
 }
 
 std::string read_text_file(const std::string& path) {

@@ -23,6 +23,42 @@ namespace fs = std::filesystem;
 namespace pulmo {
 namespace io {
 
+std::string dicom_meta_problem(const std::string& file) {
+  std::ifstream in(file, std::ios::binary | std::ios::ate);
+  if (!in) return "";
+  const auto size = static_cast<uint64_t>(in.tellg());
+  if (size < 132) return "";
+  std::string head(static_cast<size_t>(std::min<uint64_t>(size, 1 << 16)), '\0');
+  in.seekg(0);
+  in.read(&head[0], static_cast<std::streamsize>(head.size()));
+  if (head.compare(128, 4, "DICM") != 0) return "";  // no Part 10 preamble: GDCM guesses
+  uint64_t at = 132;
+  for (int n = 0; n < 64 && at + 8 <= head.size(); ++n) {
+    uint16_t group = 0;
+    std::memcpy(&group, head.data() + at, 2);
+    if (group != 0x0002) return "";  // the meta group ended cleanly
+    const std::string vr = head.substr(at + 4, 2);
+    const bool long_form = vr == "OB" || vr == "OW" || vr == "OF" || vr == "SQ" || vr == "UT" || vr == "UN";
+    uint64_t length = 0, value_at = 0;
+    if (long_form) {
+      if (at + 12 > head.size()) return "the file meta information is cut short";
+      uint32_t l = 0;
+      std::memcpy(&l, head.data() + at + 8, 4);
+      length = l;
+      value_at = at + 12;
+    } else {
+      uint16_t l = 0;
+      std::memcpy(&l, head.data() + at + 6, 2);
+      length = l;
+      value_at = at + 8;
+    }
+    if (length == 0xffffffffu || value_at + length > size)
+      return "an element of the file meta information claims " + std::to_string(length) + " bytes past the end of the file";
+    at = value_at + length;
+  }
+  return "";
+}
+
 std::string trim(const std::string& s) {
   size_t b = 0, e = s.size();
   while (b < e && (std::isspace(static_cast<unsigned char>(s[b])) || s[b] == '\0')) ++b;
@@ -170,6 +206,11 @@ static std::vector<DicomSeriesInfo> scan_folder(const std::string& folder, std::
   for (const std::string& f : files) {
     if (fs::file_size(f, ec) == 0) {
       if (skipped) skipped->push_back(f + " (0 bytes)");
+      continue;
+    }
+    // GDCM asserts (aborting the process) on some corrupt file meta groups: leave such files out.
+    if (!io::dicom_meta_problem(f).empty()) {
+      if (skipped) skipped->push_back(f + " (corrupt DICOM header)");
       continue;
     }
     candidates.push_back(f);

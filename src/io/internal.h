@@ -12,6 +12,9 @@ namespace pulmo::io {
 std::string lower(std::string s);
 bool ends_with(const std::string& s, const std::string& suffix);
 std::string trim(const std::string& s);
+// The file meta group (0002) of a DICOM Part 10 file checked against the file's size: "" when sound (or
+// not Part 10), else what is wrong. GDCM 3.0 (Debian, assertions on) aborts the process on such groups.
+std::string dicom_meta_problem(const std::string& file);
 FileFormat format_of_io(const itk::ImageIOBase* io);
 std::string component_name(itk::IOComponentEnum c);
 

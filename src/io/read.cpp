@@ -161,6 +161,8 @@ struct NiftiHeader {
   int datatype = 0, bitpix = 0;
   double pixdim[8] = {0};
   double vox_offset = 0;
+  double qform[6] = {0};      // quatern_b, c, d, qoffset_x, y, z
+  double srow[12] = {0};      // srow_x, srow_y, srow_z
   uint64_t header_bytes = 352;
   bool swapped = false;       // big-endian file (its float data is not scanned for NaN)  // where the voxels start at the earliest (NIfTI-1: 352, NIfTI-2: 544)
   // Bytes of voxel data as stored on disk (the on-disk datatype, before scl_slope/scl_inter); -1 on overflow.
@@ -202,12 +204,15 @@ NiftiHeader read_nifti_header(const std::string& path) {
   const bool swapped = sizeof_hdr == 0x5C010000 || sizeof_hdr == 0x1C020000;
   if (swapped) sizeof_hdr = field<int32_t>(h, 0, true);
   n.swapped = swapped;
-  if (sizeof_hdr == 348 && std::memcmp(h + 344, "n+1", 4) == 0) {
+  // NIfTI-1 "n+1", and headers without the magic that niftilib reads as ANALYZE 7.5 from the same file.
+  if (sizeof_hdr == 348 && std::memcmp(h + 344, "ni1", 4) != 0) {
     for (int k = 0; k < 8; ++k) n.dim[k] = field<int16_t>(h, 40 + 2 * k, swapped);
     n.datatype = field<int16_t>(h, 70, swapped);
     n.bitpix = field<int16_t>(h, 72, swapped);
     for (int k = 0; k < 8; ++k) n.pixdim[k] = field<float>(h, 76 + 4 * k, swapped);
     n.vox_offset = field<float>(h, 108, swapped);
+    for (int k = 0; k < 6; ++k) n.qform[k] = field<float>(h, 256 + 4 * k, swapped);
+    for (int k = 0; k < 12; ++k) n.srow[k] = field<float>(h, 280 + 4 * k, swapped);
     n.valid = true;
   } else if (got >= 540 && sizeof_hdr == 540 && std::memcmp(h + 4, "n+2", 4) == 0) {
     n.datatype = field<int16_t>(h, 12, swapped);
@@ -216,6 +221,8 @@ NiftiHeader read_nifti_header(const std::string& path) {
     for (int k = 0; k < 8; ++k) n.pixdim[k] = field<double>(h, 104 + 8 * k, swapped);
     n.vox_offset = static_cast<double>(field<int64_t>(h, 168, swapped));
     n.header_bytes = 544;
+    for (int k = 0; k < 6; ++k) n.qform[k] = field<double>(h, 352 + 8 * k, swapped);
+    for (int k = 0; k < 12; ++k) n.srow[k] = field<double>(h, 400 + 8 * k, swapped);
     n.valid = true;
   }
   return n;
@@ -230,6 +237,12 @@ uint64_t nonfinite_voxels(const std::string& path, const NiftiHeader& h, uint64_
 void check_nifti(const std::string& path, uint64_t file_bytes) {
   const NiftiHeader h = read_nifti_header(path);
   if (!h.valid) return;  // a .hdr/.img pair or not NIfTI after all: ITK decides
+  // ITK's orientation code can loop for a very long time on non-finite matrices (a fuzzer finding).
+  for (double x : h.qform)
+    if (!std::isfinite(x)) throw Error(ExitCode::Unreadable, "'" + path + "': the header's qform (orientation) is not finite");
+  for (double x : h.srow)
+    if (!std::isfinite(x)) throw Error(ExitCode::Unreadable, "'" + path + "': the header's sform (orientation) is not finite");
+  if (!std::isfinite(h.pixdim[0])) throw Error(ExitCode::Unreadable, "'" + path + "': the header's qfac (pixdim[0]) is not finite");
   const int spatial = static_cast<int>(std::min<int64_t>(h.dim[0], 3));
   for (int k = 1; k <= spatial; ++k)
     if (!std::isfinite(h.pixdim[k]) || h.pixdim[k] == 0)
@@ -322,6 +335,10 @@ Volume read_file(const std::string& path, const ReadOptions& options, SourceInfo
     if (!probe) throw Error(ExitCode::NotFound, "cannot open '" + path + "' for reading (permission?)");
   }
 
+  {
+    const std::string problem = dicom_meta_problem(path);  // before GDCM's probe, which would abort
+    if (!problem.empty()) throw Error(ExitCode::Unreadable, "'" + path + "': corrupt DICOM header (" + problem + ")");
+  }
   itk::ImageIOBase::Pointer io =
       itk::ImageIOFactory::CreateImageIO(path.c_str(), itk::ImageIOFactory::IOFileModeEnum::ReadMode);
   if (!io)
@@ -335,6 +352,9 @@ Volume read_file(const std::string& path, const ReadOptions& options, SourceInfo
                                           " image (a photo or picture format), not a medical image: it has no "
                                           "patient geometry or Hounsfield units; pulmo reads NIfTI, NRRD, MetaImage "
                                           "and DICOM");
+  // A header whose sizes lie (a file shorter than its header says, a corrupt gzip stream) or whose values
+  // ITK would turn into wrong geometry or a hang: checked before ITK reads it.
+  if (format == FileFormat::Nifti) check_nifti(path, bytes);
   try {
     io->SetFileName(path);
     io->ReadImageInformation();
@@ -357,8 +377,6 @@ Volume read_file(const std::string& path, const ReadOptions& options, SourceInfo
   for (unsigned d = 0; d < ndim; ++d)
     if (io->GetDimensions(d) == 0) throw Error(ExitCode::Unreadable, "'" + path + "' has a zero-sized axis");
 
-  // A header whose sizes lie: a file shorter than its header says, a corrupt gzip stream.
-  if (format == FileFormat::Nifti) check_nifti(path, bytes);
   // A lying NRRD/MetaImage/DICOM header would make ITK allocate (and zero-fill) gigabytes: no compression
   // expands data more than about 1032-fold (deflate's limit), so a file cannot hold more voxel bytes than
   // that. Detached headers (.nhdr, .mhd) keep their data elsewhere and are left to ITK.

@@ -163,6 +163,22 @@ std::vector<BadCase> corpus() {
                  spit(in.file("far.nii"), h + n.data);
                  return convert(in.file("far.nii"), out);
                }, true});
+  c.push_back({"NIfTI without magic (ANALYZE) promising 5 GB", 4, "header promises", [](const TempDir& in, const std::string& out) {
+                 RawNifti n = small_nifti();
+                 n.dim = {2000, 2000, 700};
+                 std::string h = pulmo::test::raw_nifti_header(n);
+                 std::memcpy(&h[344], "\0\0\0\0", 4);
+                 spit(in.file("analyze.nii"), h + n.data);
+                 return convert(in.file("analyze.nii"), out);
+               }, true});
+  c.push_back({"NIfTI with a NaN in its qform", 4, "qform", [](const TempDir& in, const std::string& out) {
+                 RawNifti n = small_nifti();
+                 std::string h = pulmo::test::raw_nifti_header(n);
+                 const float nan = std::nanf("");
+                 std::memcpy(&h[260], &nan, 4);  // quatern_c
+                 spit(in.file("qnan.nii"), h + n.data);
+                 return convert(in.file("qnan.nii"), out);
+               }, true});
   c.push_back({"4-D NIfTI", 6, "4-D", [](const TempDir& in, const std::string& out) {
                  using Image4 = itk::Image<float, 4>;
                  auto image = Image4::New();
@@ -268,6 +284,23 @@ std::vector<BadCase> corpus() {
                    pulmo::test::set_dicom_tag(f, 0x0028, 0x0011, "\x60\xea");  // Columns
                  }
                  return convert(in.file("lie"), out);
+               }, true});
+  // A file meta element whose length runs past the end of the file: GDCM 3.0 asserts (aborts) on it.
+  auto corrupt_meta = [](const TempDir& in) {
+    pulmo::test::write_synthetic_series(in.file("meta"), pulmo::test::axial_stack(1, 2.0));
+    const std::string f = files_in(in.file("meta"))[0];
+    std::string b = slurp(f);
+    const size_t at = b.find(std::string("\x02\x00\x01\x00OB\x00\x00", 8));
+    if (at != std::string::npos) b.replace(at + 8, 4, std::string("\x02\x00\x0f\x00", 4));
+    spit(f, b);
+    return f;
+  };
+  c.push_back({"DICOM file whose meta header runs past its end", 4, "corrupt DICOM header",
+               [corrupt_meta](const TempDir& in, const std::string& out) { return convert(corrupt_meta(in), out); }, true});
+  c.push_back({"folder whose only DICOM file has a corrupt meta header", 8, "no DICOM image",
+               [corrupt_meta](const TempDir& in, const std::string& out) {
+                 corrupt_meta(in);
+                 return convert(in.file("meta"), out);
                }, true});
   c.push_back({"DICOM series without PixelSpacing", 5, "PixelSpacing", [](const TempDir& in, const std::string& out) {
                  pulmo::test::write_synthetic_series(in.file("nops"), pulmo::test::axial_stack(4, 2.0));
