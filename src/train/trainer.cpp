@@ -137,50 +137,7 @@ double validate(Network& net, const std::vector<Sample>& validation, const std::
 const char* const kResumeMayChange[] = {"training.steps", "training.workers", "training.prefetch", "training.threads",
                                         "output", "data.manifest (the cases of each split must stay the same)"};
 
-std::vector<std::string> resume_config_changes(const std::string& stored_json, const std::string& current_json) {
-  json a, b;
-  try {
-    a = json::parse(stored_json);
-    b = json::parse(current_json);
-  } catch (const json::exception&) {
-    return {"the stored configuration is unreadable"};
-  }
-  // The configuration sits under "config" next to the split (fold, cases); other layouts are compared whole.
-  static const std::set<std::string> may_change = {"config.training.steps", "config.training.workers",
-                                                   "config.training.prefetch", "config.training.threads",
-                                                   "config.output", "config.data.manifest", "manifest"};
-  std::vector<std::string> out;
-  std::function<void(const json&, const json&, const std::string&)> diff = [&](const json& x, const json& y,
-                                                                               const std::string& key) {
-    if (may_change.count(key)) return;
-    if (x.is_object() && y.is_object()) {
-      std::set<std::string> keys;
-      for (auto it = x.begin(); it != x.end(); ++it) keys.insert(it.key());
-      for (auto it = y.begin(); it != y.end(); ++it) keys.insert(it.key());
-      for (const std::string& k : keys) {
-        const std::string sub = key.empty() ? k : key + "." + k;
-        if (!x.contains(k) || !y.contains(k)) {
-          if (!may_change.count(sub)) out.push_back(sub + " (added or removed)");
-        } else {
-          diff(x.at(k), y.at(k), sub);
-        }
-      }
-      return;
-    }
-    if (x == y) return;
-    std::string name = key.rfind("config.", 0) == 0 ? key.substr(7) : key;
-    if (name == "cases.train" || name == "cases.validation" || name == "cases.test") {
-      out.push_back(name + " (the split's cases differ)");
-      return;
-    }
-    std::string from = x.dump(), to = y.dump();
-    if (from.size() > 60) from = from.substr(0, 57) + "...";
-    if (to.size() > 60) to = to.substr(0, 57) + "...";
-    out.push_back(name + " " + from + " -> " + to);
-  };
-  diff(a, b, "");
-  return out;
-}
+
 
 class Trainer {
  public:
@@ -464,6 +421,51 @@ TrainResult Trainer::run() {
 }
 
 }  // namespace
+
+std::vector<std::string> resume_config_changes(const std::string& stored_json, const std::string& current_json) {
+  json a, b;
+  try {
+    a = json::parse(stored_json);
+    b = json::parse(current_json);
+  } catch (const json::exception&) {
+    return {"the stored configuration is unreadable"};
+  }
+  // The configuration sits under "config" next to the split (fold, cases); other layouts are compared whole.
+  static const std::set<std::string> may_change = {"config.training.steps", "config.training.workers",
+                                                   "config.training.prefetch", "config.training.threads",
+                                                   "config.output", "config.data.manifest", "manifest"};
+  std::vector<std::string> out;
+  std::function<void(const json&, const json&, const std::string&)> diff = [&](const json& x, const json& y,
+                                                                               const std::string& key) {
+    if (may_change.count(key)) return;
+    if (x.is_object() && y.is_object()) {
+      std::set<std::string> keys;
+      for (auto it = x.begin(); it != x.end(); ++it) keys.insert(it.key());
+      for (auto it = y.begin(); it != y.end(); ++it) keys.insert(it.key());
+      for (const std::string& k : keys) {
+        const std::string sub = key.empty() ? k : key + "." + k;
+        if (!x.contains(k) || !y.contains(k)) {
+          if (!may_change.count(sub)) out.push_back(sub + " (added or removed)");
+        } else {
+          diff(x.at(k), y.at(k), sub);
+        }
+      }
+      return;
+    }
+    if (x == y) return;
+    std::string name = key.rfind("config.", 0) == 0 ? key.substr(7) : key;
+    if (name == "cases.train" || name == "cases.validation" || name == "cases.test") {
+      out.push_back(name + " (the split's cases differ)");
+      return;
+    }
+    std::string from = x.dump(), to = y.dump();
+    if (from.size() > 60) from = from.substr(0, 57) + "...";
+    if (to.size() > 60) to = to.substr(0, 57) + "...";
+    out.push_back(name + " " + from + " -> " + to);
+  };
+  diff(a, b, "");
+  return out;
+}
 
 std::unique_ptr<torch::optim::Optimizer> make_optimizer(const OptimizerOptions& o, std::vector<at::Tensor> params) {
   if (o.type == "adam")
