@@ -39,6 +39,7 @@ struct CaseOutcome {
   std::string csv_header, csv_row;     // report.csv of a finished case
   double seconds = 0;
   std::vector<std::string> summary_lines;  // the headline numbers, for a terminal
+  std::vector<std::string> warnings;       // also in report.json / report.csv
 };
 
 // Runs the cascade and the quantification of one CT and writes `folder`. Throws pulmo::Error.

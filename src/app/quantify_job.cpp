@@ -231,7 +231,7 @@ CaseOutcome quantify_to_folder(const std::string& input, const std::string& fold
     }
     out.summary_lines.push_back(line);
   }
-  for (const auto& w : warnings) out.summary_lines.push_back("warning: " + w);
+  out.warnings = warnings;
   return out;
 }
 

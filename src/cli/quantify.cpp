@@ -45,6 +45,7 @@ QuantifyJobOptions job_options(const QuantifyCliOptions& c, const GlobalOptions&
 int run_quantify_one(const QuantifyCliOptions& c, const GlobalOptions& global) {
   if (!c.shard.empty()) throw Error(ExitCode::Usage, "--shard is for --batch");
   const CaseOutcome r = quantify_to_folder(c.input, c.out, job_options(c, global));
+  for (const std::string& w : r.warnings) warn(w);
   for (const std::string& line : r.summary_lines) std::cout << line << "\n";
   std::cout << "report: " << (fs::path(c.out) / (c.no_html ? "report.json" : "report.html")).string() << "\n";
   return 0;

@@ -39,6 +39,7 @@ struct StagePlan {
   double margin_mm = 0;     // box margin
   double threshold = 0.5;   // foreground when the summed foreground probability reaches it
   double overlap = 0.5;     // sliding-window overlap
+  double min_hu = -1e9;     // lesions: a voxel below this HU is not a lesion (aerated lung is not ground-glass)
 };
 
 struct CascadePlan {
@@ -53,6 +54,7 @@ StagePlan read_stage(JsonFields& parent, const std::string& key, const StagePlan
   f.get("margin_mm", s.margin_mm);
   f.get("threshold", s.threshold);
   f.get("overlap", s.overlap);
+  f.get("min_hu", s.min_hu);
   f.finish();
   if (s.model.empty()) throw Error(ExitCode::BadConfig, f.where() + ": no model folder ('model')");
   if (!(s.margin_mm >= 0 && s.margin_mm <= 200)) throw Error(ExitCode::BadConfig, f.where() + ": margin_mm must be in 0..200");
@@ -81,9 +83,9 @@ CascadePlan read_plan(const std::string& folder) {
   int version = 0;
   f.get("format_version", version);
   f.get("name", p.name);
-  p.box = read_stage(f, "lung_box", {"", 15.0, 0.5, 0.0});
-  p.lungs = read_stage(f, "lungs", {"", 0.0, 0.5, 0.5});
-  p.lesions = read_stage(f, "lesions", {"", 5.0, 0.5, 0.5});
+  p.box = read_stage(f, "lung_box", {"", 15.0, 0.5, 0.0, -1e9});
+  p.lungs = read_stage(f, "lungs", {"", 0.0, 0.5, 0.5, -1e9});
+  p.lesions = read_stage(f, "lesions", {"", 5.0, 0.5, 0.5, -1e9});
   f.finish();
   return p;
 }
@@ -369,7 +371,11 @@ CascadeResult run_cascade(const Volume& ct, const CascadeOptions& o) {
     record(rec, t0);
   } else {
     check_plausible_ct(ct);
-    if (o.lungs == "classical") {
+    const bool thin = thin_stack(g);
+    if (o.lungs == "classical" || (o.lungs == "cascade" && thin)) {
+      if (thin && o.lungs == "cascade")
+        r.warnings.push_back("thin stack (" + std::to_string(g.size[2]) + " slice(s)): the lungs come from the classical "
+                             "segmentation (the lung models need volumes); figures cover these slices only");
       const auto t0 = Clock::now();
       lungs = segment_lungs_classical(ct, {}, &r.warnings).voxels;
       StageRecord rec;
@@ -378,14 +384,8 @@ CascadeResult run_cascade(const Volume& ct, const CascadeOptions& o) {
     } else {
       StageModel box_model = load_stage(plan, plan.box, "lung_box", "lung_box");
       auto t0 = Clock::now();
-      IndexBox box = whole(g);
-      if (thin_stack(g)) {
-        r.warnings.push_back("thin stack (" + std::to_string(g.size[2]) +
-                             " slice(s)): the whole field of view is searched for lungs; figures cover these slices only");
-      } else {
-        box = widen(predict_box(ct, box_model), plan.box.margin_mm, g);
-        if (empty(box)) throw Error(ExitCode::NoLungs, "no lungs found: the lung-box network found no lung region");
-      }
+      IndexBox box = widen(predict_box(ct, box_model), plan.box.margin_mm, g);
+      if (empty(box)) throw Error(ExitCode::NoLungs, "no lungs found: the lung-box network found no lung region");
       for (int a = 0; a < 3; ++a) {
         const Vec3 lo = g.index_to_physical({double(box.lo[0]), double(box.lo[1]), double(box.lo[2])});
         const Vec3 hi = g.index_to_physical({double(box.hi[0] - 1), double(box.hi[1] - 1), double(box.hi[2] - 1)});
@@ -436,11 +436,12 @@ CascadeResult run_cascade(const Volume& ct, const CascadeOptions& o) {
         segment_region(region, lesion_model, plan.lesions, o.tta_flip, {}, want_passes, o.mc_dropout);
     at::Tensor lesions = at::zeros_like(lungs);
     paste(lesions, lesions_on_input_grid(prob.mean, prob.grid, region.geometry, plan.lesions.threshold), box);
-    lesions.masked_fill_(lungs.eq(0), 0);
+    const at::Tensor not_lesion = lungs.eq(0).logical_or(ct.voxels.lt(plan.lesions.min_hu));
+    lesions.masked_fill_(not_lesion, 0);
     for (const at::Tensor& p : prob.passes) {
       at::Tensor l = at::zeros_like(lungs);
       paste(l, lesions_on_input_grid(p, prob.grid, region.geometry, plan.lesions.threshold), box);
-      r.pass_involvement.push_back(involvement(lungs, l.ne(0)));
+      r.pass_involvement.push_back(involvement(lungs, l.ne(0).logical_and(not_lesion.logical_not())));
     }
     r.lesions = ct.with_voxels(lesions);
     record(lesion_model.record, t0);

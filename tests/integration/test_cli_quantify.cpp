@@ -133,7 +133,8 @@ TEST(CliQuantify, BadInputGivesItsExitCodeAMessageAndNoOutputFolder) {
   pulmo::write_volume(air.with_voxels(at::full({24, 48, 48}, 40.0f)), tmp.file("tissue.nii.gz"));
   std::ofstream(tmp.file("text.nii.gz")) << "not an image";
   fs::create_directories(tmp.path() / "models_bad");
-  std::ofstream(tmp.file("models_bad/cascade.json")) << "{\"format_version\": 1, \"lungs\": {\"model\": \"x\", \"treshold\": 0.5}}";
+  std::ofstream(tmp.file("models_bad/cascade.json"))
+      << R"({"format_version": 1, "lung_box": {"model": "b"}, "lungs": {"model": "x", "treshold": 0.5}, "lesions": {"model": "l"}})";
   const std::string chest = "'" + data_path(kChest) + "'";
   struct Case {
     std::string args;
