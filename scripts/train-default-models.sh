@@ -64,13 +64,7 @@ synth_rows() {  # folder -> rows with absolute paths; insert_* cases take the CT
 }
 head -1 "$W/synth/phantom_thick/manifest.csv" | grep -q '^case_id,patient_id,dataset,image,lungs,lesions,convention' ||
   { echo "train-default-models: unexpected synth manifest columns" >&2; exit 1; }
-{
-  cat "$W/manifest-real.csv"
-  for d in "$W"/synth/*/; do
-    d=${d%/}
-    case $(basename "$d") in insert_*) synth_rows "$d" "$(basename "$d" | sed 's/^insert_//')" ;; *) synth_rows "$d" "" ;; esac
-  done
-} >"$W/manifest-lungs.csv"
+
 {
   echo "case_id,patient_id,image,lungs,lesions,convention"
   for d in "$W"/synth/*/; do
@@ -78,6 +72,10 @@ head -1 "$W/synth/phantom_thick/manifest.csv" | grep -q '^case_id,patient_id,dat
     case $(basename "$d") in insert_*) synth_rows "$d" "$(basename "$d" | sed 's/^insert_//')" ;; *) synth_rows "$d" "" ;; esac
   done
 } >"$W/manifest-lesions.csv"
+{
+  cat "$W/manifest-real.csv"
+  tail -n +2 "$W/manifest-lesions.csv"
+} >"$W/manifest-lungs.csv"
 $P dataset check "$W/manifest-lungs.csv" >/dev/null
 $P dataset check "$W/manifest-lesions.csv" >/dev/null
 

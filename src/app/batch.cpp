@@ -7,6 +7,8 @@
 #include <set>
 #include <sstream>
 
+#include "app/names.h"
+#include "core/duration.h"
 #include "data/csv.h"
 #include "pulmo/dataset.h"
 #include "pulmo/error.h"
@@ -23,22 +25,6 @@ using Clock = std::chrono::steady_clock;
 struct BatchCase {
   std::string case_id, input;
 };
-
-bool is_volume_file(const std::string& name) {
-  for (const char* ext : {".nii.gz", ".nii", ".nrrd", ".nhdr", ".mha", ".mhd"}) {
-    const std::string e(ext);
-    if (name.size() > e.size() && name.compare(name.size() - e.size(), std::string::npos, e) == 0) return true;
-  }
-  return false;
-}
-
-std::string strip_extension(std::string name) {
-  for (const char* ext : {".nii.gz", ".nii", ".nrrd", ".nhdr", ".mha", ".mhd"}) {
-    const std::string e(ext);
-    if (name.size() > e.size() && name.compare(name.size() - e.size(), std::string::npos, e) == 0) return name.substr(0, name.size() - e.size());
-  }
-  return name;
-}
 
 // A case id usable as a folder name: letters, digits, '-', '_', '.'; others become '_'.
 std::string safe_id(const std::string& id) {
@@ -62,7 +48,7 @@ std::vector<BatchCase> list_cases(const std::string& source) {
       const std::string name = p.filename().string();
       if (name.empty() || name[0] == '.') continue;
       if (fs::is_directory(p, ec)) cases.push_back({name, p.string()});
-      else if (is_volume_file(name)) cases.push_back({strip_extension(name), p.string()});
+      else if (std::string id = name; strip_volume_extension(id)) cases.push_back({id, p.string()});
     }
   } else {
     throw Error(ExitCode::NotFound, "batch source '" + source + "' does not exist");
@@ -78,13 +64,6 @@ std::vector<BatchCase> list_cases(const std::string& source) {
   return cases;
 }
 
-std::string duration(double s) {
-  std::ostringstream os;
-  const int64_t t = std::llround(std::max(0.0, s));
-  if (t >= 3600) os << t / 3600 << "h" << std::setw(2) << std::setfill('0') << (t % 3600) / 60 << "m";
-  else os << t / 60 << "m" << std::setw(2) << std::setfill('0') << t % 60 << "s";
-  return os.str();
-}
 
 // A report.csv line without its first two fields (case_id, input_path: the summary's own first columns).
 std::string without_case_columns(const std::string& line) {
@@ -175,7 +154,7 @@ BatchOutcome quantify_batch(const std::string& source, const std::string& out, c
     write_summary();
     const double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
     const size_t left = mine.size() - i - 1;
-    if (left > 0 && processed > 0) say("batch: " + std::to_string(left) + " case(s) left, ETA " + duration(elapsed / processed * left));
+    if (left > 0 && processed > 0) say("batch: " + std::to_string(left) + " case(s) left, ETA " + duration_text(elapsed / processed * left));
   }
   if (mine.empty()) write_summary();
   return result;

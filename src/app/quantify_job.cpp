@@ -12,6 +12,7 @@
 #include <iomanip>
 #include <sstream>
 
+#include "app/names.h"
 #include "pulmo/dataset.h"
 #include "pulmo/error.h"
 #include "pulmo/fileutil.h"
@@ -32,11 +33,7 @@ std::string case_id_of(const std::string& input) {
   fs::path p = fs::path(input).lexically_normal();
   if (p.filename().empty()) p = p.parent_path();
   std::string name = p.filename().string();
-  for (const char* ext : {".nii.gz", ".nii", ".nrrd", ".nhdr", ".mha", ".mhd", ".dcm"})
-    if (name.size() > std::string(ext).size() && name.compare(name.size() - std::string(ext).size(), std::string::npos, ext) == 0) {
-      name.resize(name.size() - std::string(ext).size());
-      break;
-    }
+  strip_volume_extension(name, /*dicom=*/true);
   return name.empty() ? "case" : name;
 }
 

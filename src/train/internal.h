@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "core/duration.h"
 #include "pulmo/train.h"
 
 namespace pulmo {
@@ -14,7 +15,5 @@ namespace pulmo {
 // The optimiser `o` names over `params`. Throws Error(BadConfig) for an unknown type.
 std::unique_ptr<torch::optim::Optimizer> make_optimizer(const OptimizerOptions& o, std::vector<at::Tensor> params);
 
-// "1h05m" / "3m07s".
-std::string duration_text(double seconds);
 
 }  // namespace pulmo

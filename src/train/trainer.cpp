@@ -480,13 +480,6 @@ std::unique_ptr<torch::optim::Optimizer> make_optimizer(const OptimizerOptions& 
   throw Error(ExitCode::BadConfig, "unknown optimizer '" + o.type + "' (valid: adam, adamw, sgd)");
 }
 
-std::string duration_text(double s) {
-  std::ostringstream os;
-  const int64_t t = std::llround(std::max(0.0, s));
-  if (t >= 3600) os << t / 3600 << "h" << std::setw(2) << std::setfill('0') << (t % 3600) / 60 << "m";
-  else os << t / 60 << "m" << std::setw(2) << std::setfill('0') << t % 60 << "s";
-  return os.str();
-}
 
 
 
