@@ -6,6 +6,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD_DIR=${BUILD_DIR:-build}
 export CCACHE_BASEDIR=${CCACHE_BASEDIR:-$PWD}
+# Preprocessor mode: in direct mode, objects built with precompiled headers in another checkout (another worktree)
+# were reused although their headers differed.
+export CCACHE_NODIRECT=${CCACHE_NODIRECT:-1}
 export CCACHE_SLOPPINESS=${CCACHE_SLOPPINESS:-pch_defines,time_macros,include_file_mtime,include_file_ctime}
 cmake -S . -B "$BUILD_DIR" -G Ninja "$@"
 cmake --build "$BUILD_DIR" --parallel "$(nproc)"

@@ -12,6 +12,7 @@ PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev
   libcli11-dev nlohmann-json3-dev libpng-dev zlib1g-dev
   libyaml-cpp-dev                    # YAML training configs (pulmo train)
+  libssl-dev                         # SHA-256 of model weights in reports (OpenSSL libcrypto)
 )
 
 SUDO=""

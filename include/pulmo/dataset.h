@@ -80,6 +80,10 @@ struct LabelledCase {
 // Throws with the case id as context (NotFound, Unreadable, Mismatch for a different grid).
 LabelledCase load_case(const Case& c);
 
+// `labels` on `grid`: as is when on the same grid; reordered when it holds the same voxels in another axis order
+// or direction (e.g. LAS vs LPS); else Error(Mismatch) naming `what` and both grids.
+Volume align_labels(const Volume& labels, const Geometry& grid, const std::string& what);
+
 // Every problem of a manifest at once: empty or duplicate case ids, missing patient ids, unknown
 // conventions, files that are missing or do not open, label maps on another grid than their image,
 // label values the convention does not allow, intensities that are not plausible HU (unless the case

@@ -24,7 +24,8 @@ enum class ExitCode : int {
   Mismatch     = 9,   // inputs that must agree do not: different grids, shapes, unknown or non-binary labels
   BadConfig    = 10,  // a configuration, manifest or model folder is invalid (unknown keys, wrong values)
   NoLungs      = 11,  // no lungs found: not a chest CT, an empty or all-air volume, lungs outside the field of view
-  NotAChestXray = 12, // not a frontal chest radiograph: a lateral view, a DICOM of another modality, an image of one value
+  BatchFailures = 12, // a batch ran to its end, but some cases failed (each listed in its summary CSV)
+  NotAChestXray = 13, // not a frontal chest radiograph: a lateral view, a DICOM of another modality, an image of one value
 };
 
 const char* exit_code_name(ExitCode code);

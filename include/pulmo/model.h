@@ -16,11 +16,16 @@
 
 #include "pulmo/geometry.h"
 #include "pulmo/nn.h"
+#include "pulmo/transforms.h"
 
 namespace pulmo {
 
+// The model.json format this pulmo reads and writes. Version 2 added the lung-box frame (box_frame) and the
+// BoxNet's fixed input grid; version 1 folders are refused with a message saying so.
+constexpr int kModelFormatVersion = 2;
+
 struct ModelInfo {
-  int format_version = 1;
+  int format_version = kModelFormatVersion;
   std::string name = "model";
   std::string task = "lungs";                     // "lungs", "lesions" or "lung_box"
   NetworkOptions network;
@@ -33,12 +38,19 @@ struct ModelInfo {
   std::string training_json = "{}";              // free-form JSON: training data, config, history
   std::map<std::string, double> metrics;          // e.g. validation_dice
   std::string weights = "weights.pt";             // file name inside the folder
+  // task "lung_box" only: how the 6 outputs place the box. "grid_fraction": (x0, y0, z0, x1, y1, z1), each the
+  // fraction of the whole CT's extent along that index axis, 0 = outer edge of the first voxel, 1 = outer edge of
+  // the last (the CT is resampled to network.boxnet.input_size with the same outer edges).
+  std::string box_frame;
 };
 
 struct LoadedModel {
   ModelInfo info;
   std::shared_ptr<Network> network;  // in eval() mode, on CPU
 };
+
+// The HU window and normalisation of a model, as the preprocessing functions take them (transforms.h).
+IntensityOptions intensity_options(const ModelInfo& info);
 
 // model.json text <-> ModelInfo. Parsing throws Error(BadConfig) for unknown keys or wrong values.
 std::string model_info_to_json(const ModelInfo& info);

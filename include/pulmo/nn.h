@@ -40,10 +40,13 @@ struct UNetOptions {
 
 struct BoxNetOptions {
   int in_channels = 1;
-  int levels = 5;                // stride-2 conv blocks (64^3 input -> 2^3 before pooling)
+  int levels = 4;                // stride-2 conv blocks (64^3 input -> 4^3 feature map)
   int base_width = 8;
   Norm norm = Norm::Instance;
   double leaky_slope = 0.01;
+  std::array<int64_t, 3> input_size{64, 64, 64};  // (x, y, z) voxels of the fixed coarse grid; multiples of 2^levels
+  int hidden = 64;               // width of the fully connected layer before the 6 outputs
+  bool coord_channels = true;    // append 3 coordinate channels (CoordConv) so positions are easy to read
 };
 
 struct NetworkOptions {
@@ -77,10 +80,18 @@ void enable_mc_dropout(Network& network);
 
 namespace pulmo {
 
-// Class probabilities [K, z, y, x] of a whole [z, y, x] image (normalised intensities), by sliding a
-// window of `patch` (x, y, z) voxels with `overlap` (0..<1) and averaging; the image is padded as
-// needed. Runs in eval mode without gradients on the network's device; returns a CPU tensor.
+struct SlidingWindowOptions {
+  double overlap = 0.5;           // share of a window that its neighbour covers again (0..<1)
+  bool gaussian = true;           // weight each window by a Gaussian (sigma = 1/8 of the patch, as nnU-Net) - no seams
+  bool replicate_padding = false; // pad an image smaller than the patch with its edge values (thin stacks, single
+                                  // slices), else with its minimum (outside air after normalisation)
+  bool mc_dropout = false;        // keep the dropout layers sampling (one MC-dropout pass); norms stay in eval mode
+};
+
+// Class probabilities [K, z, y, x] of a whole [z, y, x] image (normalised intensities), by sliding a window of
+// `patch` (x, y, z) voxels and blending; the image is padded as needed. Runs in eval mode without gradients on the
+// network's device; returns a CPU tensor.
 at::Tensor sliding_window_probabilities(Network& network, const at::Tensor& image, const std::array<int64_t, 3>& patch,
-                                        double overlap = 0.5);
+                                        const SlidingWindowOptions& options = {});
 
 }  // namespace pulmo

@@ -73,6 +73,8 @@ struct SliceInvolvement {
 struct Quantification {
   std::array<RegionQuantification, 3> regions;  // kRight, kLeft, kTotal
   bool lesion_types_known = true;               // false: the lesion model does not separate GGO and consolidation
+  bool lesions_computed = true;                 // false: no lesion map (densitometry only): lesion figures, involvement and
+                                                // severity are not known - reports write them as null / empty / "not computed"
                                                 // (quantify() leaves it true; the caller who knows sets it)
   std::vector<SliceInvolvement> slices;         // per-slice curve
   std::vector<HuBand> bands;                    // the bands used

@@ -104,10 +104,31 @@ TrainResult train_segmentation(const TrainOptions& o, ModelInfo info, const std:
 double scheduled_lr(const OptimizerOptions& opt, const ScheduleOptions& s, int64_t step, int64_t steps,
                     double plateau_scale = 1.0);
 
+// `pulmo train --resume` refuses a configuration that changed since the checkpoint (Error BadConfig):
+// the changed keys, "key old -> new", of the stored and the current TrainOptions::config_json, except
+// those of kResumeMayChange (docs/training.md). Empty when nothing that matters changed.
+std::vector<std::string> resume_config_changes(const std::string& stored_json, const std::string& current_json);
+extern const char* const kResumeMayChange[6];
+
 // The log as CSV text (header + one row per validation).
 std::string log_csv(const std::vector<LogRow>& log);
 
-// Draws training loss and validation Dice against steps into an RGB PNG (atomic write).
-void plot_training_curves(const std::vector<LogRow>& log, const std::string& png_path);
+// Draws training loss and the validation metric (Dice; box IoU for lung-box models) against steps into an RGB
+// PNG (atomic write).
+void plot_training_curves(const std::vector<LogRow>& log, const std::string& png_path,
+                          const std::string& metric_title = "VALIDATION DICE");
+
+// Trains a lung-box network (task "lung_box", network type boxnet): each step draws `batch_size` random crops of
+// the training cases' fields of view (never cutting into the lungs in-plane; up to 30 % of the lungs' height cut
+// away in z in a quarter of them), mirrors them left-right with probability augment.flip probability[0], builds
+// the network input with box_network_input() and regresses the lungs' box in the grid_fraction frame with an L1
+// loss. Samples hold HU images (not normalised) and lung label maps, on any grid. Validation: mean box IoU of the
+// whole validation images; stored in LogRow::validation_dice and TrainResult::best_validation_dice. Writes
+// model.json, weights.pt (best IoU), log.csv, curves.png; no checkpoint (a run takes minutes).
+TrainResult train_lung_box(const TrainOptions& o, ModelInfo info, const std::vector<Sample>& train,
+                           const std::vector<Sample>& validation);
+
+// Box IoU of two boxes (x0, y0, z0, x1, y1, z1).
+double box_iou(const std::array<double, 6>& a, const std::array<double, 6>& b);
 
 }  // namespace pulmo

@@ -10,6 +10,10 @@
 
 namespace pulmo {
 
+// Upper bounds of the resource settings (more only exhausts the machine; `workers: 100000` aborted).
+constexpr int kMaxLoaderWorkers = 64;
+constexpr int kMaxPrefetch = 256;
+
 struct DataOptions {
   std::string manifest;                 // CSV or JSON manifest of the cases (docs/datasets.md)
   std::string task = "lungs";           // "lungs" (1 right, 2 left) or "lesions" (1 GGO, 2 consolidation)

@@ -49,6 +49,22 @@ at::Tensor normalise_intensity(const at::Tensor& hu, const IntensityOptions& o);
 // corner in place. Spacing <= 0 on an axis keeps that axis.
 Volume resample_to_spacing(const Volume& volume, const Vec3& spacing_mm, bool label);
 
+// The input of a segmentation network: `hu` stored in LPS axis order (axes permuted and flipped, no interpolation),
+// resampled to `spacing_mm` (resample_to_spacing, linear), clipped and normalised (float voxels, the new geometry).
+// Training and inference both prepare images here; label maps for training go through prepare_labels.
+Volume prepare_image(const Volume& hu, const Vec3& spacing_mm, const IntensityOptions& o);
+Volume prepare_hu(const Volume& hu, const Vec3& spacing_mm);  // the same without clipping and normalisation
+Volume prepare_labels(const Volume& labels, const Vec3& spacing_mm);
+
+// The input of a lung-box network: the HU image [z, y, x] resampled to `input_size` (x, y, z) voxels with the
+// outer edges of the first and last voxels kept (linear, align_corners = false), then clipped and normalised.
+// Training and inference both build it here. Returns float [gz, gy, gx].
+at::Tensor box_network_input(const at::Tensor& hu, const std::array<int64_t, 3>& input_size, const IntensityOptions& o);
+
+// The bounding box of the non-zero voxels of `mask` [z, y, x] in the "grid_fraction" frame of model.h:
+// (x0, y0, z0, x1, y1, z1), x0 = first voxel / nx, x1 = (last voxel + 1) / nx. All zero for an empty mask.
+std::array<double, 6> mask_box_fractions(const at::Tensor& mask);
+
 // ---- transforms -------------------------------------------------------------------------------
 
 class Transform {

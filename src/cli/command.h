@@ -5,6 +5,8 @@
 
 #include <CLI/CLI.hpp>
 
+#include <cmath>
+#include <cstdlib>
 #include <functional>
 #include <string>
 #include <vector>
@@ -27,6 +29,21 @@ Action register_synth(CLI::App& app, const GlobalOptions& global);
 Action register_dataset(CLI::App& app, const GlobalOptions& global);
 Action register_train(CLI::App& app, const GlobalOptions& global);
 Action register_cxr(CLI::App& app, const GlobalOptions& global);
+Action register_quantify(CLI::App& app, const GlobalOptions& global);
+
+// CLI11's number checks (PositiveNumber, Range) let "nan" through (every comparison with NaN is false):
+// add this to every floating-point option.
+inline const CLI::Validator& finite_number() {
+  static const CLI::Validator v(
+      [](std::string& text) -> std::string {
+        char* end = nullptr;
+        const double x = std::strtod(text.c_str(), &end);
+        if (end != text.c_str() && !std::isfinite(x)) return "'" + text + "' is not a finite number";
+        return std::string();
+      },
+      "FINITE");
+  return v;
+}
 
 // Messages to stderr, so that stdout stays clean for --json output.
 void warn(const std::string& message);

@@ -1,11 +1,13 @@
 // pulmo convert INPUT OUTPUT: any supported input (DICOM folder too) to NIfTI/NRRD/MHA, geometry kept exactly.
 #include <ATen/ATen.h>
 
+#include <cmath>
 #include <iostream>
 
 #include "cli/command.h"
 #include "pulmo/error.h"
 #include "pulmo/io.h"
+#include "pulmo/transforms.h"
 
 namespace pulmo::cli {
 
@@ -26,7 +28,8 @@ at::Tensor cast_for_output(const at::Tensor& voxels, const std::string& dtype) {
 Action register_convert(CLI::App& app, const GlobalOptions& global) {
   struct Options {
     std::string input, output, series, dtype = "auto";
-    bool require_3d = false;
+    std::vector<double> spacing;
+    bool require_3d = false, labels = false;
   };
   auto opt = std::make_shared<Options>();
   CLI::App* sub = app.add_subcommand("convert", "Convert an image or DICOM series to .nii.gz/.nii/.nrrd/.mha, geometry kept");
@@ -37,6 +40,11 @@ Action register_convert(CLI::App& app, const GlobalOptions& global) {
       ->check(CLI::IsMember({"auto", "int16", "float32", "uint8"}))
       ->capture_default_str();
   sub->add_flag("--require-3d", opt->require_3d, "refuse single-slice images (exit code 6)");
+  sub->add_option("--spacing", opt->spacing, "resample to X,Y,Z mm (linear; nearest with --labels; <= 0 keeps an axis); "
+                                             "the field of view is kept")
+      ->delimiter(',')
+      ->expected(3);
+  sub->add_flag("--labels", opt->labels, "the input is a label map: nearest-neighbour resampling");
   return [opt, &global]() {
     if (output_format_for(opt->output) == FileFormat::Unknown)
       throw Error(ExitCode::Usage, "output '" + opt->output + "' must end in .nii.gz, .nii, .nrrd or .mha");
@@ -46,6 +54,11 @@ Action register_convert(CLI::App& app, const GlobalOptions& global) {
     SourceInfo src;
     Volume v = read_volume(opt->input, ro, &src);
     for (const auto& w : src.warnings) warn(w);
+    if (!opt->spacing.empty()) {
+      for (double s : opt->spacing)
+        if (!std::isfinite(s) || s > 100) throw Error(ExitCode::Usage, "--spacing values must be finite and at most 100 mm");
+      v = resample_to_spacing(v, {opt->spacing[0], opt->spacing[1], opt->spacing[2]}, opt->labels);
+    }
     v.voxels = cast_for_output(v.voxels, opt->dtype).contiguous();
     write_volume(v, opt->output);
     note(global, "wrote " + opt->output + ": " + v.geometry.describe());

@@ -102,9 +102,9 @@ Action register_dataset(CLI::App& app, const GlobalOptions& global) {
   split->add_option("manifest", a->manifest, "manifest (.csv or .json)")->required();
   auto* k = split->add_option("--k", a->k, "k-fold cross-validation with k folds")->check(CLI::Range(2, 1000000));
   auto* loo = split->add_flag("--leave-one-out", a->leave_one_out, "one fold per patient");
-  split->add_option("--test", a->test, "holdout: fraction of patients for testing")->check(CLI::Range(0.0, 0.99))->capture_default_str();
+  split->add_option("--test", a->test, "holdout: fraction of patients for testing")->check(finite_number())->check(CLI::Range(0.0, 0.99))->capture_default_str();
   split->add_option("--validation", a->validation, "fraction of the non-test patients for validation")
-      ->check(CLI::Range(0.0, 0.99))->capture_default_str();
+      ->check(finite_number())->check(CLI::Range(0.0, 0.99))->capture_default_str();
   split->add_option("--seed", a->seed, "shuffling seed")->capture_default_str();
   split->add_option("--out", a->out, "write the JSON here (atomically) instead of stdout");
   k->excludes(loo);

@@ -296,6 +296,7 @@ Action register_eval(CLI::App& app, const GlobalOptions& global) {
       ->check(CLI::PositiveNumber);
   sub->add_option("--tolerance-mm", opt->tolerances, "surface Dice tolerance(s) in mm (default 5)")
       ->delimiter(',')
+      ->check(finite_number())
       ->check(CLI::PositiveNumber);
   sub->add_flag("--binary", opt->binary, "the masks are binary (only 0 and 1 allowed)");
   sub->add_flag("--resample-prediction", opt->resample,

@@ -8,6 +8,7 @@
 
 #include "cli/command.h"
 #include "pulmo/error.h"
+#include "pulmo/fileutil.h"
 #include "pulmo/runtime.h"
 #include "pulmo/version.h"
 
@@ -22,6 +23,7 @@ void note(const GlobalOptions& global, const std::string& message) {
 
 int main(int argc, char** argv) {
   using namespace pulmo;
+  install_signal_cleanup();  // SIGINT/SIGTERM: remove the temporary files being written, exit 130/143
   CLI::App app{"pulmo " PULMO_VERSION " - measures COVID-19 lung involvement from chest CT"};
   app.require_subcommand(1);
   app.set_version_flag("--version", PULMO_VERSION);
@@ -32,6 +34,7 @@ int main(int argc, char** argv) {
 
   std::map<CLI::App*, cli::Action> actions;
   const std::vector<cli::Registrar> registrars = {
+      cli::register_quantify,
       cli::register_info,
       cli::register_convert,
       cli::register_eval,
@@ -60,10 +63,21 @@ int main(int argc, char** argv) {
   }
 
   try {
+    const int max_threads = kMaxThreadsPerCore * available_cores();
+    if (global.threads > max_threads)
+      throw Error(ExitCode::Usage, "--threads " + std::to_string(global.threads) + " is more than " +
+                                       std::to_string(kMaxThreadsPerCore) + " threads per available core (" +
+                                       std::to_string(available_cores()) + " cores: at most " +
+                                       std::to_string(max_threads) + "); omit --threads to use every core");
     set_threads(global.threads);
+    int code = static_cast<int>(ExitCode::Usage);
     for (CLI::App* sub : app.get_subcommands())
-      if (actions.count(sub)) return actions[sub]();
-    return static_cast<int>(ExitCode::Usage);
+      if (actions.count(sub)) {
+        code = actions[sub]();
+        break;
+      }
+    check_stdout_written();  // `pulmo info --json X > /dev/full` must not exit 0
+    return code;
   } catch (const Error& e) {
     std::cerr << "pulmo: error: " << e.what() << "\n";
     return static_cast<int>(e.code());

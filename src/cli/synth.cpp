@@ -2,6 +2,7 @@
 #include <ATen/ATen.h>
 
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
@@ -36,6 +37,7 @@ std::vector<double> parse_list(const std::string& text, char sep, size_t n, cons
     char* stop = nullptr;
     const double v = std::strtod(item.c_str(), &stop);
     if (item.empty() || *stop != '\0') throw Error(ExitCode::Usage, option + ": '" + text + "' is not a number list");
+    if (!std::isfinite(v)) throw Error(ExitCode::Usage, option + ": '" + item + "' is not a finite number");
     values.push_back(v);
     start = end + 1;
   }
@@ -143,11 +145,12 @@ Action register_synth(CLI::App& app, const GlobalOptions& global) {
   sub->add_option("--spacing", a->spacing, "voxel size X,Y,Z in mm (in-plane 0.6-0.9, slices 0.625-5)")->capture_default_str();
   sub->add_option("--involvement", a->involvement, "lesion fraction of lung volume, 0..0.8, or MIN:MAX drawn per case")
       ->capture_default_str();
-  sub->add_option("--consolidation", a->consolidation, "share of lesion volume that is consolidation, 0..1")->capture_default_str();
-  sub->add_option("--noise", a->noise, "Gaussian noise sigma in HU (insertion mode: inside lesions)")->capture_default_str();
+  sub->add_option("--consolidation", a->consolidation, "share of lesion volume that is consolidation, 0..1")->check(finite_number())->capture_default_str();
+  sub->add_option("--noise", a->noise, "Gaussian noise sigma in HU (insertion mode: inside lesions)")->check(finite_number())->capture_default_str();
   sub->add_flag("--crazy-paving", a->crazy_paving, "reticular pattern over the ground-glass");
   sub->add_option("--lung-z-coverage", a->z_coverage,
                   "0: real proportions (lungs ~0.7 x width tall); 0.2..1.5: lungs span this share of the slices")
+      ->check(finite_number())
       ->capture_default_str();
   auto* into = sub->add_option("--insert-into", a->insert_into, "lesion-insertion mode: a real CT (file or DICOM folder)");
   auto* mask = sub->add_option("--lung-mask", a->lung_mask, "lung mask of --insert-into (1 right 2 left, or 1 = lung)");

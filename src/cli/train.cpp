@@ -2,7 +2,10 @@
 // manifest, with patient-level splits, and writes a model folder per fold (docs/training.md).
 #include <nlohmann/json.hpp>
 
+#include <unistd.h>
+
 #include <chrono>
+#include <cmath>
 #include <filesystem>
 #include <iomanip>
 #include <iostream>
@@ -27,16 +30,65 @@ struct TrainCliOptions {
   int fold = -2;  // -2 = as in the config
 };
 
-// Resampled, normalised image and the task's label map, ready for the trainer.
-Sample prepare_case(const Case& c, const DataOptions& d) {
+uint64_t physical_memory_bytes() {
+  const long pages = ::sysconf(_SC_PHYS_PAGES), page = ::sysconf(_SC_PAGESIZE);
+  return pages > 0 && page > 0 ? static_cast<uint64_t>(pages) * static_cast<uint64_t>(page) : 0;
+}
+
+std::string gib(double bytes) {
+  std::ostringstream o;
+  o << std::fixed << std::setprecision(1) << bytes / double(1ull << 30) << " GiB";
+  return o.str();
+}
+
+// A lower bound of the memory one training step needs: the activations the U-Net keeps for the
+// backward pass (about 8 float tensors of each level's width and size), for a whole batch. Refusing
+// only what cannot fit in the machine's memory even at this bound leaves every sane configuration alone.
+double training_step_bytes(const TrainOptions& t) {
+  const UNetOptions& u = t.network.unet;
+  double voxels = 1;
+  for (int64_t p : t.patch_size) voxels *= static_cast<double>(p);
+  double floats = 0;
+  for (int l = 0; l < u.depth; ++l)
+    floats += 8.0 * std::min<double>(double(u.base_width) * std::pow(2.0, l), u.max_width) * voxels / std::pow(8.0, l);
+  return floats * 4.0 * t.batch_size;
+}
+
+// Every prepared case stays in memory while training (image float32, label uint8, and the float
+// label resampling on the way): about 12 bytes per resampled voxel.
+double prepared_case_bytes(const Geometry& g, const Vec3& spacing_mm) {
+  double voxels = 1;
+  for (int a = 0; a < 3; ++a)
+    voxels *= spacing_mm[a] > 0 ? std::ceil(double(g.size[a]) * g.spacing_mm[a] / spacing_mm[a]) : double(g.size[a]);
+  return voxels * 12.0;
+}
+
+// Resampled, normalised image and the task's label map, ready for the trainer. `budget` is the memory
+// left for prepared cases; it shrinks by what this case takes.
+Sample prepare_case(const Case& c, const DataOptions& d, double* budget) {
   LabelledCase lc = load_case(c);
+  const double need = prepared_case_bytes(lc.image.geometry, d.spacing_mm);
+  if (budget && need > *budget)
+    throw Error(ExitCode::BadConfig, "data.spacing_mm (" + std::to_string(d.spacing_mm[0]) + ", " +
+                                         std::to_string(d.spacing_mm[1]) + ", " + std::to_string(d.spacing_mm[2]) +
+                                         ") resamples case '" + c.case_id + "' to " + gib(need) +
+                                         "; with the cases before it that is more than this machine's memory (" +
+                                         gib(double(physical_memory_bytes())) + "): use a coarser spacing");
+  if (budget) *budget -= need;
   if (d.task == "lungs" && !lc.has_lungs) throw Error(ExitCode::NoData, "case '" + c.case_id + "' has no lung labels");
+  if (d.task == "lung_box" && !lc.has_lungs) throw Error(ExitCode::NoData, "case '" + c.case_id + "' has no lung labels");
   if (d.task == "lesions" && !lc.has_lesions)
     throw Error(ExitCode::NoData, "case '" + c.case_id + "' has no lesion labels");
-  const Volume image = resample_to_spacing(lc.image, d.spacing_mm, false);
-  const Volume label = resample_to_spacing(d.task == "lungs" ? lc.lungs : lc.lesions, d.spacing_mm, true);
+  const Volume label = prepare_labels(d.task == "lesions" ? lc.lesions : lc.lungs, d.spacing_mm);
   Sample s;
-  s.image = normalise_intensity(image.voxels, d.intensity);
+  Volume image;
+  if (d.task == "lung_box") {  // HU kept: the box trainer crops, then builds the network input (box_network_input)
+    image = prepare_hu(lc.image, d.spacing_mm);
+    s.image = image.voxels.to(at::kFloat);
+  } else {
+    image = prepare_image(lc.image, d.spacing_mm, d.intensity);
+    s.image = image.voxels;
+  }
   s.label = label.voxels.to(at::kByte);
   s.spacing_mm = image.geometry.spacing_mm;
   s.id = c.case_id;
@@ -82,11 +134,23 @@ int run_train(const TrainCliOptions& cli, const GlobalOptions& global) {
     needed.insert(splits[f].train.begin(), splits[f].train.end());
     needed.insert(splits[f].validation.begin(), splits[f].validation.end());
   }
+  // Resources before any work: a patch or batch whose activations alone exceed the machine's memory
+  // would end in an allocation failure after minutes of preparation.
+  const double memory = double(physical_memory_bytes());
+  const double step_bytes = training_step_bytes(cfg.train);
+  if (memory > 0 && step_bytes > memory)
+    throw Error(ExitCode::BadConfig, cli.config + ": training.patch_size " + std::to_string(cfg.train.patch_size[0]) +
+                                         "x" + std::to_string(cfg.train.patch_size[1]) + "x" +
+                                         std::to_string(cfg.train.patch_size[2]) + " with batch_size " +
+                                         std::to_string(cfg.train.batch_size) + " needs at least " + gib(step_bytes) +
+                                         " per training step, more than this machine's memory (" + gib(memory) +
+                                         "): use a smaller patch_size or batch_size");
+  double budget = memory > 0 ? memory - step_bytes : 1e300;
   std::map<int, Sample> samples;
   int done = 0;
   for (int i : needed) {
     try {
-      samples[i] = prepare_case(manifest.cases[i], cfg.data);
+      samples[i] = prepare_case(manifest.cases[i], cfg.data, &budget);
     } catch (const Error& e) {
       throw e.with_context("preparing case '" + manifest.cases[i].case_id + "'");
     }
@@ -122,9 +186,10 @@ int run_train(const TrainCliOptions& cli, const GlobalOptions& global) {
     info.normalisation = cfg.data.intensity.normalisation;
     info.norm_mean = cfg.data.intensity.mean;
     info.norm_std = cfg.data.intensity.std;
-    info.label_names = cfg.data.task == "lungs" ? std::vector<std::string>{"background", "right_lung", "left_lung"}
-                                                : std::vector<std::string>{"background", "ground_glass", "consolidation"};
-    if (cfg.train.network.unet.out_channels == 2) info.label_names.resize(2);
+    info.label_names = cfg.data.task == "lesions" ? std::vector<std::string>{"background", "ground_glass", "consolidation"}
+                                                  : std::vector<std::string>{"background", "right_lung", "left_lung"};
+    if (cfg.data.task == "lung_box") info.label_names = {"x0", "y0", "z0", "x1", "y1", "z1"};
+    else if (cfg.train.network.unet.out_channels == 2) info.label_names.resize(2);
     std::error_code ec;
     fs::create_directories(o.output, ec);
     if (ec) throw Error(ExitCode::WriteFailed, "cannot create output folder '" + o.output + "': " + ec.message());
@@ -132,10 +197,11 @@ int run_train(const TrainCliOptions& cli, const GlobalOptions& global) {
     note(global, "fold " + std::to_string(f) + ": " + std::to_string(train.size()) + " training, " +
                      std::to_string(validation.size()) + " validation, " + std::to_string(split.test.size()) +
                      " test case(s) -> " + o.output);
-    const TrainResult r = train_segmentation(o, info, train, validation);
+    const TrainResult r = cfg.data.task == "lung_box" ? train_lung_box(o, info, train, validation)
+                                                      : train_segmentation(o, info, train, validation);
     std::cout << "fold " << f << ": " << r.steps_done << " steps" << (r.resumed ? " (resumed)" : "")
               << (r.early_stopped ? " (early stop)" : "");
-    if (r.best_step >= 0) std::cout << ", best validation Dice " << std::fixed << std::setprecision(4) << r.best_validation_dice
+    if (r.best_step >= 0) std::cout << (cfg.data.task == "lung_box" ? ", best validation box IoU " : ", best validation Dice ") << std::fixed << std::setprecision(4) << r.best_validation_dice
                                     << " at step " << r.best_step;
     std::cout << ", model folder " << o.output << "\n";
   }

@@ -16,6 +16,7 @@ const char* exit_code_name(ExitCode code) {
     case ExitCode::Mismatch:     return "inputs do not match";
     case ExitCode::BadConfig:    return "invalid configuration";
     case ExitCode::NoLungs:      return "no lungs found";
+    case ExitCode::BatchFailures: return "some batch cases failed";
     case ExitCode::NotAChestXray: return "not a frontal chest X-ray";
   }
   return "unknown";

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <set>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "pulmo/error.h"
@@ -18,6 +19,14 @@ template <class Json = nlohmann::json>
 Json json_number(double v) {
   return std::isfinite(v) ? Json(v) : Json(nullptr);
 }
+
+namespace json_fields_detail {
+template <class T, class = void>
+struct is_sequence : std::false_type {};
+template <class T>
+struct is_sequence<T, std::void_t<typename T::value_type, decltype(std::declval<T>().begin())>>
+    : std::bool_constant<!std::is_same<T, std::string>::value> {};
+}  // namespace json_fields_detail
 
 class JsonFields {
  public:
@@ -31,6 +40,10 @@ class JsonFields {
     valid_.push_back(key);
     auto it = j_.find(key);
     if (it == j_.end() || it->is_null()) return;
+    if (!integers_ok<T>(*it))
+      throw Error(ExitCode::BadConfig, where_ + ": key '" + key + "' must be " +
+                                           (std::is_unsigned<T>::value ? "a non-negative integer" : "an integer") +
+                                           " (not " + it->dump() + ")");
     try {
       value = it->get<T>();
     } catch (const nlohmann::json::exception& e) {
@@ -63,6 +76,23 @@ class JsonFields {
   }
 
  private:
+  // nlohmann converts 2.5 to an integer 2 and -1 to an unsigned 2^64-1 without a word: refuse both,
+  // for plain integers and for arrays of them.
+  template <class T>
+  static bool integers_ok(const nlohmann::json& j) {
+    if constexpr (std::is_integral<T>::value && !std::is_same<T, bool>::value) {
+      if (!j.is_number()) return true;  // the type error is reported by get()
+      if (!j.is_number_integer()) return false;
+      return !std::is_unsigned<T>::value || j.is_number_unsigned() || j.get<int64_t>() >= 0;
+    } else if constexpr (json_fields_detail::is_sequence<T>::value) {
+      if (!j.is_array()) return true;
+      for (const auto& e : j)
+        if (!integers_ok<typename T::value_type>(e)) return false;
+      return true;
+    } else {
+      return true;
+    }
+  }
   nlohmann::json j_;  // a copy: callers pass temporaries
   std::string where_;
   std::vector<std::string> valid_;

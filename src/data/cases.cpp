@@ -67,16 +67,22 @@ Volume reorder_onto(const Volume& labels, const Geometry& grid) {
 
 Volume read_labels(const std::string& path, const Volume& image, const std::string& what) {
   Volume v = read_volume(path);
-  if (v.geometry.same_grid_as(image.geometry)) return v;
-  if (v.geometry.same_physical_box_as(image.geometry)) {
-    Volume reordered = reorder_onto(v, image.geometry);
-    if (reordered.voxels.defined()) return reordered;
-  }
-  throw Error(ExitCode::Mismatch, what + " '" + path + "' is on another grid than the image: " + v.geometry.describe() +
-                                      " vs " + image.geometry.describe());
+  if (v.voxels.is_floating_point() && !at::isfinite(v.voxels).all().item<bool>())
+    throw Error(ExitCode::Mismatch, what + " '" + path + "' holds NaN or infinite values; a label map holds integers");
+  return align_labels(v, image.geometry, what + " '" + path + "'");
 }
 
 }  // namespace
+
+Volume align_labels(const Volume& labels, const Geometry& grid, const std::string& what) {
+  if (labels.geometry.same_grid_as(grid)) return labels;
+  if (labels.geometry.same_physical_box_as(grid)) {
+    Volume reordered = reorder_onto(labels, grid);
+    if (reordered.voxels.defined()) return reordered;
+  }
+  throw Error(ExitCode::Mismatch, what + " is on another grid than the image: " + labels.geometry.describe() + " vs " +
+                                      grid.describe());
+}
 
 LabelledCase load_case(const Case& c) {
   try {

@@ -3,6 +3,7 @@
 
 #include <cmath>
 
+#include "image/resample.h"
 #include "pulmo/error.h"
 #include "pulmo/transforms.h"
 
@@ -46,6 +47,45 @@ Volume resample_to_spacing(const Volume& volume, const Vec3& spacing_mm, bool la
   r.geometry.spacing_mm = spacing;
   r.geometry.origin_mm = new_origin;
   return r;
+}
+
+Volume prepare_image(const Volume& hu, const Vec3& spacing_mm, const IntensityOptions& o) {
+  Volume v = prepare_hu(hu, spacing_mm);
+  v.voxels = normalise_intensity(v.voxels, o).contiguous();
+  return v;
+}
+
+Volume prepare_hu(const Volume& hu, const Vec3& spacing_mm) {
+  Volume v = image::reorient_to_lps(hu);
+  if (v.voxels.scalar_type() != at::kFloat) v.voxels = v.voxels.to(at::kFloat);
+  return resample_to_spacing(v, spacing_mm, false);
+}
+
+Volume prepare_labels(const Volume& labels, const Vec3& spacing_mm) {
+  return resample_to_spacing(image::reorient_to_lps(labels), spacing_mm, true);
+}
+
+at::Tensor box_network_input(const at::Tensor& hu, const std::array<int64_t, 3>& input_size, const IntensityOptions& o) {
+  if (hu.dim() != 3) throw Error(ExitCode::BadDimension, "box input: image must be [z,y,x]");
+  at::Tensor x = hu.to(at::kFloat).unsqueeze(0).unsqueeze(0);  // [1,1,z,y,x]
+  x = at::upsample_trilinear3d(x, {input_size[2], input_size[1], input_size[0]}, /*align_corners=*/false);
+  return normalise_intensity(x.squeeze(0).squeeze(0), o).contiguous();
+}
+
+std::array<double, 6> mask_box_fractions(const at::Tensor& mask) {
+  std::array<double, 6> box{};
+  const at::Tensor m = mask.ne(0);
+  for (int d = 0; d < 3; ++d) {  // tensor dim d <-> ITK axis 2 - d
+    std::vector<int64_t> others;
+    for (int e = 0; e < 3; ++e)
+      if (e != d) others.push_back(e);
+    const at::Tensor idx = at::nonzero(m.any(others[1]).any(others[0])).squeeze(1);
+    if (idx.numel() == 0) return std::array<double, 6>{};
+    const double n = static_cast<double>(m.size(d));
+    box[2 - d] = idx.min().item<double>() / n;
+    box[3 + 2 - d] = (idx.max().item<double>() + 1) / n;
+  }
+  return box;
 }
 
 void index_foreground(Sample& sample, int64_t max_points) {

@@ -34,6 +34,8 @@ std::vector<int> labels_of(const T* p, int64_t n) {
   for (int64_t i = 0; i < n; ++i) {
     const T v = p[i];
     if (v == 0) continue;
+    if (std::is_floating_point<T>::value && !std::isfinite(static_cast<double>(v)))
+      throw Error(ExitCode::Mismatch, "label map holds NaN or infinite values (a corrupt or probability map?)");
     if (!(v == static_cast<T>(static_cast<int64_t>(v))))
       throw Error(ExitCode::Mismatch, "label map holds non-integer values (a probability map or an image?)");
     const int64_t l = static_cast<int64_t>(v);

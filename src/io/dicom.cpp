@@ -7,7 +7,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <sstream>
 
@@ -21,6 +23,42 @@ namespace fs = std::filesystem;
 namespace pulmo {
 namespace io {
 
+std::string dicom_meta_problem(const std::string& file) {
+  std::ifstream in(file, std::ios::binary | std::ios::ate);
+  if (!in) return "";
+  const auto size = static_cast<uint64_t>(in.tellg());
+  if (size < 132) return "";
+  std::string head(static_cast<size_t>(std::min<uint64_t>(size, 1 << 16)), '\0');
+  in.seekg(0);
+  in.read(&head[0], static_cast<std::streamsize>(head.size()));
+  if (head.compare(128, 4, "DICM") != 0) return "";  // no Part 10 preamble: GDCM guesses
+  uint64_t at = 132;
+  for (int n = 0; n < 64 && at + 8 <= head.size(); ++n) {
+    uint16_t group = 0;
+    std::memcpy(&group, head.data() + at, 2);
+    if (group != 0x0002) return "";  // the meta group ended cleanly
+    const std::string vr = head.substr(at + 4, 2);
+    const bool long_form = vr == "OB" || vr == "OW" || vr == "OF" || vr == "SQ" || vr == "UT" || vr == "UN";
+    uint64_t length = 0, value_at = 0;
+    if (long_form) {
+      if (at + 12 > head.size()) return "the file meta information is cut short";
+      uint32_t l = 0;
+      std::memcpy(&l, head.data() + at + 8, 4);
+      length = l;
+      value_at = at + 12;
+    } else {
+      uint16_t l = 0;
+      std::memcpy(&l, head.data() + at + 6, 2);
+      length = l;
+      value_at = at + 8;
+    }
+    if (length == 0xffffffffu || value_at + length > size)
+      return "an element of the file meta information claims " + std::to_string(length) + " bytes past the end of the file";
+    at = value_at + length;
+  }
+  return "";
+}
+
 std::string trim(const std::string& s) {
   size_t b = 0, e = s.size();
   while (b < e && (std::isspace(static_cast<unsigned char>(s[b])) || s[b] == '\0')) ++b;
@@ -31,10 +69,15 @@ std::string trim(const std::string& s) {
 namespace {
 
 const char* const kNoSeriesUid = "(no SeriesInstanceUID)";
+// Largest deviation of ImageOrientationPatient from orthonormal (unit lengths, zero dot product) accepted:
+// text-encoded direction cosines carry at least 6 digits, a skew of 0.06 degrees is already 1e-3.
+constexpr double kOrthonormalTolerance = 1e-3;
 
 const gdcm::Tag kSeriesUid(0x0020, 0x000e), kStudyUid(0x0020, 0x000d), kModality(0x0008, 0x0060),
     kDescription(0x0008, 0x103e), kPosition(0x0020, 0x0032), kOrientation(0x0020, 0x0037), kRows(0x0028, 0x0010),
-    kColumns(0x0028, 0x0011), kPixelSpacing(0x0028, 0x0030), kFrames(0x0028, 0x0008);
+    kColumns(0x0028, 0x0011), kPixelSpacing(0x0028, 0x0030), kFrames(0x0028, 0x0008),
+    kSeriesNumber(0x0020, 0x0011), kInstanceNumber(0x0020, 0x0013), kBitsAllocated(0x0028, 0x0100),
+    kSamplesPerPixel(0x0028, 0x0002), kPixelData(0x7fe0, 0x0010);
 
 std::vector<double> numbers(const char* value) {
   std::vector<double> out;
@@ -56,7 +99,8 @@ struct Slice {
   std::string file;
   Vec3 position{0, 0, 0};
   std::vector<double> orientation, pixel_spacing;
-  int rows = 0, columns = 0, frames = 0;
+  int rows = 0, columns = 0, frames = 0, bits_allocated = 0, samples_per_pixel = 0;
+  std::string series_number, instance_number;
   bool has_position = false;
   double along_normal = 0;
 };
@@ -84,7 +128,56 @@ Slice slice_from(const gdcm::Scanner& scanner, const std::string& f) {
   s.rows = std::atoi(text(scanner, f, kRows).c_str());
   s.columns = std::atoi(text(scanner, f, kColumns).c_str());
   s.frames = std::atoi(text(scanner, f, kFrames).c_str());
+  s.bits_allocated = std::atoi(text(scanner, f, kBitsAllocated).c_str());
+  s.samples_per_pixel = std::atoi(text(scanner, f, kSamplesPerPixel).c_str());
+  s.series_number = text(scanner, f, kSeriesNumber);
+  s.instance_number = text(scanner, f, kInstanceNumber);
   return s;
+}
+
+// GDCM reads a slice whose native (uncompressed) pixel data is cut short without an error, and ITK
+// fills the rest with zeros. Find the Pixel Data element (7FE0,0010) in the file's bytes - explicit VR
+// ("OB"/"OW", 2 reserved bytes, 32-bit length) or implicit VR (32-bit length), little endian - whose
+// declared length covers the image, and compare that length with the bytes that follow it. Compressed
+// (encapsulated, undefined length) pixel data is left to its decoder, which fails on a cut stream.
+void check_pixel_data_complete(const Slice& s, const std::string& context) {
+  if (s.rows <= 0 || s.columns <= 0 || s.bits_allocated <= 0) return;
+  const int64_t need = int64_t{s.rows} * s.columns * std::max(1, s.samples_per_pixel) * ((s.bits_allocated + 7) / 8) *
+                       std::max(1, s.frames);
+  std::ifstream in(s.file, std::ios::binary);
+  const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  // No compression expands more than about 1032-fold (deflate; JPEG far less): a header promising more
+  // is a lie that would make ITK allocate gigabytes (a fuzzer finding).
+  if (need / 1032 > static_cast<int64_t>(bytes.size()))
+    throw Error(ExitCode::Unreadable, context + ": '" + s.file + "' promises " + std::to_string(s.columns) + "x" +
+                                          std::to_string(s.rows) + " pixels (" + std::to_string(need) +
+                                          " bytes) in a " + std::to_string(bytes.size()) +
+                                          "-byte file (truncated file or lying header)");
+  static const std::string tag("\xe0\x7f\x10\x00", 4);
+  auto u32 = [&bytes](size_t at) {
+    uint32_t v = 0;
+    std::memcpy(&v, bytes.data() + at, 4);
+    return v;
+  };
+  // The last candidate wins: an icon image (0088,0200) nests its own, smaller Pixel Data before it.
+  int64_t declared = -1, start = -1;
+  for (size_t at = bytes.find(tag); at != std::string::npos; at = bytes.find(tag, at + 1)) {
+    if (at + 12 <= bytes.size() && (bytes.compare(at + 4, 2, "OW") == 0 || bytes.compare(at + 4, 2, "OB") == 0) &&
+        bytes[at + 6] == 0 && bytes[at + 7] == 0) {
+      const uint32_t len = u32(at + 8);
+      if (len != 0xffffffffu && len >= need) declared = len, start = static_cast<int64_t>(at + 12);
+    } else if (at + 8 <= bytes.size()) {
+      const uint32_t len = u32(at + 4);
+      if (len != 0xffffffffu && len >= need && len == static_cast<uint32_t>(need + (need & 1)))
+        declared = len, start = static_cast<int64_t>(at + 8);
+    }
+  }
+  if (declared < 0) return;  // not found (or compressed): the decoder decides
+  const int64_t have = static_cast<int64_t>(bytes.size()) - start;
+  if (have < declared)
+    throw Error(ExitCode::Unreadable, context + ": '" + s.file + "' is truncated: its pixel data holds " +
+                                          std::to_string(have) + " of the " + std::to_string(declared) +
+                                          " bytes its header declares; cannot decode it");
 }
 
 }  // namespace
@@ -106,12 +199,18 @@ static std::vector<DicomSeriesInfo> scan_folder(const std::string& folder, std::
 
   gdcm::Scanner scanner;
   for (const gdcm::Tag& t : {io::kSeriesUid, io::kStudyUid, io::kModality, io::kDescription, io::kPosition,
-                             io::kOrientation, io::kRows, io::kColumns, io::kPixelSpacing, io::kFrames})
+                             io::kOrientation, io::kRows, io::kColumns, io::kPixelSpacing, io::kFrames,
+                             io::kSeriesNumber, io::kInstanceNumber, io::kBitsAllocated, io::kSamplesPerPixel})
     scanner.AddTag(t);
   std::vector<std::string> candidates;
   for (const std::string& f : files) {
     if (fs::file_size(f, ec) == 0) {
       if (skipped) skipped->push_back(f + " (0 bytes)");
+      continue;
+    }
+    // GDCM asserts (aborting the process) on some corrupt file meta groups: leave such files out.
+    if (!io::dicom_meta_problem(f).empty()) {
+      if (skipped) skipped->push_back(f + " (corrupt DICOM header)");
       continue;
     }
     candidates.push_back(f);
@@ -216,6 +315,36 @@ Volume read_dicom_folder(const std::string& folder, const ReadOptions& options, 
   Vec3 normal = cross(row, col);
   const double nn = std::sqrt(dot(normal, normal));
   if (nn < 1e-6) throw Error(ExitCode::BadSeries, context + ": degenerate ImageOrientationPatient");
+  // Row and column directions must be unit vectors at right angles: a skewed pair cannot be written as a
+  // rotation, and any "repair" would move the image.
+  const double skew = std::max({std::fabs(std::sqrt(dot(row, row)) - 1), std::fabs(std::sqrt(dot(col, col)) - 1),
+                                std::fabs(dot(row, col))});
+  if (skew > kOrthonormalTolerance)
+    throw Error(ExitCode::BadSeries, context + ": ImageOrientationPatient is not orthonormal (row and column "
+                                     "directions at " + fmt(std::acos(std::clamp(dot(row, col) / std::sqrt(dot(row, row) * dot(col, col)), -1.0, 1.0)) * 180 / M_PI) +
+                                     " degrees, lengths " + fmt(std::sqrt(dot(row, row))) + " and " +
+                                     fmt(std::sqrt(dot(col, col))) + "); the geometry would be wrong");
+  if (ref.pixel_spacing.size() != 2 || !(ref.pixel_spacing[0] > 0) || !(ref.pixel_spacing[1] > 0) ||
+      !std::isfinite(ref.pixel_spacing[0]) || !std::isfinite(ref.pixel_spacing[1]))
+    throw Error(ExitCode::BadSeries, context + ": '" + ref.file + "' lacks a valid PixelSpacing (0028,0030)" +
+                                         " ; pulmo will not guess the pixel size");
+  // Files without SeriesInstanceUID form one group: refuse it when they plainly come from several series
+  // (interleaved series would otherwise merge into one at a fraction of the true slice spacing).
+  if (chosen->series_uid == kNoSeriesUid) {
+    std::map<std::string, std::string> instance_file;
+    for (const Slice& s : slices) {
+      if (s.series_number != ref.series_number)
+        throw Error(ExitCode::BadSeries, context + ": files without SeriesInstanceUID come from different series "
+                                         "(SeriesNumber '" + ref.series_number + "' in '" + ref.file + "', '" +
+                                         s.series_number + "' in '" + s.file + "'); put each series in its own folder");
+      if (s.instance_number.empty()) continue;
+      auto [it, fresh] = instance_file.emplace(s.instance_number, s.file);
+      if (!fresh)
+        throw Error(ExitCode::BadSeries, context + ": files without SeriesInstanceUID come from different series "
+                                         "(InstanceNumber " + s.instance_number + " in both '" + it->second + "' and '" +
+                                         s.file + "'); put each series in its own folder");
+    }
+  }
   for (double& x : normal) x /= nn;
   for (Slice& s : slices) {
     for (int k = 0; k < 6; ++k)
@@ -272,7 +401,10 @@ Volume read_dicom_folder(const std::string& folder, const ReadOptions& options, 
   }
 
   std::vector<std::string> ordered;
-  for (const Slice& s : slices) ordered.push_back(s.file);
+  for (const Slice& s : slices) {
+    check_pixel_data_complete(s, context);
+    ordered.push_back(s.file);
+  }
   using Image = itk::Image<float, 3>;
   auto reader = itk::ImageSeriesReader<Image>::New();
   auto gdcm_io = itk::GDCMImageIO::New();

@@ -12,8 +12,16 @@ namespace pulmo::io {
 std::string lower(std::string s);
 bool ends_with(const std::string& s, const std::string& suffix);
 std::string trim(const std::string& s);
+// The file meta group (0002) of a DICOM Part 10 file checked against the file's size: "" when sound (or
+// not Part 10), else what is wrong. GDCM 3.0 (Debian, assertions on) aborts the process on such groups.
+std::string dicom_meta_problem(const std::string& file);
 FileFormat format_of_io(const itk::ImageIOBase* io);
 std::string component_name(itk::IOComponentEnum c);
+
+// A MetaImage file with LOCAL data is complete when its data block is as long as the header says
+// (compressed: CompressedDataSize bytes inflating to exactly `voxel_bytes`). "" when complete (or, unless
+// `require_local`, when the data lives in another file); else what is wrong.
+std::string metaimage_data_problem(const std::string& file, uint64_t voxel_bytes, bool require_local);
 
 Volume read_file(const std::string& path, const ReadOptions& options, SourceInfo* source);
 Volume read_dicom_folder(const std::string& folder, const ReadOptions& options, SourceInfo* source);

@@ -7,13 +7,19 @@
 
 #include <zlib.h>
 
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <regex>
 
 #include "io/internal.h"
 #include "io/itk_bridge.h"
 #include "pulmo/error.h"
+#include "pulmo/fileutil.h"
 #include "pulmo/io.h"
 
 namespace fs = std::filesystem;
@@ -71,6 +77,59 @@ std::string component_name(itk::IOComponentEnum c) {
   }
 }
 
+// A MetaImage file (.mha, data LOCAL) is complete when its data block is as long as the header says:
+// compressed, CompressedDataSize bytes that inflate to exactly `voxel_bytes`; raw, `voxel_bytes`.
+// Returns "" when complete, else what is wrong.
+std::string metaimage_data_problem(const std::string& file, uint64_t voxel_bytes, bool require_local) {
+  std::ifstream in(file, std::ios::binary | std::ios::ate);
+  if (!in) return "cannot reopen the written file";
+  const auto size = static_cast<uint64_t>(in.tellg());
+  in.seekg(0);
+  std::string head(static_cast<size_t>(std::min<uint64_t>(size, 65536)), '\0');
+  in.read(&head[0], static_cast<std::streamsize>(head.size()));
+  const std::string key = "ElementDataFile = LOCAL";
+  const size_t at = head.find(key);
+  if (at == std::string::npos) return require_local ? "the MetaImage header is incomplete" : "";
+  const size_t eol = head.find('\n', at);
+  if (eol == std::string::npos) return "the MetaImage header is incomplete";
+  const uint64_t data_offset = eol + 1;
+  const bool compressed = head.find("CompressedData = True") != std::string::npos;
+  if (!compressed)
+    return size >= data_offset + voxel_bytes ? "" : "the file holds only " + std::to_string(size - data_offset) + " of " +
+                                                        std::to_string(voxel_bytes) + " voxel bytes";
+  const size_t cds = head.find("CompressedDataSize = ");
+  if (cds != std::string::npos && cds < at) {
+    const uint64_t n = std::strtoull(head.c_str() + cds + 21, nullptr, 10);
+    if (size != data_offset + n)
+      return "the file holds " + std::to_string(size - data_offset) + " of " + std::to_string(n) + " compressed bytes";
+  }
+  // Inflate the block: zlib's Adler-32 check and the length prove it whole.
+  in.seekg(static_cast<std::streamoff>(data_offset));
+  z_stream z{};
+  if (inflateInit(&z) != Z_OK) return "zlib failure";
+  std::vector<unsigned char> src(1 << 20), dst(1 << 20);
+  uint64_t total = 0;
+  int ret = Z_OK;
+  while (ret != Z_STREAM_END) {
+    if (z.avail_in == 0) {
+      in.read(reinterpret_cast<char*>(src.data()), static_cast<std::streamsize>(src.size()));
+      z.avail_in = static_cast<uInt>(in.gcount());
+      z.next_in = src.data();
+      if (z.avail_in == 0) break;
+    }
+    z.next_out = dst.data();
+    z.avail_out = static_cast<uInt>(dst.size());
+    ret = inflate(&z, Z_NO_FLUSH);
+    total += dst.size() - z.avail_out;
+    if (ret != Z_OK && ret != Z_STREAM_END) break;
+  }
+  inflateEnd(&z);
+  if (ret != Z_STREAM_END) return "the compressed voxel data is incomplete";
+  if (total != voxel_bytes)
+    return "the compressed voxel data holds " + std::to_string(total) + " of " + std::to_string(voxel_bytes) + " bytes";
+  return "";
+}
+
 namespace {
 
 template <typename T>
@@ -85,78 +144,189 @@ Volume read_with(const std::string& path, itk::ImageIOBase* io) {
   return from_itk<T>(image);
 }
 
-// Bytes the voxel data needs, from the header (0 when unknown).
-uint64_t expected_data_bytes(const itk::ImageIOBase* io) {
-  uint64_t n = io->GetComponentSize() * io->GetNumberOfComponents();
-  for (unsigned d = 0; d < io->GetNumberOfDimensions(); ++d) n *= io->GetDimensions(d);
+// Voxels the header promises (saturating at 2^62 for absurd headers).
+uint64_t voxel_count(const itk::ImageIOBase* io) {
+  __int128 n = 1;
+  for (unsigned d = 0; d < io->GetNumberOfDimensions(); ++d) {
+    n *= io->GetDimensions(d);
+    if (n > (static_cast<__int128>(1) << 62)) return uint64_t{1} << 62;
+  }
+  return static_cast<uint64_t>(n);
+}
+
+// The fields of a single-file NIfTI-1 or NIfTI-2 header pulmo checks before ITK reads the voxels.
+struct NiftiHeader {
+  bool valid = false;       // a single-file NIfTI-1/-2 header was found
+  int64_t dim[8] = {0};
+  int datatype = 0, bitpix = 0;
+  double pixdim[8] = {0};
+  double vox_offset = 0;
+  double qform[6] = {0};      // quatern_b, c, d, qoffset_x, y, z
+  double srow[12] = {0};      // srow_x, srow_y, srow_z
+  uint64_t header_bytes = 352;
+  bool swapped = false;       // big-endian file (its float data is not scanned for NaN)  // where the voxels start at the earliest (NIfTI-1: 352, NIfTI-2: 544)
+  // Bytes of voxel data as stored on disk (the on-disk datatype, before scl_slope/scl_inter); -1 on overflow.
+  int64_t data_bytes() const {
+    if (dim[0] < 1 || dim[0] > 7 || bitpix <= 0 || bitpix % 8) return -1;
+    __int128 n = bitpix / 8;
+    for (int k = 1; k <= dim[0]; ++k) {
+      if (dim[k] < 0) return -1;
+      n *= dim[k];
+      if (n > (static_cast<__int128>(1) << 62)) return -1;
+    }
+    return static_cast<int64_t>(n);
+  }
+};
+
+template <typename T>
+T field(const unsigned char* h, size_t offset, bool swapped) {
+  T v;
+  std::memcpy(&v, h + offset, sizeof v);
+  if (swapped) {
+    unsigned char b[sizeof v];
+    std::memcpy(b, &v, sizeof v);
+    std::reverse(b, b + sizeof v);
+    std::memcpy(&v, b, sizeof v);
+  }
+  return v;
+}
+
+// Reads the header through zlib, which reads gzip and plain files alike.
+NiftiHeader read_nifti_header(const std::string& path) {
+  NiftiHeader n;
+  gzFile gz = gzopen(path.c_str(), "rb");
+  if (!gz) return n;
+  unsigned char h[544] = {0};
+  const int got = gzread(gz, h, sizeof h);
+  gzclose(gz);
+  if (got < 348) return n;
+  int32_t sizeof_hdr = field<int32_t>(h, 0, false);
+  const bool swapped = sizeof_hdr == 0x5C010000 || sizeof_hdr == 0x1C020000;
+  if (swapped) sizeof_hdr = field<int32_t>(h, 0, true);
+  n.swapped = swapped;
+  // NIfTI-1 "n+1", and headers without the magic that niftilib reads as ANALYZE 7.5 from the same file.
+  if (sizeof_hdr == 348 && std::memcmp(h + 344, "ni1", 4) != 0) {
+    for (int k = 0; k < 8; ++k) n.dim[k] = field<int16_t>(h, 40 + 2 * k, swapped);
+    n.datatype = field<int16_t>(h, 70, swapped);
+    n.bitpix = field<int16_t>(h, 72, swapped);
+    for (int k = 0; k < 8; ++k) n.pixdim[k] = field<float>(h, 76 + 4 * k, swapped);
+    n.vox_offset = field<float>(h, 108, swapped);
+    for (int k = 0; k < 6; ++k) n.qform[k] = field<float>(h, 256 + 4 * k, swapped);
+    for (int k = 0; k < 12; ++k) n.srow[k] = field<float>(h, 280 + 4 * k, swapped);
+    n.valid = true;
+  } else if (got >= 540 && sizeof_hdr == 540 && std::memcmp(h + 4, "n+2", 4) == 0) {
+    n.datatype = field<int16_t>(h, 12, swapped);
+    n.bitpix = field<int16_t>(h, 14, swapped);
+    for (int k = 0; k < 8; ++k) n.dim[k] = field<int64_t>(h, 16 + 8 * k, swapped);
+    for (int k = 0; k < 8; ++k) n.pixdim[k] = field<double>(h, 104 + 8 * k, swapped);
+    n.vox_offset = static_cast<double>(field<int64_t>(h, 168, swapped));
+    n.header_bytes = 544;
+    for (int k = 0; k < 6; ++k) n.qform[k] = field<double>(h, 352 + 8 * k, swapped);
+    for (int k = 0; k < 12; ++k) n.srow[k] = field<double>(h, 400 + 8 * k, swapped);
+    n.valid = true;
+  }
   return n;
 }
 
-// NIfTI in gzip: ITK's reader zero-fills a truncated stream without an error, so check the
-// decompressed length against the header. Fast path: the gzip trailer (ISIZE, length mod 2^32)
-// equals vox_offset + voxel bytes; otherwise count the decompressed bytes (multi-member files).
-void check_gzip_nifti_length(const std::string& path, uint64_t voxel_bytes) {
+uint64_t nonfinite_voxels(const std::string& path, const NiftiHeader& h, uint64_t vox_offset, int64_t data_bytes);
+
+// Checks of a single-file NIfTI that ITK does not make: ITK reads pixdim 0/NaN/Inf as 1 mm, zero-fills
+// voxels past the end of the file (a vox_offset past EOF, a truncated file or gzip stream) and never
+// reaches the gzip trailer, so corrupt deflate data in the middle reads as garbage. The gzip stream is
+// decompressed once in full here: zlib then checks every member's CRC-32 and length.
+void check_nifti(const std::string& path, uint64_t file_bytes) {
+  const NiftiHeader h = read_nifti_header(path);
+  if (!h.valid) return;  // a .hdr/.img pair or not NIfTI after all: ITK decides
+  // ITK's orientation code can loop for a very long time on non-finite matrices (a fuzzer finding).
+  for (double x : h.qform)
+    if (!std::isfinite(x)) throw Error(ExitCode::Unreadable, "'" + path + "': the header's qform (orientation) is not finite");
+  for (double x : h.srow)
+    if (!std::isfinite(x)) throw Error(ExitCode::Unreadable, "'" + path + "': the header's sform (orientation) is not finite");
+  if (!std::isfinite(h.pixdim[0])) throw Error(ExitCode::Unreadable, "'" + path + "': the header's qfac (pixdim[0]) is not finite");
+  const int spatial = static_cast<int>(std::min<int64_t>(h.dim[0], 3));
+  for (int k = 1; k <= spatial; ++k)
+    if (!std::isfinite(h.pixdim[k]) || h.pixdim[k] == 0)
+      throw Error(ExitCode::Unreadable, "'" + path + "': the header gives voxel size pixdim[" + std::to_string(k) +
+                                            "] = " + std::to_string(h.pixdim[k]) +
+                                            "; pulmo will not guess the spacing (fix the header)");
+  const int64_t data = h.data_bytes();
+  if (data < 0)
+    throw Error(ExitCode::Unreadable, "'" + path + "': the header's dimensions or datatype are invalid (dim[0] " +
+                                          std::to_string(h.dim[0]) + ", bitpix " + std::to_string(h.bitpix) + ")");
+  if (!(h.vox_offset >= 0) || h.vox_offset > 1e15)
+    throw Error(ExitCode::Unreadable, "'" + path + "': invalid vox_offset in the header");
+  const uint64_t vox_offset = std::max(static_cast<uint64_t>(h.vox_offset), h.header_bytes);
+  const uint64_t need = vox_offset + static_cast<uint64_t>(data);
+  const GzipCheck gz = check_gzip_file(path);
+  const uint64_t available = gz.is_gzip ? gz.content_bytes : file_bytes;
+  if (gz.is_gzip && !gz.ok)
+    throw Error(ExitCode::Unreadable, "'" + path + "' is truncated or corrupt: the compressed data fails its check (" +
+                                          gz.problem + ") after " + std::to_string(gz.content_bytes) + " of " +
+                                          std::to_string(need) + " bytes");
+  if (vox_offset >= available)
+    throw Error(ExitCode::Unreadable, "'" + path + "': the header puts the voxels at byte " + std::to_string(vox_offset) +
+                                          " (vox_offset), past the end of the " + std::to_string(available) +
+                                          "-byte " + (gz.is_gzip ? "decompressed data" : "file"));
+  if (need > available)
+    throw Error(ExitCode::Unreadable, "'" + path + "' is truncated: the header promises " + std::to_string(need) +
+                                          " bytes (voxels from byte " + std::to_string(vox_offset) + ") but the " +
+                                          (gz.is_gzip ? "compressed stream holds " : "file has only ") +
+                                          std::to_string(available) + " bytes (truncated file or lying header)");
+  if (!h.swapped) {
+    const uint64_t bad = nonfinite_voxels(path, h, vox_offset, data);
+    if (bad > 0)
+      throw Error(ExitCode::Unreadable, "'" + path + "' holds " + std::to_string(bad) +
+                                            " NaN or infinite voxel(s), which the NIfTI reader would silently turn "
+                                            "into 0 (background in a label map, water in a CT); replace them first");
+  }
+}
+
+// NaN and infinite values in float32/float64 NIfTI data: niftilib's reader (inside ITK) replaces them
+// with 0 without a word, so a NaN in a label map would count as background and a NaN in a CT as water.
+uint64_t nonfinite_voxels(const std::string& path, const NiftiHeader& h, uint64_t vox_offset, int64_t data_bytes) {
+  if (h.datatype != 16 && h.datatype != 64) return 0;
   gzFile gz = gzopen(path.c_str(), "rb");
-  if (!gz) throw Error(ExitCode::NotFound, "cannot open '" + path + "'");
-  unsigned char header[544] = {0};
-  const int got = gzread(gz, header, sizeof header);
-  uint64_t vox_offset = 0;
-  int32_t sizeof_hdr = 0;
-  std::memcpy(&sizeof_hdr, header, 4);
-  const bool swapped = sizeof_hdr == 0x5C010000 || sizeof_hdr == 0x1C020000;
-  if (swapped) sizeof_hdr = static_cast<int32_t>(__builtin_bswap32(static_cast<uint32_t>(sizeof_hdr)));
-  if (got >= 348 && sizeof_hdr == 348) {
-    float f;
-    std::memcpy(&f, header + 108, 4);
-    if (swapped) {
-      uint32_t u;
-      std::memcpy(&u, &f, 4);
-      u = __builtin_bswap32(u);
-      std::memcpy(&f, &u, 4);
+  if (!gz) return 0;
+  gzbuffer(gz, 1 << 17);
+  uint64_t bad = 0;
+  if (gzseek(gz, static_cast<z_off_t>(vox_offset), SEEK_SET) >= 0) {
+    std::vector<char> buf(1 << 20);
+    int64_t left = data_bytes;
+    while (left > 0) {
+      const int n = gzread(gz, buf.data(), static_cast<unsigned>(std::min<int64_t>(left, static_cast<int64_t>(buf.size()))));
+      if (n <= 0) break;
+      left -= n;
+      if (h.datatype == 16) {
+        for (int i = 0; i + 4 <= n; i += 4) {
+          float f;
+          std::memcpy(&f, buf.data() + i, 4);
+          bad += !std::isfinite(f);
+        }
+      } else {
+        for (int i = 0; i + 8 <= n; i += 8) {
+          double d;
+          std::memcpy(&d, buf.data() + i, 8);
+          bad += !std::isfinite(d);
+        }
+      }
     }
-    vox_offset = f < 352 ? 352 : static_cast<uint64_t>(f);
-  } else if (got >= 540 && sizeof_hdr == 540) {
-    int64_t off;
-    std::memcpy(&off, header + 168, 8);
-    if (swapped) off = static_cast<int64_t>(__builtin_bswap64(static_cast<uint64_t>(off)));
-    vox_offset = static_cast<uint64_t>(off);
-  } else {
-    gzclose(gz);
-    return;  // not a single-file NIfTI header (e.g. .hdr/.img pair): leave it to ITK
   }
-  const uint64_t need = vox_offset + voxel_bytes;
-  // Fast path: the trailer of a complete single-member gzip file.
-  std::ifstream raw(path, std::ios::binary | std::ios::ate);
-  const auto size = static_cast<uint64_t>(raw.tellg());
-  uint32_t isize = 0;
-  if (size >= 18) {
-    raw.seekg(static_cast<std::streamoff>(size - 4));
-    unsigned char t[4];
-    raw.read(reinterpret_cast<char*>(t), 4);
-    isize = t[0] | (t[1] << 8) | (t[2] << 16) | (static_cast<uint32_t>(t[3]) << 24);
-  }
-  if (isize == static_cast<uint32_t>(need & 0xffffffffu)) {
-    gzclose(gz);
-    return;
-  }
-  uint64_t total = static_cast<uint64_t>(got);
-  std::vector<char> buf(1 << 20);
-  int n;
-  while ((n = gzread(gz, buf.data(), static_cast<unsigned>(buf.size()))) > 0) total += static_cast<uint64_t>(n);
-  int errnum = Z_OK;
-  const char* zmsg = gzerror(gz, &errnum);
-  const std::string zerr = (n < 0 || (errnum != Z_OK && errnum != Z_STREAM_END)) ? std::string(zmsg ? zmsg : "") : "";
   gzclose(gz);
-  if (total < need || !zerr.empty())
-    throw Error(ExitCode::Unreadable, "'" + path + "' is truncated or corrupt: the header promises " +
-                                          std::to_string(need) + " bytes, the compressed stream holds " +
-                                          std::to_string(total) + (zerr.empty() ? "" : " (" + zerr + ")"));
+  return bad;
+}
+
+uint64_t physical_memory_bytes() {
+  const long pages = ::sysconf(_SC_PHYS_PAGES), page = ::sysconf(_SC_PAGESIZE);
+  return pages > 0 && page > 0 ? static_cast<uint64_t>(pages) * static_cast<uint64_t>(page) : 0;
 }
 
 }  // namespace
 
 Volume read_file(const std::string& path, const ReadOptions& options, SourceInfo* source) {
   std::error_code ec;
+  if (!fs::is_regular_file(path, ec))
+    throw Error(ExitCode::Unreadable, "'" + path + "' is not a regular file (a device, pipe or socket); "
+                                      "pulmo reads image files and DICOM folders");
   const auto bytes = fs::file_size(path, ec);
   if (ec) throw Error(ExitCode::NotFound, "cannot open '" + path + "': " + ec.message());
   if (bytes == 0) throw Error(ExitCode::Unreadable, "'" + path + "' is empty (0 bytes)");
@@ -165,6 +335,10 @@ Volume read_file(const std::string& path, const ReadOptions& options, SourceInfo
     if (!probe) throw Error(ExitCode::NotFound, "cannot open '" + path + "' for reading (permission?)");
   }
 
+  {
+    const std::string problem = dicom_meta_problem(path);  // before GDCM's probe, which would abort
+    if (!problem.empty()) throw Error(ExitCode::Unreadable, "'" + path + "': corrupt DICOM header (" + problem + ")");
+  }
   itk::ImageIOBase::Pointer io =
       itk::ImageIOFactory::CreateImageIO(path.c_str(), itk::ImageIOFactory::IOFileModeEnum::ReadMode);
   if (!io)
@@ -172,9 +346,20 @@ Volume read_file(const std::string& path, const ReadOptions& options, SourceInfo
                                           "' is not a readable image: not NIfTI (.nii, .nii.gz), NRRD, MetaImage "
                                           "(.mha, .mhd) or DICOM, or its header is corrupt");
   const FileFormat format = format_of_io(io);
+  if (format == FileFormat::Unknown)
+    throw Error(ExitCode::Unreadable, "'" + path + "' is a " +
+                                          std::regex_replace(io->GetNameOfClass(), std::regex("ImageIO$"), "") +
+                                          " image (a photo or picture format), not a medical image: it has no "
+                                          "patient geometry or Hounsfield units; pulmo reads NIfTI, NRRD, MetaImage "
+                                          "and DICOM");
+  // A header whose sizes lie (a file shorter than its header says, a corrupt gzip stream) or whose values
+  // ITK would turn into wrong geometry or a hang: checked before ITK reads it.
+  if (format == FileFormat::Nifti) check_nifti(path, bytes);
   try {
     io->SetFileName(path);
     io->ReadImageInformation();
+    if (io->GetComponentType() == itk::IOComponentEnum::UNKNOWNCOMPONENTTYPE)
+      throw Error(ExitCode::Unreadable, "'" + path + "': corrupt " + format_name(format) + " header (unknown voxel type)");
   } catch (const itk::ExceptionObject& e) {
     throw Error(ExitCode::Unreadable, "'" + path + "': corrupt " + format_name(format) + " header (" +
                                           e.GetDescription() + ")");
@@ -192,15 +377,32 @@ Volume read_file(const std::string& path, const ReadOptions& options, SourceInfo
   for (unsigned d = 0; d < ndim; ++d)
     if (io->GetDimensions(d) == 0) throw Error(ExitCode::Unreadable, "'" + path + "' has a zero-sized axis");
 
-  // A header whose sizes lie: an uncompressed file shorter than its header says.
-  if (format == FileFormat::Nifti && ends_with(lower(path), ".gz")) check_gzip_nifti_length(path, expected_data_bytes(io));
-  if (format == FileFormat::Nifti && !ends_with(lower(path), ".gz")) {
-    const uint64_t need = expected_data_bytes(io);
-    if (need > bytes)
-      throw Error(ExitCode::Unreadable, "'" + path + "': header promises " + std::to_string(need) +
+  // A lying NRRD/MetaImage/DICOM header would make ITK allocate (and zero-fill) gigabytes: no compression
+  // expands data more than about 1032-fold (deflate's limit), so a file cannot hold more voxel bytes than
+  // that. Detached headers (.nhdr, .mhd) keep their data elsewhere and are left to ITK.
+  if ((format == FileFormat::Nrrd || format == FileFormat::MetaImage || format == FileFormat::Dicom) &&
+      !ends_with(lower(path), ".nhdr") &&
+      !ends_with(lower(path), ".mhd")) {
+    const uint64_t on_disk = voxel_count(io) * io->GetComponentSize();
+    if (on_disk / 1032 > bytes)
+      throw Error(ExitCode::Unreadable, "'" + path + "': the header promises " + std::to_string(on_disk) +
                                             " bytes of voxels but the file has only " + std::to_string(bytes) +
-                                            " bytes (truncated file or lying header)");
+                                            " bytes, more than any compression can expand (truncated file or lying header)");
   }
+  // ITK's MetaImage reader zero-fills data cut short (it only prints "data not read completely").
+  if (format == FileFormat::MetaImage) {
+    const std::string problem = metaimage_data_problem(path, voxel_count(io) * io->GetComponentSize(), false);
+    if (!problem.empty())
+      throw Error(ExitCode::Unreadable, "'" + path + "' is truncated or corrupt: " + problem);
+  }
+  // Never ask for more memory than the machine has (a lying NRRD/MetaImage header would end as
+  // "out of memory"): the voxels as float32 (or float64) in memory.
+  const uint64_t in_memory = voxel_count(io) * (options.dtype == at::kDouble ? 8 : 4);
+  const uint64_t memory = physical_memory_bytes();
+  if (memory > 0 && in_memory > memory)
+    throw Error(ExitCode::Unreadable, "'" + path + "': the header promises " + std::to_string(in_memory >> 20) +
+                                          " MiB of voxels, more than this machine's " + std::to_string(memory >> 20) +
+                                          " MiB of memory (lying header?)");
 
   Volume volume;
   try {
@@ -213,6 +415,15 @@ Volume read_file(const std::string& path, const ReadOptions& options, SourceInfo
                                           " file; it is truncated or corrupt (" + e.GetDescription() + ")");
   }
   if (volume.voxels.scalar_type() != options.dtype) volume.voxels = volume.voxels.to(options.dtype);
+  for (int k = 0; k < 3; ++k) {
+    const double sp = volume.geometry.spacing_mm[k];
+    if (!std::isfinite(sp) || sp <= 0)
+      throw Error(ExitCode::Unreadable, "'" + path + "': invalid voxel spacing " + std::to_string(sp) +
+                                            " mm along axis " + std::to_string(k) + "; pulmo will not guess it");
+    for (int r = 0; r < 3; ++r)
+      if (!std::isfinite(volume.geometry.origin_mm[r]) || !std::isfinite(volume.geometry.direction[3 * r + k]))
+        throw Error(ExitCode::Unreadable, "'" + path + "': the origin or orientation in the header is not finite");
+  }
 
   if (source) {
     source->format = format;

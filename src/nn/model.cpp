@@ -2,6 +2,7 @@
 #include <torch/serialize.h>
 
 #include <filesystem>
+#include <sstream>
 
 #include "core/json_fields.h"
 #include "nn/network_json.h"
@@ -29,7 +30,8 @@ json network_to_json(const NetworkOptions& o) {
   json j = {{"type", o.type}};
   if (o.type == "boxnet")
     j["boxnet"] = {{"in_channels", b.in_channels}, {"levels", b.levels}, {"base_width", b.base_width},
-                   {"norm", norm_name(b.norm)}, {"leaky_slope", b.leaky_slope}};
+                   {"norm", norm_name(b.norm)}, {"leaky_slope", b.leaky_slope}, {"input_size", b.input_size},
+                   {"hidden", b.hidden}, {"coord_channels", b.coord_channels}};
   else
     j["unet"] = {{"dims", u.dims}, {"in_channels", u.in_channels}, {"out_channels", u.out_channels},
                  {"depth", u.depth}, {"base_width", u.base_width}, {"max_width", u.max_width},
@@ -66,10 +68,23 @@ NetworkOptions network_from_json(const json& j, const std::string& where) {
   b.get("base_width", o.boxnet.base_width);
   b.get("norm", norm);
   b.get("leaky_slope", o.boxnet.leaky_slope);
+  b.get("input_size", o.boxnet.input_size);
+  b.get("hidden", o.boxnet.hidden);
+  b.get("coord_channels", o.boxnet.coord_channels);
   b.finish();
   o.boxnet.norm = parse_norm(norm, where + ".boxnet");
   if (o.type != "unet" && o.type != "boxnet")
     throw Error(ExitCode::BadConfig, where + ": unknown network type '" + o.type + "' (valid: unet, boxnet)");
+  return o;
+}
+
+IntensityOptions intensity_options(const ModelInfo& m) {
+  IntensityOptions o;
+  o.hu_min = m.hu_min;
+  o.hu_max = m.hu_max;
+  o.normalisation = m.normalisation;
+  o.mean = m.norm_mean;
+  o.std = m.norm_std;
   return o;
 }
 
@@ -86,6 +101,7 @@ std::string model_info_to_json(const ModelInfo& m) {
             {"training", training},
             {"metrics", m.metrics},
             {"weights", m.weights}};
+  if (!m.box_frame.empty()) j["box_frame"] = m.box_frame;
   return j.dump(2) + "\n";
 }
 
@@ -97,6 +113,16 @@ ModelInfo model_info_from_json(const std::string& text, const std::string& where
     throw Error(ExitCode::BadConfig, where + ": not valid JSON: " + e.what());
   }
   ModelInfo m;
+  // The version first: a folder of another version gets that message, not a list of unknown keys.
+  if (!j.is_object()) throw Error(ExitCode::BadConfig, where + ": expected an object");
+  if (!j.contains("format_version") || !j["format_version"].is_number_integer())
+    throw Error(ExitCode::BadConfig, where + ": no integer format_version");
+  m.format_version = j["format_version"].get<int>();
+  if (m.format_version != kModelFormatVersion)
+    throw Error(ExitCode::BadConfig, where + ": format_version " + std::to_string(m.format_version) +
+                                         " is not supported: this pulmo reads model folders of format_version " +
+                                         std::to_string(kModelFormatVersion) +
+                                         " (docs/model-format.md lists the changes); retrain the model with this pulmo");
   JsonFields f(j, where);
   f.get("format_version", m.format_version);
   f.get("name", m.name);
@@ -121,9 +147,18 @@ ModelInfo model_info_from_json(const std::string& text, const std::string& where
   m.training_json = f.object("training").dump();
   f.get("metrics", m.metrics);
   f.get("weights", m.weights);
+  f.get("box_frame", m.box_frame);
   f.finish();
-  if (m.format_version != 1)
-    throw Error(ExitCode::BadConfig, where + ": format_version " + std::to_string(m.format_version) + " is not supported (1)");
+  if (m.task == "lung_box") {
+    if (m.network.type != "boxnet") throw Error(ExitCode::BadConfig, where + ": a lung_box model needs network.type boxnet");
+    if (m.box_frame != "grid_fraction")
+      throw Error(ExitCode::BadConfig, where + ": box_frame must be 'grid_fraction' for a lung_box model, not '" + m.box_frame + "'");
+  } else if (!m.box_frame.empty()) {
+    throw Error(ExitCode::BadConfig, where + ": box_frame is for lung_box models only");
+  }
+  if (m.network.type == "unet" && static_cast<int>(m.label_names.size()) != std::max(2, m.network.unet.out_channels))
+    throw Error(ExitCode::BadConfig, where + ": label_names has " + std::to_string(m.label_names.size()) +
+                                         " names for " + std::to_string(m.network.unet.out_channels) + " output channels");
   if (m.task != "lungs" && m.task != "lesions" && m.task != "lung_box")
     throw Error(ExitCode::BadConfig, where + ": task must be lungs, lesions or lung_box, not '" + m.task + "'");
   if (m.normalisation != "window01" && m.normalisation != "zscore")
@@ -138,17 +173,17 @@ ModelInfo model_info_from_json(const std::string& text, const std::string& where
 }
 
 void save_weights(Network& network, const std::string& path) {
-  const std::string tmp = temporary_path_for(path);
+  // Serialised in memory, then written with checked writes: LibTorch's file writer throws from its
+  // destructor when the disk is full, which aborts the process (std::terminate) instead of exit 7.
+  std::ostringstream bytes;
   try {
     torch::serialize::OutputArchive archive;
     network.save(archive);
-    archive.save_to(tmp);
-    fs::rename(tmp, path);
+    archive.save_to(bytes);
   } catch (const std::exception& e) {
-    std::error_code ec;
-    fs::remove(tmp, ec);
     throw Error(ExitCode::WriteFailed, "cannot write weights '" + path + "': " + e.what());
   }
+  write_bytes_atomic(path, bytes.str());  // checks the archive is complete (disk full) before the rename
 }
 
 void load_weights(Network& network, const std::string& path) {

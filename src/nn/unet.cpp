@@ -133,7 +133,7 @@ BoxNetImpl::BoxNetImpl(const BoxNetOptions& o) : o_(o) {
   b.dims = 3;
   b.norm = o.norm;
   b.leaky_slope = o.leaky_slope;
-  int width = o.base_width, in = o.in_channels;
+  int width = o.base_width, in = o.in_channels + (o.coord_channels ? 3 : 0);
   for (int i = 0; i < o.levels; ++i) {
     b.in = in;
     b.out = std::min(256, width);
@@ -142,14 +142,33 @@ BoxNetImpl::BoxNetImpl(const BoxNetOptions& o) : o_(o) {
     in = b.out;
     width *= 2;
   }
-  fc_ = register_module("fc", torch::nn::Linear(in, 6));
+  int64_t cells = 1;
+  for (int a = 0; a < 3; ++a) cells *= o.input_size[a] >> o.levels;
+  fc1_ = register_module("fc1", torch::nn::Linear(in * cells, o.hidden));
+  fc_ = register_module("fc", torch::nn::Linear(o.hidden, 6));
 }
 
 std::vector<at::Tensor> BoxNetImpl::forward_all(const at::Tensor& x) {
   if (x.dim() != 5) throw Error(ExitCode::Mismatch, "BoxNet needs a [B,C,D,H,W] input, got " + std::to_string(x.dim()) + " dims");
+  const std::array<int64_t, 3> want{o_.input_size[2], o_.input_size[1], o_.input_size[0]};
+  for (int d = 0; d < 3; ++d)
+    if (x.size(2 + d) != want[d])
+      throw Error(ExitCode::Mismatch, "BoxNet: input must be " + std::to_string(o_.input_size[0]) + "x" +
+                                          std::to_string(o_.input_size[1]) + "x" + std::to_string(o_.input_size[2]) + " voxels");
   at::Tensor h = x;                                  // [B,C,D,H,W]
+  if (o_.coord_channels) {                           // [B,C,D,H,W] -> [B,C+3,D,H,W], coordinates in [-1, 1]
+    const auto opts = x.options();
+    std::vector<at::Tensor> coords;
+    for (int d = 0; d < 3; ++d) {
+      std::vector<int64_t> shape{1, 1, 1, 1, 1};
+      shape[2 + d] = x.size(2 + d);
+      const at::Tensor c = at::linspace(-1, 1, x.size(2 + d), opts).reshape(shape);
+      coords.push_back(c.expand({x.size(0), 1, x.size(2), x.size(3), x.size(4)}));
+    }
+    h = at::cat({x, coords[2], coords[1], coords[0]}, 1);  // channels: image, x, y, z
+  }
   for (auto& block : blocks_) h = block->forward(h); // [B,w,D/2^L,H/2^L,W/2^L]
-  h = at::adaptive_avg_pool3d(h, {1, 1, 1}).flatten(1);  // [B,w]
+  h = at::leaky_relu(fc1_->forward(h.flatten(1)), o_.leaky_slope);  // [B,hidden]
   return {at::sigmoid(fc_->forward(h))};             // [B,6]: (x0,y0,z0,x1,y1,z1) in [0,1]
 }
 
@@ -169,8 +188,12 @@ std::shared_ptr<Network> make_network(const NetworkOptions& options) {
   }
   if (options.type == "boxnet") {
     const BoxNetOptions& b = options.boxnet;
-    if (b.levels < 1 || b.levels > 8 || b.base_width < 1 || b.in_channels < 1)
+    if (b.levels < 1 || b.levels > 8 || b.base_width < 1 || b.in_channels < 1 || b.hidden < 1)
       throw Error(ExitCode::BadConfig, "boxnet needs 1..8 levels and positive widths");
+    for (int a = 0; a < 3; ++a)
+      if (b.input_size[a] < (int64_t(1) << b.levels) || b.input_size[a] % (int64_t(1) << b.levels) != 0 || b.input_size[a] > 512)
+        throw Error(ExitCode::BadConfig, "boxnet.input_size must be multiples of 2^levels = " +
+                                             std::to_string(int64_t(1) << b.levels) + ", at most 512");
     return std::make_shared<nn::BoxNetImpl>(b);
   }
   throw Error(ExitCode::BadConfig, "unknown network type '" + options.type + "' (valid: unet, boxnet)");

@@ -53,7 +53,7 @@ class BoxNetImpl : public Network {
  private:
   BoxNetOptions o_;
   std::vector<ConvBlock> blocks_;
-  torch::nn::Linear fc_{nullptr};
+  torch::nn::Linear fc1_{nullptr}, fc_{nullptr};
 };
 TORCH_MODULE(BoxNet);
 

@@ -312,6 +312,7 @@ Quantification quantify(const Volume& ct, const Volume& lungs, const Volume& les
     region.density = densitometry(dist[r], sum, sum_sq, options);
   }
   q.slices = slice_curve(g, slice_lung, slice_lesion);
+  q.lesions_computed = lesions.voxels.defined();
   return q;
 }
 

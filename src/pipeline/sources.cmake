@@ -1,1 +1,1 @@
-list(APPEND PULMO_SOURCES pipeline/quantify.cpp)
+list(APPEND PULMO_SOURCES pipeline/quantify.cpp pipeline/classical.cpp pipeline/cascade.cpp)

@@ -58,12 +58,13 @@ std::string report_csv_row(const Quantification& q, const ReportMeta& m) {
     append(line, f);
   for (const RegionQuantification& r : q.regions) {
     const double nan = std::nan("");
-    const double typed[2] = {q.lesion_types_known ? r.ground_glass_ml : nan, q.lesion_types_known ? r.consolidation_ml : nan};
-    for (double v : {r.lung_ml, r.lesion_ml, typed[0], typed[1], r.involved_percent,
-                     r.involved_percent_sd < 0 ? nan : r.involved_percent_sd})
+    const bool les = q.lesions_computed, typed_ok = les && q.lesion_types_known;
+    const double typed[2] = {typed_ok ? r.ground_glass_ml : nan, typed_ok ? r.consolidation_ml : nan};
+    for (double v : {r.lung_ml, les ? r.lesion_ml : nan, typed[0], typed[1], les ? r.involved_percent : nan,
+                     r.involved_percent_sd < 0 || !les ? nan : r.involved_percent_sd})
       append(line, number(v));
-    append(line, std::to_string(r.severity_score));
-    append(line, std::to_string(mosmed_category(r.involved_percent)));
+    append(line, les ? std::to_string(r.severity_score) : "");
+    append(line, les ? std::to_string(mosmed_category(r.involved_percent)) : "");
     auto density = [&r, nan](double v) { return number(r.lung_voxels == 0 ? nan : v); };  // empty lung: no densitometry
     append(line, density(r.density.mean_hu));
     append(line, density(r.density.std_hu));

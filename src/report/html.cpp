@@ -56,18 +56,22 @@ std::string summary_table(const Quantification& q) {
                                      "Involved (%)", "Severity score (1-5)", "MosMed category"}, "th");
   for (int r = 0; r < 3; ++r) {
     const RegionQuantification& x = q.regions[r];
-    std::string involved = fixed(x.involved_percent, 1);
-    if (x.involved_percent_sd >= 0) involved += " &plusmn; " + fixed(x.involved_percent_sd, 1);
-    const std::string ggo = q.lesion_types_known ? fixed(x.ground_glass_ml, 1) : "n/a";
-    const std::string cons = q.lesion_types_known ? fixed(x.consolidation_ml, 1) : "n/a";
-    t += table_row({region_title(r), fixed(x.lung_ml, 1), fixed(x.lesion_ml, 1), ggo, cons, involved,
-              std::to_string(x.severity_score), "CT-" + std::to_string(mosmed_category(x.involved_percent))});
+    const bool les = q.lesions_computed;
+    const std::string not_computed = "not computed";
+    std::string involved = les ? fixed(x.involved_percent, 1) : not_computed;
+    if (les && x.involved_percent_sd >= 0) involved += " &plusmn; " + fixed(x.involved_percent_sd, 1);
+    const std::string ggo = !les ? not_computed : q.lesion_types_known ? fixed(x.ground_glass_ml, 1) : "n/a";
+    const std::string cons = !les ? not_computed : q.lesion_types_known ? fixed(x.consolidation_ml, 1) : "n/a";
+    t += table_row({region_title(r), fixed(x.lung_ml, 1), les ? fixed(x.lesion_ml, 1) : not_computed, ggo, cons, involved,
+                    les ? std::to_string(x.severity_score) : not_computed,
+                    les ? "CT-" + std::to_string(mosmed_category(x.involved_percent)) : not_computed});
   }
   t += "</table>\n<p class=\"note\">Involved = lesion volume / lung volume &times; 100 (lesions inside the lungs only). "
        "Severity score (LungQuant): 1 &lt; 5 %, 2: 5&ndash;25 %, 3: 25&ndash;50 %, 4: 50&ndash;75 %, 5: &ge; 75 % "
        "involved. MosMed category: CT-0 no involvement, CT-1 &lt; 25 %, CT-2 25&ndash;50 %, CT-3 50&ndash;75 %, "
        "CT-4 &ge; 75 %.";
   if (!q.lesion_types_known) t += " The lesion model does not separate ground-glass from consolidation.";
+  if (!q.lesions_computed) t += " Lesions were not segmented in this run (--no-lesions): lungs and densitometry only.";
   return t + "</p>\n";
 }
 

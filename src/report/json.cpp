@@ -51,17 +51,18 @@ json densitometry_json(const Densitometry& d, bool empty) {
           {"band_percent_of_lung", bands}};
 }
 
-json region_json(const RegionQuantification& r, bool types_known) {
-  auto typed = [types_known](double ml) { return types_known ? number(ml) : json(nullptr); };
+json region_json(const RegionQuantification& r, bool types_known, bool lesions) {
+  auto typed = [types_known, lesions](double ml) { return types_known && lesions ? number(ml) : json(nullptr); };
+  auto lesion = [lesions](const json& v) { return lesions ? v : json(nullptr); };
   return {{"lung_voxels", r.lung_voxels},
           {"lung_ml", number(r.lung_ml)},
-          {"lesion_ml", number(r.lesion_ml)},
+          {"lesion_ml", lesion(number(r.lesion_ml))},
           {"ground_glass_ml", typed(r.ground_glass_ml)},
           {"consolidation_ml", typed(r.consolidation_ml)},
-          {"involved_percent", number(r.involved_percent)},
-          {"involved_percent_sd", r.involved_percent_sd < 0 ? json(nullptr) : number(r.involved_percent_sd)},
-          {"severity_score", r.severity_score},
-          {"mosmed_category", mosmed_category(r.involved_percent)},
+          {"involved_percent", lesion(number(r.involved_percent))},
+          {"involved_percent_sd", r.involved_percent_sd < 0 ? json(nullptr) : lesion(number(r.involved_percent_sd))},
+          {"severity_score", lesion(r.severity_score)},
+          {"mosmed_category", lesion(mosmed_category(r.involved_percent))},
           {"densitometry", densitometry_json(r.density, r.lung_voxels == 0)}};
 }
 
@@ -97,8 +98,9 @@ std::string report_json(const Quantification& q, const ReportMeta& meta) {
   for (const HuBand& b : q.bands) bands.push_back({{"name", b.name}, {"lo_hu", number(b.lo)}, {"hi_hu", number(b.hi)}});
   j["hu_bands"] = bands;
   j["lesion_types_known"] = q.lesion_types_known;
+  j["lesions_computed"] = q.lesions_computed;
   json regions = json::object();
-  for (const RegionQuantification& r : q.regions) regions[r.name] = region_json(r, q.lesion_types_known);
+  for (const RegionQuantification& r : q.regions) regions[r.name] = region_json(r, q.lesion_types_known, q.lesions_computed);
   j["regions"] = regions;
   json slices = json::array();
   for (const SliceInvolvement& s : q.slices)

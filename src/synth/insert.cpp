@@ -78,6 +78,8 @@ Phantom insert_lesions(const Volume& ct, const Volume& lung_mask, const PhantomO
   validate(check);  // only the lesion options matter here
   ct.check();
   lung_mask.check();
+  if (lung_mask.voxels.is_floating_point() && !at::isfinite(lung_mask.voxels).all().item<bool>())
+    throw Error(ExitCode::Mismatch, "the lung mask holds NaN or infinite values; a label map holds integers");
   if (!lung_mask.geometry.same_grid_as(ct.geometry))
     throw Error(ExitCode::Mismatch, "lung mask grid (" + lung_mask.geometry.describe() + ") differs from the CT grid (" +
                                         ct.geometry.describe() + ")");

@@ -1,12 +1,15 @@
 // Training configuration: JSON or YAML -> TrainConfig, strictly.
 #include <yaml-cpp/yaml.h>
 
+#include <cmath>
 #include <filesystem>
+#include <set>
 
 #include "core/json_fields.h"
 #include "nn/network_json.h"
 #include "pulmo/error.h"
 #include "pulmo/fileutil.h"
+#include "pulmo/runtime.h"
 #include "pulmo/train_config.h"
 #include "train/internal.h"
 
@@ -19,7 +22,13 @@ json yaml_to_json(const YAML::Node& n) {
   switch (n.Type()) {
     case YAML::NodeType::Map: {
       json j = json::object();
-      for (const auto& kv : n) j[kv.first.as<std::string>()] = yaml_to_json(kv.second);
+      for (const auto& kv : n) {
+        const std::string key = kv.first.as<std::string>();
+        if (j.contains(key))
+          throw Error(ExitCode::BadConfig, "duplicate key '" + key + "' (line " + std::to_string(kv.first.Mark().line + 1) +
+                                               "): which value was meant is unclear");
+        j[key] = yaml_to_json(kv.second);
+      }
       return j;
     }
     case YAML::NodeType::Sequence: {
@@ -44,6 +53,19 @@ json yaml_to_json(const YAML::Node& n) {
     }
     default: return nullptr;
   }
+}
+
+// nlohmann keeps the last of two equal keys without a word: refuse duplicates in every object.
+json parse_json_without_duplicates(const std::string& text) {
+  std::vector<std::set<std::string>> keys;
+  json::parser_callback_t cb = [&keys](int /*depth*/, json::parse_event_t event, json& parsed) {
+    if (event == json::parse_event_t::object_start) keys.emplace_back();
+    else if (event == json::parse_event_t::object_end && !keys.empty()) keys.pop_back();
+    else if (event == json::parse_event_t::key && !keys.empty() && !keys.back().insert(parsed.get<std::string>()).second)
+      throw Error(ExitCode::BadConfig, "duplicate key '" + parsed.get<std::string>() + "': which value was meant is unclear");
+    return true;
+  };
+  return json::parse(text, cb);
 }
 
 void read_data(JsonFields& f, DataOptions& d) {
@@ -151,7 +173,7 @@ void read_training(JsonFields& f, TrainOptions& t, int& threads) {
 void validate(const TrainConfig& c, const std::string& where) {
   auto bad = [&](const std::string& m) { throw Error(ExitCode::BadConfig, where + ": " + m); };
   const DataOptions& d = c.data;
-  if (d.task != "lungs" && d.task != "lesions") bad("data.task must be lungs or lesions");
+  if (d.task != "lungs" && d.task != "lesions" && d.task != "lung_box") bad("data.task must be lungs, lesions or lung_box");
   if (d.split != "holdout" && d.split != "kfold" && d.split != "loo") bad("data.split must be holdout, kfold or loo");
   if (d.split == "kfold" && d.folds < 2) bad("data.folds must be >= 2");
   if (d.validation_fraction < 0 || d.validation_fraction >= 1) bad("data.validation_fraction must be in [0, 1)");
@@ -165,10 +187,45 @@ void validate(const TrainConfig& c, const std::string& where) {
     bad("optimizer.type must be adam, adamw or sgd");
   const std::string& s = t.schedule.type;
   if (s != "constant" && s != "poly" && s != "cosine" && s != "plateau") bad("schedule.type must be constant, poly, cosine or plateau");
+  if (d.task == "lung_box") {
+    if (t.network.type != "boxnet") bad("network.type must be boxnet for data.task lung_box");
+    if (t.patch_size != t.network.boxnet.input_size)
+      bad("training.patch_size must equal network.boxnet.input_size for a lung_box model (the whole CT is resampled to it)");
+    if (c.threads < 0) bad("training.threads must be >= 0");
+    return;
+  }
   if (t.network.type != "unet") bad("network.type must be unet for segmentation training");
   if (t.network.unet.dims != 3) bad("network.unet.dims must be 3: pulmo train trains 3-D U-Nets (2-D U-Nets exist in the library only)");
   if (t.network.unet.out_channels != 3 && t.network.unet.out_channels != 2)
     bad("network.unet.out_channels must be 3 (background + 2 labels) or 2 (background + any label)");
+  const UNetOptions& u = t.network.unet;
+  if (u.depth < 1 || u.depth > 7) bad("network.unet.depth must be 1..7 (not " + std::to_string(u.depth) + ")");
+  if (u.base_width < 1 || u.max_width < 1) bad("network.unet.base_width and max_width must be >= 1");
+  auto probability = [&](const char* name, double p) {
+    if (!(p >= 0 && p <= 1)) bad(std::string(name) + " is a probability and must be in [0, 1] (not " + std::to_string(p) + ")");
+  };
+  const AugmentOptions& a = t.augment;
+  for (double p : a.flip.probability) probability("augment.flip_probability", p);
+  probability("augment.rotate_scale_probability", a.spatial.probability);
+  probability("augment.elastic_probability", a.spatial.elastic_probability);
+  probability("augment.shift_probability", a.intensity.shift_probability);
+  probability("augment.scale_probability", a.intensity.scale_probability);
+  probability("augment.gamma_probability", a.intensity.gamma_probability);
+  probability("augment.noise_probability", a.intensity.noise_probability);
+  probability("augment.blur_probability", a.intensity.blur_probability);
+  probability("augment.lowres_probability", a.intensity.lowres_probability);
+  probability("training.foreground_probability", t.foreground_probability);
+  if (!(u.dropout >= 0 && u.dropout < 1)) bad("network.unet.dropout must be in [0, 1)");
+  if (t.workers > kMaxLoaderWorkers)
+    bad("training.workers " + std::to_string(t.workers) + " is more than " + std::to_string(kMaxLoaderWorkers) +
+        " loader threads (pulmo's limit; 2-8 keep a GPU busy)");
+  if (t.prefetch > kMaxPrefetch) bad("training.prefetch must be <= " + std::to_string(kMaxPrefetch));
+  const int max_threads = kMaxThreadsPerCore * available_cores();
+  if (c.threads > max_threads)
+    bad("training.threads " + std::to_string(c.threads) + " is more than " + std::to_string(kMaxThreadsPerCore) +
+        " per available core (at most " + std::to_string(max_threads) + " here; 0 = every core)");
+  for (int a2 = 0; a2 < 3; ++a2)
+    if (!std::isfinite(d.spacing_mm[a2])) bad("data.spacing_mm must be finite");
   const int64_t div = network_divisor(t.network);
   for (int64_t p : t.patch_size)
     if (p < 1 || p % div != 0) bad("training.patch_size entries must be positive multiples of " + std::to_string(div));
@@ -179,7 +236,9 @@ void validate(const TrainConfig& c, const std::string& where) {
 
 json parse_yaml_or_json(const std::string& text, bool yaml, const std::string& where) {
   try {
-    return yaml ? yaml_to_json(YAML::Load(text)) : json::parse(text);
+    return yaml ? yaml_to_json(YAML::Load(text)) : parse_json_without_duplicates(text);
+  } catch (const Error& e) {
+    throw e.with_context(where);
   } catch (const YAML::Exception& e) {
     throw Error(ExitCode::BadConfig, where + ": not valid YAML: " + e.what());
   } catch (const json::parse_error& e) {

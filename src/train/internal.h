@@ -1,22 +1,24 @@
-// Internal to libpulmo: pieces of the training engine shared by the segmentation trainer (trainer.cpp)
-// and the chest X-ray trainer (src/cxr/).
+// Pieces of the training engine shared by its loops (segmentation, lung box) and by the chest X-ray trainer
+// (src/cxr/); internal to libpulmo.
 #pragma once
 
 #include <nlohmann/json.hpp>
-#include <torch/optim.h>
+#include <torch/optim/optimizer.h>
 
 #include <memory>
+#include <string>
 #include <vector>
 
+#include "core/duration.h"
 #include "pulmo/train.h"
 
 namespace pulmo {
 
-// The optimiser of `o` ("adam", "adamw", "sgd") over `params`. Throws Error(BadConfig) for another type.
+// The optimiser `o` names over `params`. Throws Error(BadConfig) for an unknown type.
 std::unique_ptr<torch::optim::Optimizer> make_optimizer(const OptimizerOptions& o, std::vector<at::Tensor> params);
 
-// YAML (yaml = true) or JSON text as JSON (YAML scalars typed: numbers, booleans, quoted strings stay strings).
-// Error(BadConfig) naming `where` when it does not parse.
+// YAML (yaml = true) or JSON text as JSON (YAML scalars typed: numbers, booleans, quoted strings stay strings;
+// duplicate JSON keys refused). Error(BadConfig) naming `where` when it does not parse.
 nlohmann::json parse_yaml_or_json(const std::string& text, bool yaml, const std::string& where);
 
 }  // namespace pulmo

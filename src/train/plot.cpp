@@ -57,7 +57,7 @@ void panel(Canvas& c, int x0, int y0, int w, int h, const std::string& title, co
 
 }  // namespace
 
-void plot_training_curves(const std::vector<LogRow>& log, const std::string& png_path) {
+void plot_training_curves(const std::vector<LogRow>& log, const std::string& png_path, const std::string& metric_title) {
   Series loss{{}, {31, 119, 180}}, dice{{}, {214, 39, 40}};
   double xmax = 1, lmax = 0;
   for (const LogRow& r : log) {
@@ -73,7 +73,7 @@ void plot_training_curves(const std::vector<LogRow>& log, const std::string& png
   dmin = std::min(0.8, std::floor(dmin * 10) / 10);
   Canvas c(1000, 420);
   panel(c, 0, 0, 500, 420, "TRAINING LOSS", {loss}, 0, lmax > 0 ? lmax * 1.05 : 1, xmax);
-  panel(c, 500, 0, 500, 420, "VALIDATION DICE", {dice}, dmin, 1.0, xmax);
+  panel(c, 500, 0, 500, 420, metric_title, {dice}, dmin, 1.0, xmax);
   draw::write_png(c, png_path);
 }
 

@@ -1,1 +1,1 @@
-list(APPEND PULMO_SOURCES train/trainer.cpp train/plot.cpp train/config.cpp)
+list(APPEND PULMO_SOURCES train/trainer.cpp train/box.cpp train/plot.cpp train/config.cpp)

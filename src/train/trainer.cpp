@@ -12,6 +12,8 @@
 
 #include <chrono>
 #include <cmath>
+#include <functional>
+#include <set>
 #include <filesystem>
 #include <iomanip>
 #include <ostream>
@@ -90,23 +92,6 @@ LoopState state_from_json(const json& j) {
   return s;
 }
 
-}  // namespace
-
-std::unique_ptr<torch::optim::Optimizer> make_optimizer(const OptimizerOptions& o, std::vector<at::Tensor> params) {
-  if (o.type == "adam")
-    return std::make_unique<torch::optim::Adam>(
-        params, torch::optim::AdamOptions(o.lr).betas(std::make_tuple(o.beta1, o.beta2)).weight_decay(o.weight_decay));
-  if (o.type == "adamw")
-    return std::make_unique<torch::optim::AdamW>(
-        params, torch::optim::AdamWOptions(o.lr).betas(std::make_tuple(o.beta1, o.beta2)).weight_decay(o.weight_decay));
-  if (o.type == "sgd")
-    return std::make_unique<torch::optim::SGD>(
-        params, torch::optim::SGDOptions(o.lr).momentum(o.momentum).nesterov(o.nesterov).weight_decay(o.weight_decay));
-  throw Error(ExitCode::BadConfig, "unknown optimizer '" + o.type + "' (valid: adam, adamw, sgd)");
-}
-
-namespace {
-
 void set_autocast(bool on) {
 #if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
   at::autocast::set_autocast_enabled(at::kCUDA, on);
@@ -138,7 +123,7 @@ double validate(Network& net, const std::vector<Sample>& validation, const std::
   double sum = 0;
   int n = 0;
   for (const Sample& s : validation) {
-    at::Tensor prob = sliding_window_probabilities(net, s.image, patch, 0.5);  // [K,z,y,x]
+    at::Tensor prob = sliding_window_probabilities(net, s.image, patch);  // [K,z,y,x]
     if (prob.size(0) == 1) prob = at::cat({1 - prob, prob}, 0);
     const double d = hard_dice(prob.unsqueeze(0), s.label.unsqueeze(0));
     if (!std::isnan(d)) {
@@ -149,13 +134,10 @@ double validate(Network& net, const std::vector<Sample>& validation, const std::
   return n ? sum / n : std::nan("");
 }
 
-std::string duration_text(double s) {
-  std::ostringstream os;
-  const int64_t t = std::llround(std::max(0.0, s));
-  if (t >= 3600) os << t / 3600 << "h" << std::setw(2) << std::setfill('0') << (t % 3600) / 60 << "m";
-  else os << t / 60 << "m" << std::setw(2) << std::setfill('0') << t % 60 << "s";
-  return os.str();
-}
+const char* const kResumeMayChange[] = {"training.steps", "training.workers", "training.prefetch", "training.threads",
+                                        "output", "data.manifest (the cases of each split must stay the same)"};
+
+
 
 class Trainer {
  public:
@@ -304,9 +286,9 @@ void Trainer::after_validation_point() {
 
 void Trainer::save_checkpoint() {
   const std::string path = (fs::path(o_.output) / "checkpoint.pt").string();
-  const std::string tmp = temporary_path_for(path);
   LoopState s = st_;
   s.elapsed_s = st_.elapsed_s + seconds_since(start_);
+  std::ostringstream bytes;
   try {
     torch::serialize::OutputArchive archive, model, optim;
     net_->save(model);
@@ -315,13 +297,12 @@ void Trainer::save_checkpoint() {
     archive.write("optimizer", optim);
     archive.write("state", c10::IValue(state_to_json(s).dump()));
     archive.write("config", c10::IValue(o_.config_json));
-    archive.save_to(tmp);
-    fs::rename(tmp, path);
+    // In memory, then checked writes: LibTorch's file writer aborts the process on a full disk.
+    archive.save_to(bytes);
   } catch (const std::exception& e) {
-    std::error_code ec;
-    fs::remove(tmp, ec);
     throw Error(ExitCode::WriteFailed, "cannot write checkpoint '" + path + "': " + e.what());
   }
+  write_bytes_atomic(path, bytes.str());  // checks the archive is complete (disk full) before the rename
 }
 
 bool Trainer::load_checkpoint() {
@@ -330,6 +311,19 @@ bool Trainer::load_checkpoint() {
   try {
     torch::serialize::InputArchive archive, model, optim;
     archive.load_from(path, device_);
+    c10::IValue stored;
+    if (archive.try_read("config", stored) && stored.isString()) {
+      const std::vector<std::string> changed = resume_config_changes(stored.toStringRef(), o_.config_json);
+      if (!changed.empty()) {
+        std::string list;
+        for (const std::string& c : changed) list += (list.empty() ? "" : "; ") + c;
+        std::string free;
+        for (const char* k : kResumeMayChange) free += (free.empty() ? "" : ", ") + std::string(k);
+        throw Error(ExitCode::BadConfig, "cannot resume from '" + path + "': the configuration changed since the "
+                                         "checkpoint (" + list + "); restore it, or train into a new output folder. "
+                                         "Only these may change on --resume: " + free);
+      }
+    }
     archive.read("model", model);
     archive.read("optimizer", optim);
     net_->load(model);
@@ -337,6 +331,10 @@ bool Trainer::load_checkpoint() {
     c10::IValue state;
     archive.read("state", state);
     st_ = state_from_json(json::parse(state.toStringRef()));
+    // More steps than the finished run had (training.steps may change on --resume): train on, unless
+    // early stopping ended it.
+    const bool stopped_early = o_.early_stopping_patience > 0 && st_.bad_validations >= o_.early_stopping_patience;
+    if (st_.finished && st_.step < o_.steps && !stopped_early) st_.finished = false;
   } catch (const c10::Error& e) {
     throw Error(ExitCode::BadConfig, "checkpoint '" + path + "' does not fit this configuration: " + e.what_without_backtrace());
   } catch (const json::exception& e) {
@@ -423,6 +421,67 @@ TrainResult Trainer::run() {
 }
 
 }  // namespace
+
+std::vector<std::string> resume_config_changes(const std::string& stored_json, const std::string& current_json) {
+  json a, b;
+  try {
+    a = json::parse(stored_json);
+    b = json::parse(current_json);
+  } catch (const json::exception&) {
+    return {"the stored configuration is unreadable"};
+  }
+  // The configuration sits under "config" next to the split (fold, cases); other layouts are compared whole.
+  static const std::set<std::string> may_change = {"config.training.steps", "config.training.workers",
+                                                   "config.training.prefetch", "config.training.threads",
+                                                   "config.output", "config.data.manifest", "manifest"};
+  std::vector<std::string> out;
+  std::function<void(const json&, const json&, const std::string&)> diff = [&](const json& x, const json& y,
+                                                                               const std::string& key) {
+    if (may_change.count(key)) return;
+    if (x.is_object() && y.is_object()) {
+      std::set<std::string> keys;
+      for (auto it = x.begin(); it != x.end(); ++it) keys.insert(it.key());
+      for (auto it = y.begin(); it != y.end(); ++it) keys.insert(it.key());
+      for (const std::string& k : keys) {
+        const std::string sub = key.empty() ? k : key + "." + k;
+        if (!x.contains(k) || !y.contains(k)) {
+          if (!may_change.count(sub)) out.push_back(sub + " (added or removed)");
+        } else {
+          diff(x.at(k), y.at(k), sub);
+        }
+      }
+      return;
+    }
+    if (x == y) return;
+    std::string name = key.rfind("config.", 0) == 0 ? key.substr(7) : key;
+    if (name == "cases.train" || name == "cases.validation" || name == "cases.test") {
+      out.push_back(name + " (the split's cases differ)");
+      return;
+    }
+    std::string from = x.dump(), to = y.dump();
+    if (from.size() > 60) from = from.substr(0, 57) + "...";
+    if (to.size() > 60) to = to.substr(0, 57) + "...";
+    out.push_back(name + " " + from + " -> " + to);
+  };
+  diff(a, b, "");
+  return out;
+}
+
+std::unique_ptr<torch::optim::Optimizer> make_optimizer(const OptimizerOptions& o, std::vector<at::Tensor> params) {
+  if (o.type == "adam")
+    return std::make_unique<torch::optim::Adam>(
+        params, torch::optim::AdamOptions(o.lr).betas(std::make_tuple(o.beta1, o.beta2)).weight_decay(o.weight_decay));
+  if (o.type == "adamw")
+    return std::make_unique<torch::optim::AdamW>(
+        params, torch::optim::AdamWOptions(o.lr).betas(std::make_tuple(o.beta1, o.beta2)).weight_decay(o.weight_decay));
+  if (o.type == "sgd")
+    return std::make_unique<torch::optim::SGD>(
+        params, torch::optim::SGDOptions(o.lr).momentum(o.momentum).nesterov(o.nesterov).weight_decay(o.weight_decay));
+  throw Error(ExitCode::BadConfig, "unknown optimizer '" + o.type + "' (valid: adam, adamw, sgd)");
+}
+
+
+
 
 double scheduled_lr(const OptimizerOptions& opt, const ScheduleOptions& s, int64_t step, int64_t steps, double plateau_scale) {
   double lr = opt.lr;

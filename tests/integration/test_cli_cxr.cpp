@@ -104,10 +104,10 @@ TEST_F(CliCxr, BadInputsHaveTheirExitCodesAndLeaveNothing) {
   };
   const std::vector<Bad> bad = {
       {t.file("photo.png"), 6, "colour picture"},
-      {t.file("flat.png"), 12, "single value"},
+      {t.file("flat.png"), 13, "single value"},
       {t.file("notes.png"), 4, "not an image"},
-      {t.file("lateral.dcm"), 12, "lateral view"},
-      {t.file("ct.dcm"), 12, "modality CT"},
+      {t.file("lateral.dcm"), 13, "lateral view"},
+      {t.file("ct.dcm"), 13, "modality CT"},
       {t.file("absent.png"), 3, "does not exist"},
       {dir_->file("x0.png") + " crp_level=3", 2, "unknown clinical input 'crp_level'"},
       {dir_->file("x0.png") + " age=300", 2, "out of range"},

@@ -1,5 +1,9 @@
 #include "support/synthetic_dicom.h"
 
+#include <gdcmDicts.h>
+#include <gdcmGlobal.h>
+#include <gdcmReader.h>
+#include <gdcmWriter.h>
 #include <itkGDCMImageIO.h>
 #include <itkImageFileWriter.h>
 #include <itkMetaDataObject.h>
@@ -7,6 +11,7 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <stdexcept>
 
 namespace pulmo::test {
 
@@ -61,6 +66,28 @@ void write_synthetic_series(const std::string& folder, const std::vector<Synthet
     writer->SetUseInputMetaDataDictionary(false);
     writer->Update();
   }
+}
+
+void set_dicom_tag(const std::string& file, uint16_t group, uint16_t element, const char* value) {
+  gdcm::Reader reader;
+  reader.SetFileName(file.c_str());
+  if (!reader.Read()) throw std::runtime_error("cannot read DICOM " + file);
+  gdcm::DataSet& ds = reader.GetFile().GetDataSet();
+  const gdcm::Tag tag(group, element);
+  if (!value) {
+    ds.Remove(tag);
+  } else {
+    gdcm::DataElement de = ds.FindDataElement(tag) ? ds.GetDataElement(tag) : gdcm::DataElement(tag);
+    if (de.GetVR() == gdcm::VR::INVALID) de.SetVR(gdcm::Global::GetInstance().GetDicts().GetDictEntry(tag).GetVR());
+    std::string v(value);
+    if (v.size() % 2) v += ' ';
+    de.SetByteValue(v.c_str(), static_cast<uint32_t>(v.size()));
+    ds.Replace(de);
+  }
+  gdcm::Writer writer;
+  writer.SetFile(reader.GetFile());
+  writer.SetFileName(file.c_str());
+  if (!writer.Write()) throw std::runtime_error("cannot write DICOM " + file);
 }
 
 std::vector<SyntheticSlice> axial_stack(int n, double gap_mm, double z0) {

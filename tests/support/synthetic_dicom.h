@@ -3,6 +3,7 @@
 #pragma once
 
 #include <array>
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -18,6 +19,10 @@ struct SyntheticSlice {
 // One file per slice, named slice_###.dcm in `folder` (created); stored values are
 // (slice index * 10 + column) - 1000 in HU, so order and rescale can be checked.
 void write_synthetic_series(const std::string& folder, const std::vector<SyntheticSlice>& slices);
+
+// Edits one tag of a DICOM file in place (GDCM): sets `value` (string VRs), or removes the tag when
+// `value` is null. For the bad-series corpus: no PixelSpacing, skewed orientation, no SeriesInstanceUID.
+void set_dicom_tag(const std::string& file, uint16_t group, uint16_t element, const char* value);
 
 // `n` axial slices at z = z0 + i * gap (i = 0..n-1), all in one series.
 std::vector<SyntheticSlice> axial_stack(int n, double gap_mm, double z0 = 0.0);

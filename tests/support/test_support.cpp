@@ -1,5 +1,6 @@
 #include "support/test_support.h"
 
+#include <gtest/gtest.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -52,6 +53,26 @@ RunResult run_pulmo(const std::string& args) {
   r.out = slurp(out);
   r.err = slurp(err);
   return r;
+}
+
+RunResult expect_refused_command(const std::string& args, int code, const std::string& message_part,
+                                 const std::string& out, bool pulmo_message) {
+  const RunResult r = run_pulmo(args);
+  EXPECT_EQ(r.exit_code, code) << "pulmo " << args << "\nstderr: " << r.err;
+  EXPECT_NE(r.err.find(message_part), std::string::npos) << "expected '" << message_part << "' in stderr: " << r.err;
+  if (pulmo_message) EXPECT_NE(r.err.find("pulmo: error: "), std::string::npos) << "stderr: " << r.err;
+  std::error_code ec;
+  EXPECT_FALSE(fs::exists(out, ec)) << "'" << out << "' was left behind";
+  if (fs::is_directory(out, ec)) EXPECT_EQ(count_temporary_files(out), 0) << "a temporary file was left in " << out;
+  return r;
+}
+
+int count_temporary_files(const std::filesystem::path& folder) {
+  int n = 0;
+  std::error_code ec;
+  for (auto it = fs::recursive_directory_iterator(folder, ec); !ec && it != fs::recursive_directory_iterator(); it.increment(ec))
+    if (it->path().filename().string().find(".tmp-") != std::string::npos) ++n;
+  return n;
 }
 
 }  // namespace pulmo::test

@@ -32,4 +32,14 @@ struct RunResult {
 // Runs the built `pulmo` executable with `args` (a shell-quoted string).
 RunResult run_pulmo(const std::string& args);
 
+// Runs `pulmo ARGS` and checks that it exits with `code`, that stderr holds `message_part` (after
+// "pulmo: error: " when `pulmo_message`; CLI11 prints parse errors its own way), and that `out` - the
+// output file or folder the command was asked to write, absent before - does not exist afterwards:
+// no output, no temporary file, no folder the command created. Returns the run for further checks.
+RunResult expect_refused_command(const std::string& args, int code, const std::string& message_part,
+                                 const std::string& out, bool pulmo_message = true);
+
+// Files whose name holds ".tmp-" (pulmo's temporary files) under `folder`, recursively.
+int count_temporary_files(const std::filesystem::path& folder);
+
 }  // namespace pulmo::test

@@ -78,6 +78,7 @@ TEST(Networks, TheBoxNetRegressesSixNormalisedCoordinates) {
   o.type = "boxnet";
   o.boxnet.levels = 3;
   o.boxnet.base_width = 4;
+  o.boxnet.input_size = {16, 16, 16};
   const at::Tensor y = make_network(o)->forward(at::randn({2, 1, 16, 16, 16}));
   EXPECT_EQ(y.sizes(), (at::IntArrayRef{2, 6}));
   EXPECT_GE(y.min().item<double>(), 0.0);
@@ -99,8 +100,35 @@ TEST(ModelFolder, ASavedModelLoadsBackWithIdenticalOutputs) {
   EXPECT_EQ(model_info_to_json(loaded.info), model_info_to_json(info));
 }
 
+TEST(ModelFolder, AnotherFormatVersionIsRefusedBeforeItsKeysAreRead) {
+  try {
+    model_info_from_json(R"({"format_version": 1, "name": "x", "old_key": 3})");
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ExitCode::BadConfig);
+    EXPECT_NE(std::string(e.what()).find("format_version 1 is not supported"), std::string::npos) << e.what();
+    EXPECT_EQ(std::string(e.what()).find("old_key"), std::string::npos) << e.what();
+  }
+}
+
+TEST(ModelFolder, ALungBoxModelStatesItsBoxFrame) {
+  const std::string base = R"({"format_version": 2, "task": "lung_box",
+    "network": {"type": "boxnet", "boxnet": {"input_size": [32, 32, 32], "levels": 3}}, "input": {"patch_size": [32, 32, 32]},
+    "label_names": ["x0", "y0", "z0", "x1", "y1", "z1"])";
+  EXPECT_EQ(model_info_from_json(base + R"(, "box_frame": "grid_fraction"})").box_frame, "grid_fraction");
+  for (const std::string& bad : {base + "}", base + R"(, "box_frame": "millimetres"})"}) {
+    try {
+      model_info_from_json(bad);
+      FAIL() << bad;
+    } catch (const Error& e) {
+      EXPECT_EQ(e.code(), ExitCode::BadConfig);
+      EXPECT_NE(std::string(e.what()).find("box_frame"), std::string::npos) << e.what();
+    }
+  }
+}
+
 TEST(ModelFolder, UnknownKeysAreRefusedWithTheListOfValidKeys) {
-  const std::string text = R"({"name": "x", "netwrok": {}})";
+  const std::string text = R"({"format_version": 2, "name": "x", "netwrok": {}})";
   try {
     model_info_from_json(text);
     FAIL();
@@ -113,7 +141,7 @@ TEST(ModelFolder, UnknownKeysAreRefusedWithTheListOfValidKeys) {
 
 TEST(ModelFolder, UnknownNetworkOptionsAreRefused) {
   try {
-    model_info_from_json(R"({"network": {"type": "unet", "unet": {"depht": 3}}})");
+    model_info_from_json(R"({"format_version": 2, "network": {"type": "unet", "unet": {"depht": 3}}})");
     FAIL();
   } catch (const Error& e) {
     EXPECT_EQ(e.code(), ExitCode::BadConfig);

@@ -181,3 +181,42 @@ TEST(TrainConfig, ATwoDimensionalNetworkIsRefusedByTheTrainer) {
     EXPECT_EQ(e.code(), ExitCode::BadConfig);
   }
 }
+
+TEST(BoxTrainer, LearnsWhereTheLungsAreAndWritesABoxModelFolder) {
+  test::TempDir dir;
+  std::vector<Sample> cases;
+  for (int shift = 0; shift < 4; ++shift) {
+    Sample s = box_case(shift);
+    s.image = at::where(s.label > 0, at::full({}, -850.0f), at::full({}, 40.0f));  // HU
+    cases.push_back(s);
+  }
+  TrainOptions o;
+  o.network.type = "boxnet";
+  o.network.boxnet.levels = 2;
+  o.network.boxnet.base_width = 4;
+  o.network.boxnet.input_size = {16, 16, 16};
+  o.network.boxnet.hidden = 16;
+  o.patch_size = o.network.boxnet.input_size;
+  o.batch_size = 4;
+  o.steps = 150;
+  o.validate_every = 50;
+  o.optimizer.lr = 3e-3;
+  o.output = dir.file("box");
+  ModelInfo info;
+  info.hu_min = -1024;
+  info.hu_max = 400;
+  const TrainResult r = train_lung_box(o, info, {cases[0], cases[1], cases[3]}, {cases[2]});
+  EXPECT_EQ(r.steps_done, 150);
+  EXPECT_GT(r.best_validation_dice, 0.6) << "validation box IoU";
+  const LoadedModel m = load_model(dir.file("box"));
+  EXPECT_EQ(m.info.task, "lung_box");
+  EXPECT_EQ(m.info.box_frame, "grid_fraction");
+  EXPECT_TRUE(std::filesystem::exists(dir.file("box/curves.png")));
+}
+
+TEST(BoxTrainer, BoxIouIsOneForTheSameBoxAndZeroForDisjointBoxes) {
+  const std::array<double, 6> a{0, 0, 0, 0.5, 0.5, 0.5}, b{0.5, 0.5, 0.5, 1, 1, 1}, c{0, 0, 0, 0.5, 0.5, 1};
+  EXPECT_DOUBLE_EQ(box_iou(a, a), 1.0);
+  EXPECT_DOUBLE_EQ(box_iou(a, b), 0.0);
+  EXPECT_DOUBLE_EQ(box_iou(a, c), 0.5);
+}

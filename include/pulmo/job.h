@@ -1,0 +1,64 @@
+// Quantification jobs: one CT to a report folder, and batches of CTs (what `pulmo quantify` runs).
+//
+//   pulmo::QuantifyJobOptions o;                                  // the shipped models, lesions on, no TTA
+//   pulmo::CaseOutcome c = pulmo::quantify_to_folder("ct.nii.gz", "out/case1", o);
+//   // out/case1: lungs.nii.gz, lesions.nii.gz, report.json, report.csv, report.html
+//
+// A folder is written under a hidden temporary name next to its destination and renamed when complete, so a
+// failed or interrupted run never leaves a partial report folder.
+#pragma once
+
+#include <array>
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace pulmo {
+
+struct QuantifyJobOptions {
+  std::string series;                  // DICOM folder: SeriesInstanceUID ("" = the largest CT series)
+  std::string models;                  // models folder with cascade.json ("" = default_models_dir())
+  std::string lungs = "cascade";       // "cascade" or "classical"
+  std::string lung_mask;               // a user's lung mask file (replaces stages 1-2)
+  std::string lung_mask_convention = "pulmo";
+  bool lesions = true;
+  bool tta = false;
+  int mc_dropout = 0;
+  std::vector<double> input_window;    // {LO, HI}: 8-bit windowed input, grey 0..255 -> LO..HI HU; empty = HU input
+  std::string format = "nii.gz";       // mask files: nii.gz, nii, nrrd, mha, or "input"
+  bool html = true;
+  bool overwrite = false;              // replace an existing output folder
+  std::string case_id;                 // "" = from the input's name
+  std::function<void(const std::string&)> progress;  // progress lines
+};
+
+struct CaseOutcome {
+  std::string case_id, input, folder;
+  int exit_code = 0;                   // 0 = done; otherwise the ExitCode of the failure
+  std::string message;                 // the error message of a failed case
+  std::string csv_header, csv_row;     // report.csv of a finished case
+  double seconds = 0;
+  std::vector<std::string> summary_lines;  // the headline numbers, for a terminal
+  std::vector<std::string> warnings;       // also in report.json / report.csv
+};
+
+// Runs the cascade and the quantification of one CT and writes `folder`. Throws pulmo::Error.
+CaseOutcome quantify_to_folder(const std::string& input, const std::string& folder, const QuantifyJobOptions& options);
+
+struct BatchOptions {
+  int shard_index = 1, shard_count = 1;  // run the cases with (position % count) == index - 1
+  bool redo = false;                     // redo cases whose report folder is complete (default: skip them - resume)
+};
+
+struct BatchOutcome {
+  int done = 0, skipped = 0, failed = 0;
+  std::string summary_csv;               // path of the summary written
+};
+
+// Every CT of `source` (a folder: each NIfTI/NRRD/MHA file or DICOM sub-folder is a case; or a manifest CSV
+// with case_id and image columns) into out/<case_id>/, and out/summary.csv (summary-I-of-N.csv for a shard): one
+// row per case with its status, exit code and message. A failed case is reported and skipped.
+BatchOutcome quantify_batch(const std::string& source, const std::string& out, const QuantifyJobOptions& options,
+                            const BatchOptions& batch);
+
+}  // namespace pulmo

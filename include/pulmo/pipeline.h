@@ -1,0 +1,105 @@
+// The LungQuant cascade and the classical lung segmentation (docs/quantify.md).
+//
+//   pulmo::Volume ct = pulmo::read_volume("ct.nii.gz");                 // HU, any orientation
+//   pulmo::CascadeOptions o;                                            // default models in models/
+//   pulmo::CascadeResult r = pulmo::run_cascade(ct, o);                 // lungs 1 right 2 left, lesions 1 GGO 2 cons.
+//   pulmo::Quantification q = pulmo::quantify(ct, r.lungs, r.lesions);  // quantify.h
+//
+// Stage 1 (lung box): the box network on a fixed coarse grid of the whole CT gives the lungs' bounding box,
+// widened by a margin. Stage 2 (lungs): the lung U-Net on that box at its model's spacing. Stage 3 (lesions): the
+// lesion U-Net on the lungs' box, kept inside the lungs. Probabilities are brought back to the input's exact
+// grid before thresholding. The stages, their model folders, margins and thresholds are data: cascade.json in
+// the models folder (docs/model-format.md); each model's spacing, patch and HU window come from its model.json.
+#pragma once
+
+#include <array>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "pulmo/volume.h"
+
+namespace pulmo {
+
+// ---- lung post-processing and the classical segmentation -----------------------------------------------
+
+struct LungPostprocessOptions {
+  double min_component_fraction = 0.1;  // a second region is a lung when it holds >= this share of the largest
+  bool fill_holes = true;               // vessels and lesions enclosed in a lung are lung (per axial slice)
+  double close_radius_mm = 0.0;         // in-plane morphological closing of each lung before hole filling (0 = none)
+  double max_hole_mm2 = 0.0;            // fill only holes up to this in-plane area (0 = all): keeps a diaphragm dome
+                                        // seen as an island inside a lung out of it
+};
+
+// A binary or labelled lung mask made into two lungs: the two largest regions (a region under
+// min_component_fraction of the largest is dropped), split into right (1) and left (2) by their centroids, or
+// - when the lungs touch - by eroding until they part and growing the parts back; holes filled.
+Volume postprocess_lungs(const Volume& lungs, const LungPostprocessOptions& options = {});
+
+struct ClassicalLungOptions {
+  double air_threshold_hu = -250;          // lung candidates lie below this (partial-volume voxels at the pleura
+                                           // included: the two LIDC slices then match lungmask R231 within 1.5 %)
+  double outside_air_max_mean_hu = -950;   // a region touching the in-plane border with a lower mean (three sides:
+                                           // 70 HU more), or touching all four sides, is outside air
+  double lung_min_mean_hu = -985;          // a region with a lower mean is gas (trachea above the lungs, bowel), not lung
+  double min_lung_ml = 0.05;               // smaller regions are noise
+  bool remove_airways = true;              // trachea and main bronchi removed (axial volumes)
+  double airway_threshold_hu = -900;       // airway lumens are followed below this
+  double trachea_max_area_mm2 = 700;       // largest cross-section of an airway followed down from the trachea
+  double trachea_max_offset_mm = 30;       // the trachea starts this close to the midline
+  double trachea_follow_mm = 15;           // an airway region's centre moves at most this far from one slice to the next
+  LungPostprocessOptions post{0.1, true, 5.0, 500.0};  // closing of 5 mm: hilar vessels open to the mediastinum are lung (as lungmask)
+};
+
+// Lungs by thresholding (docs/quantify.md): air below the threshold, minus the outside air and the airways,
+// two lungs split right (1) / left (2), holes filled. Dense lesions touching the pleura are missed: this is a
+// baseline and a label generator for normal lungs, not a COVID-19 segmentation. Throws Error(NoLungs).
+Volume segment_lungs_classical(const Volume& ct, const ClassicalLungOptions& options = {},
+                               std::vector<std::string>* warnings = nullptr);
+
+// Air regions (below air_threshold_hu) outside the body: touching the in-plane border with a mean below
+// outside_air_max_mean_hu (70 HU more on three sides), or - with `four_sides_rule`, for whole images - touching all
+// four sides. Returns a bool mask; `lung_candidates` (optional) gets the other air regions that are not pure gas.
+// The cascade removes predicted lung voxels there: lungs lie inside the body.
+at::Tensor air_outside_the_body(const at::Tensor& hu, const ClassicalLungOptions& options, bool four_sides_rule,
+                                at::Tensor* lung_candidates = nullptr);
+
+// ---- the cascade -------------------------------------------------------------------------------------
+
+struct CascadeOptions {
+  std::string models_dir;          // folder with cascade.json ("" = default_models_dir())
+  std::string lungs = "cascade";   // "cascade" (stages 1-2), "classical", or "mask" (lung_mask below)
+  Volume lung_mask;                // lungs = "mask": a lung mask on the CT's grid (labels 1 right / 2 left, or binary)
+  bool lesions = true;             // run stage 3
+  bool tta_flip = false;           // test-time augmentation: average with the left-right mirrored prediction
+  int mc_dropout = 0;              // > 0: this many MC-dropout passes of the lesion model (needs dropout in it)
+  std::function<void(const std::string&)> progress;  // one line per stage, with its time
+};
+
+struct StageRecord {
+  std::string stage;               // "lung_box", "lungs", "lesions", "postprocess", ...
+  double seconds = 0;
+  std::string model_name, model_folder, weights_sha256;  // empty for a stage without a model
+  int format_version = 0;
+};
+
+struct CascadeResult {
+  Volume lungs;                    // uint8 on the input grid: 1 right, 2 left
+  Volume lesions;                  // uint8 on the input grid: 1 ground-glass, 2 consolidation (undefined without stage 3)
+  bool lesion_types_known = true;  // false: the lesion model has one lesion class
+  std::array<double, 6> box_mm{};  // stage 1: LPS bounding box (x0, y0, z0, x1, y1, z1) of the lungs, margin included
+  std::vector<StageRecord> stages;
+  std::vector<std::string> warnings;
+  // With tta_flip or mc_dropout: the involved percentage (right, left, total) of each pass, for its sd.
+  std::vector<std::array<double, 3>> pass_involvement;
+};
+
+// The folder of the shipped default models: $PULMO_MODELS when set, else the first of
+// <executable>/../models, <executable>/../share/pulmo/models, ./models that holds cascade.json.
+std::string default_models_dir();
+
+// Runs the cascade on a CT in HU. Throws Error(NoLungs) when no lungs are found, Error(BadConfig) or
+// Error(NotFound) for a bad models folder, Error(Mismatch) for a lung mask on another grid.
+CascadeResult run_cascade(const Volume& ct, const CascadeOptions& options);
+
+}  // namespace pulmo

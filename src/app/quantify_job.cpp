@@ -1,0 +1,235 @@
+// Quantification jobs: one CT to a report folder (written under a temporary name, then renamed).
+#include <ATen/ATen.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <iomanip>
+#include <sstream>
+
+#include "app/names.h"
+#include "pulmo/dataset.h"
+#include "pulmo/error.h"
+#include "pulmo/fileutil.h"
+#include "pulmo/io.h"
+#include "pulmo/job.h"
+#include "pulmo/pipeline.h"
+#include "pulmo/quantify.h"
+#include "pulmo/report.h"
+
+namespace fs = std::filesystem;
+
+namespace pulmo {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+std::string case_id_of(const std::string& input) {
+  fs::path p = fs::path(input).lexically_normal();
+  if (p.filename().empty()) p = p.parent_path();
+  std::string name = p.filename().string();
+  strip_volume_extension(name, /*dicom=*/true);
+  return name.empty() ? "case" : name;
+}
+
+std::string mask_extension(const std::string& format, const SourceInfo& src) {
+  if (format != "input") return "." + format;
+  switch (src.format) {
+    case FileFormat::Nrrd: return ".nrrd";
+    case FileFormat::MetaImage: return ".mha";
+    case FileFormat::Nifti: return src.path.size() > 3 && src.path.compare(src.path.size() - 3, 3, ".gz") == 0 ? ".nii.gz" : ".nii";
+    default: return ".nii.gz";
+  }
+}
+
+// A hidden sibling of `folder` to write into; removed on failure unless committed.
+class TemporaryFolder {
+ public:
+  explicit TemporaryFolder(const std::string& folder) : target_(fs::path(folder).lexically_normal()) {
+    if (target_.filename().empty()) target_ = target_.parent_path();
+    const fs::path parent = target_.has_parent_path() ? target_.parent_path() : fs::path(".");
+    std::error_code ec;
+    fs::create_directories(parent, ec);
+    if (!fs::is_directory(parent, ec))
+      throw Error(ExitCode::WriteFailed, "cannot create the folder '" + parent.string() + "' for '" + folder + "'");
+    const std::string prefix = "." + target_.filename().string() + ".tmp-";
+    remove_stale(parent, prefix);
+    path_ = parent / (prefix + std::to_string(::getpid()) + "-dir");
+    fs::remove_all(path_, ec);
+    if (!fs::create_directory(path_, ec))
+      throw Error(ExitCode::WriteFailed, "cannot create '" + path_.string() + "': " + ec.message());
+    path_ = fs::absolute(path_, ec);
+    register_temporary_folder(path_.string());  // a SIGINT / SIGTERM removes it
+  }
+  ~TemporaryFolder() {
+    std::error_code ec;
+    if (!committed_) fs::remove_all(path_, ec);
+    forget_temporary_folder(path_.string());
+  }
+  std::string file(const std::string& name) const { return (path_ / name).string(); }
+
+  // Folders of this scheme left by a run that was killed (SIGKILL, power loss): their process no longer exists.
+  static void remove_stale(const fs::path& parent, const std::string& prefix) {
+    std::error_code ec;
+    for (auto d = fs::directory_iterator(parent, ec); !ec && d != fs::directory_iterator(); d.increment(ec)) {
+      const std::string n = d->path().filename().string();
+      if (n.compare(0, prefix.size(), prefix) != 0 || n.size() < prefix.size() + 5 || n.substr(n.size() - 4) != "-dir") continue;
+      const long pid = std::strtol(n.c_str() + prefix.size(), nullptr, 10);
+      if (pid > 0 && pid != ::getpid() && ::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH) {
+        std::error_code rm;
+        fs::remove_all(d->path(), rm);
+      }
+    }
+  }
+  void commit(bool overwrite) {
+    std::error_code ec;
+    fs::path old;
+    if (fs::exists(target_, ec)) {
+      if (!overwrite) throw Error(ExitCode::WriteFailed, "output folder '" + target_.string() + "' exists (use --overwrite)");
+      old = target_.parent_path() / ("." + target_.filename().string() + ".old-" + std::to_string(::getpid()));
+      fs::rename(target_, old, ec);
+      if (ec) throw Error(ExitCode::WriteFailed, "cannot replace '" + target_.string() + "': " + ec.message());
+    }
+    fs::rename(path_, target_, ec);
+    if (ec) {
+      if (!old.empty()) fs::rename(old, target_, ec);
+      throw Error(ExitCode::WriteFailed, "cannot rename the report folder into '" + target_.string() + "'");
+    }
+    committed_ = true;
+    if (!old.empty()) fs::remove_all(old, ec);
+  }
+
+ private:
+  fs::path target_, path_;
+  bool committed_ = false;
+};
+
+std::string fixed(double v, int digits) {
+  std::ostringstream os;
+  os << std::fixed << std::setprecision(digits) << v;
+  return os.str();
+}
+
+}  // namespace
+
+CaseOutcome quantify_to_folder(const std::string& input, const std::string& folder, const QuantifyJobOptions& o) {
+  const auto t0 = Clock::now();
+  auto say = [&](const std::string& line) {
+    if (o.progress) o.progress(line);
+  };
+  CaseOutcome out;
+  out.input = input;
+  out.folder = folder;
+  out.case_id = o.case_id.empty() ? case_id_of(input) : o.case_id;
+  std::error_code ec;
+  if (fs::exists(folder, ec) && !o.overwrite)
+    throw Error(ExitCode::WriteFailed, "output folder '" + folder + "' exists (use --overwrite to replace it)");
+  if (!o.input_window.empty() && (o.input_window.size() != 2 || !(o.input_window[1] > o.input_window[0])))
+    throw Error(ExitCode::Usage, "--input-window needs LO,HI with LO < HI");
+
+  ReportMeta meta;
+  meta.case_id = out.case_id;
+  meta.input_path = input;
+  std::vector<std::string> warnings;
+  // Read.
+  auto stage_t0 = Clock::now();
+  ReadOptions ro;
+  ro.series_uid = o.series;
+  SourceInfo src;
+  Volume ct = read_volume(input, ro, &src);
+  for (const auto& w : src.warnings) warnings.push_back(w);
+  if (!o.input_window.empty()) {
+    const double lo = o.input_window[0], hi = o.input_window[1];
+    const double vmin = ct.voxels.min().item<double>(), vmax = ct.voxels.max().item<double>();
+    if (vmin < 0 || vmax > 255)
+      throw Error(ExitCode::Mismatch, "--input-window: the input is not an 8-bit export (values " + fixed(vmin, 0) + ".." +
+                                          fixed(vmax, 0) + ", expected 0..255)");
+    ct.voxels = ct.voxels.to(at::kFloat).mul((hi - lo) / 255.0).add(lo);
+    warnings.push_back("8-bit windowed input mapped to " + fixed(lo, 0) + ".." + fixed(hi, 0) +
+                       " HU (--input-window): densitometry is only as exact as that window");
+  }
+  meta.input_format = format_name(src.format);
+  meta.input_geometry = ct.geometry;
+  meta.timings.push_back({"read", std::chrono::duration<double>(Clock::now() - stage_t0).count()});
+  say("read " + input + ": " + ct.geometry.describe());
+  if (ct.geometry.spacing_mm[2] > 5.0 + 1e-6 && ct.is_3d())
+    warnings.push_back("thick slices (" + fixed(ct.geometry.spacing_mm[2], 1) + " mm): volumes of small lesions are uncertain");
+
+  // Cascade.
+  CascadeOptions co;
+  co.models_dir = o.models;
+  co.lungs = o.lungs;
+  co.lesions = o.lesions;
+  co.tta_flip = o.tta;
+  co.mc_dropout = o.mc_dropout;
+  co.progress = o.progress;
+  if (!o.lung_mask.empty()) {
+    co.lungs = "mask";
+    const Volume mask = align_labels(read_volume(o.lung_mask), ct.geometry, "lung mask '" + o.lung_mask + "'");
+    co.lung_mask = adapt_lungs(mask, o.lung_mask_convention);
+  }
+  CascadeResult r = run_cascade(ct, co);
+  for (const auto& w : r.warnings) warnings.push_back(w);
+
+  // Quantify.
+  stage_t0 = Clock::now();
+  Quantification q = quantify(ct, r.lungs, r.lesions);
+  q.lesion_types_known = r.lesion_types_known;
+  if (!r.pass_involvement.empty()) {
+    for (int k = 0; k < 3; ++k) {
+      double m = 0, s = 0;
+      for (const auto& p : r.pass_involvement) m += p[k];
+      m /= r.pass_involvement.size();
+      for (const auto& p : r.pass_involvement) s += (p[k] - m) * (p[k] - m);
+      q.regions[k].involved_percent_sd = r.pass_involvement.size() > 1 ? std::sqrt(s / (r.pass_involvement.size() - 1)) : 0.0;
+    }
+  }
+  meta.timings.push_back({"quantify", std::chrono::duration<double>(Clock::now() - stage_t0).count()});
+
+  // Write.
+  stage_t0 = Clock::now();
+  TemporaryFolder tmp(folder);
+  const std::string ext = mask_extension(o.format, src);
+  Volume lungs = r.lungs;
+  write_volume(lungs, tmp.file("lungs" + ext));
+  if (r.lesions.voxels.defined()) write_volume(r.lesions, tmp.file("lesions" + ext));
+  meta.lung_method = co.lungs;
+  for (const StageRecord& s : r.stages) {
+    meta.timings.push_back({s.stage, s.seconds});
+    if (!s.model_folder.empty())
+      meta.models.push_back({s.stage, s.model_name, s.stage, s.model_folder, s.format_version, s.weights_sha256});
+  }
+  meta.tta = o.tta;
+  meta.mc_dropout_passes = o.mc_dropout;
+  meta.warnings = warnings;
+  meta.timings.push_back({"write", std::chrono::duration<double>(Clock::now() - stage_t0).count()});
+  write_report_json(tmp.file("report.json"), q, meta);
+  write_report_csv(tmp.file("report.csv"), q, meta);
+  if (o.html) write_report_html(tmp.file("report.html"), ct, r.lungs, r.lesions, q, meta);
+  tmp.commit(o.overwrite);
+  out.csv_header = report_csv_header();
+  out.csv_row = report_csv_row(q, meta);
+  out.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+  const char* names[3] = {"right lung", "left lung ", "both lungs"};
+  for (int k = 0; k < 3; ++k) {
+    const RegionQuantification& g = q.regions[k];
+    std::string line = std::string(names[k]) + ": " + fixed(g.lung_ml, 0) + " mL";
+    if (q.lesions_computed) {
+      line += ", lesions " + fixed(g.lesion_ml, 1) + " mL, involved " + fixed(g.involved_percent, 1) + " %";
+      if (g.involved_percent_sd >= 0) line += " (sd " + fixed(g.involved_percent_sd, 1) + ")";
+      line += ", CT severity score " + std::to_string(g.severity_score);
+    } else {
+      line += ", mean " + fixed(g.density.mean_hu, 0) + " HU (lesions not segmented)";
+    }
+    out.summary_lines.push_back(line);
+  }
+  out.warnings = warnings;
+  return out;
+}
+
+}  // namespace pulmo

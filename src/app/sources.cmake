@@ -1,0 +1,1 @@
+list(APPEND PULMO_SOURCES app/quantify_job.cpp app/batch.cpp)

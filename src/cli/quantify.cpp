@@ -1,0 +1,117 @@
+// pulmo quantify INPUT --out DIR: the LungQuant cascade and the quantification of one CT, or of a batch of CTs
+// (a folder or a manifest) with one report folder each and a summary CSV (docs/quantify.md).
+
+#include <chrono>
+#include <filesystem>
+#include <iomanip>
+#include <iostream>
+#include <sstream>
+
+#include "cli/command.h"
+#include "pulmo/error.h"
+#include "pulmo/job.h"
+
+namespace fs = std::filesystem;
+
+namespace pulmo::cli {
+namespace {
+
+struct QuantifyCliOptions {
+  std::string input, out, shard, series, models, lungs = "cascade", lung_mask, lung_mask_convention = "pulmo";
+  std::string format = "nii.gz";
+  std::vector<double> input_window;
+  bool batch = false, no_lesions = false, tta = false, overwrite = false, no_html = false;
+  int mc_dropout = 0;
+};
+
+QuantifyJobOptions job_options(const QuantifyCliOptions& c, const GlobalOptions& global) {
+  QuantifyJobOptions o;
+  o.series = c.series;
+  o.models = c.models;
+  o.lungs = c.lungs;
+  o.lung_mask = c.lung_mask;
+  o.lung_mask_convention = c.lung_mask_convention;
+  o.lesions = !c.no_lesions;
+  o.tta = c.tta;
+  o.mc_dropout = c.mc_dropout;
+  o.input_window = c.input_window;
+  o.format = c.format;
+  o.html = !c.no_html;
+  o.overwrite = c.overwrite;
+  if (!global.quiet) o.progress = [](const std::string& line) { std::cerr << "pulmo quantify: " << line << std::endl; };
+  return o;
+}
+
+int run_quantify_one(const QuantifyCliOptions& c, const GlobalOptions& global) {
+  if (!c.shard.empty()) throw Error(ExitCode::Usage, "--shard is for --batch");
+  const CaseOutcome r = quantify_to_folder(c.input, c.out, job_options(c, global));
+  for (const std::string& w : r.warnings) warn(w);
+  for (const std::string& line : r.summary_lines) std::cout << line << "\n";
+  std::cout << "report: " << (fs::path(c.out) / (c.no_html ? "report.json" : "report.html")).string() << "\n";
+  return 0;
+}
+
+int run_quantify_batch(const QuantifyCliOptions& c, const GlobalOptions& global) {
+  BatchOptions b;
+  if (!c.shard.empty()) {
+    char slash = 0;
+    std::istringstream is(c.shard);
+    is >> b.shard_index >> slash >> b.shard_count;
+  }
+  b.redo = c.overwrite;
+  const BatchOutcome r = quantify_batch(c.input, c.out, job_options(c, global), b);
+  std::cout << r.done << " done, " << r.skipped << " skipped (done before), " << r.failed << " failed; summary: " << r.summary_csv
+            << "\n";
+  return r.failed > 0 ? static_cast<int>(ExitCode::BatchFailures) : 0;
+}
+
+}  // namespace
+
+Action register_quantify(CLI::App& app, const GlobalOptions& global) {
+  auto opt = std::make_shared<QuantifyCliOptions>();
+  CLI::App* sub = app.add_subcommand(
+      "quantify", "Segment lungs and lesions of a chest CT and report volumes, involvement and CT severity score");
+  sub->add_option("input", opt->input, "CT: NIfTI/NRRD/MetaImage file, DICOM file or folder (or, with --batch, a folder of "
+                                       "CTs or a manifest CSV)")
+      ->required();
+  sub->add_option("--out", opt->out, "output folder (created; must not exist unless --overwrite)")->required();
+  sub->add_flag("--batch", opt->batch, "INPUT is a folder of CTs or a manifest (case_id,image columns): one report "
+                                       "folder per case under --out and a summary CSV");
+  sub->add_option("--shard", opt->shard, "batch: run only part I of N (I in 1..N), e.g. a job-array index")
+      ->check([](const std::string& s) -> std::string {
+        int i = 0, n = 0;
+        char slash = 0;
+        std::istringstream is(s);
+        if (!(is >> i >> slash >> n) || slash != '/' || !is.eof() || n < 1 || i < 1 || i > n)
+          return "must be I/N with 1 <= I <= N";
+        return "";
+      });
+  sub->add_option("--series", opt->series, "DICOM folder: the SeriesInstanceUID to use (default: largest CT series)");
+  sub->add_option("--models", opt->models, "models folder with cascade.json (default: the shipped models)");
+  sub->add_option("--lungs", opt->lungs, "how to find the lungs")
+      ->check(CLI::IsMember({"cascade", "classical"}))
+      ->capture_default_str();
+  sub->add_option("--lung-mask", opt->lung_mask, "use this lung mask instead of stages 1-2 (on the CT's grid)");
+  sub->add_option("--lung-mask-convention", opt->lung_mask_convention,
+                  "label convention of --lung-mask: pulmo, lungmask, totalsegmentator, covid19-ct-seg, binary, ...")
+      ->capture_default_str();
+  sub->add_flag("--no-lesions", opt->no_lesions, "skip stage 3 (lungs and densitometry only)");
+  sub->add_flag("--tta", opt->tta, "test-time augmentation: average with the left-right mirrored prediction; reports "
+                                   "the sd of the involvement over the passes");
+  sub->add_option("--mc-dropout", opt->mc_dropout, "MC-dropout passes of the lesion model (0 = off); reports the sd")
+      ->check(CLI::Range(0, 100))
+      ->capture_default_str();
+  sub->add_option("--input-window", opt->input_window,
+                  "LO,HI: the input is an 8-bit windowed export; grey 0..255 maps linearly to LO..HI HU")
+      ->delimiter(',')
+      ->expected(2);
+  sub->add_option("--format", opt->format, "mask files: nii.gz, nii, nrrd, mha, or input (the input's own format; "
+                                           "NIfTI for DICOM)")
+      ->check(CLI::IsMember({"nii.gz", "nii", "nrrd", "mha", "input"}))
+      ->capture_default_str();
+  sub->add_flag("--overwrite", opt->overwrite, "replace an existing output folder (single case) or redo finished cases (batch)");
+  sub->add_flag("--no-html", opt->no_html, "skip report.html");
+  return [opt, &global]() { return opt->batch ? run_quantify_batch(*opt, global) : run_quantify_one(*opt, global); };
+}
+
+}  // namespace pulmo::cli

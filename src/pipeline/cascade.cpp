@@ -1,0 +1,452 @@
+// The LungQuant cascade: lung box -> lungs -> lesions, each stage a model folder named in cascade.json.
+#include <ATen/ATen.h>
+#include <ATen/core/grad_mode.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <sstream>
+
+#include "core/hash.h"
+#include "core/json_fields.h"
+#include "image/morphology.h"
+#include "image/resample.h"
+#include "pulmo/dataset.h"
+#include "pulmo/error.h"
+#include "pulmo/fileutil.h"
+#include "pulmo/labels.h"
+#include "pulmo/model.h"
+#include "pulmo/pipeline.h"
+#include "pulmo/transforms.h"
+
+namespace fs = std::filesystem;
+
+namespace pulmo {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+
+// ---- cascade.json ----------------------------------------------------------------------------------
+
+constexpr int kCascadeFormatVersion = 1;
+
+struct StagePlan {
+  std::string model;        // model folder, relative to the cascade folder
+  double margin_mm = 0;     // box margin
+  double threshold = 0.5;   // foreground when the summed foreground probability reaches it
+  double overlap = 0.5;     // sliding-window overlap
+  double min_hu = -1e9;     // lesions: a voxel below this HU is not a lesion (aerated lung is not ground-glass)
+};
+
+struct CascadePlan {
+  std::string folder, name;
+  StagePlan box, lungs, lesions;
+};
+
+StagePlan read_stage(JsonFields& parent, const std::string& key, const StagePlan& defaults) {
+  StagePlan s = defaults;
+  JsonFields f(parent.object(key), parent.where() + ": " + key);
+  f.get("model", s.model);
+  f.get("margin_mm", s.margin_mm);
+  f.get("threshold", s.threshold);
+  f.get("overlap", s.overlap);
+  f.get("min_hu", s.min_hu);
+  f.finish();
+  if (s.model.empty()) throw Error(ExitCode::BadConfig, f.where() + ": no model folder ('model')");
+  if (!(s.margin_mm >= 0 && s.margin_mm <= 200)) throw Error(ExitCode::BadConfig, f.where() + ": margin_mm must be in 0..200");
+  if (!(s.threshold > 0 && s.threshold < 1)) throw Error(ExitCode::BadConfig, f.where() + ": threshold must be in (0, 1)");
+  if (!(s.overlap >= 0 && s.overlap < 1)) throw Error(ExitCode::BadConfig, f.where() + ": overlap must be in [0, 1)");
+  return s;
+}
+
+CascadePlan read_plan(const std::string& folder) {
+  const fs::path path = fs::path(folder) / "cascade.json";
+  std::error_code ec;
+  if (!fs::is_directory(folder, ec)) throw Error(ExitCode::NotFound, "models folder '" + folder + "' does not exist");
+  if (!fs::exists(path, ec)) throw Error(ExitCode::NotFound, "models folder '" + folder + "' has no cascade.json");
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(read_text_file(path.string()));
+  } catch (const nlohmann::json::parse_error& e) {
+    throw Error(ExitCode::BadConfig, path.string() + ": not valid JSON: " + e.what());
+  }
+  if (!j.is_object() || !j.contains("format_version") || !j["format_version"].is_number_integer() ||
+      j["format_version"].get<int>() != kCascadeFormatVersion)
+    throw Error(ExitCode::BadConfig, path.string() + ": format_version must be " + std::to_string(kCascadeFormatVersion));
+  CascadePlan p;
+  p.folder = folder;
+  JsonFields f(j, path.string());
+  int version = 0;
+  f.get("format_version", version);
+  f.get("name", p.name);
+  p.box = read_stage(f, "lung_box", {"", 15.0, 0.5, 0.0, -1e9});
+  p.lungs = read_stage(f, "lungs", {"", 0.0, 0.5, 0.5, -1e9});
+  p.lesions = read_stage(f, "lesions", {"", 5.0, 0.5, 0.5, -1e9});
+  f.finish();
+  return p;
+}
+
+struct StageModel {
+  LoadedModel model;
+  StageRecord record;
+};
+
+StageModel load_stage(const CascadePlan& plan, const StagePlan& s, const std::string& stage, const std::string& task) {
+  StageModel m;
+  const std::string folder = (fs::path(plan.folder) / s.model).string();
+  try {
+    m.model = load_model(folder);
+  } catch (const Error& e) {
+    throw e.with_context("cascade stage '" + stage + "'");
+  }
+  if (m.model.info.task != task)
+    throw Error(ExitCode::BadConfig, "cascade stage '" + stage + "': model '" + folder + "' is a " + m.model.info.task +
+                                         " model, not " + task);
+  m.record.stage = stage;
+  m.record.model_name = m.model.info.name;
+  m.record.model_folder = folder;
+  m.record.format_version = m.model.info.format_version;
+  m.record.weights_sha256 = sha256_file((fs::path(folder) / m.model.info.weights).string());
+  return m;
+}
+
+// ---- boxes and crops in the input's index space ------------------------------------------------------
+
+struct IndexBox {
+  std::array<int64_t, 3> lo{0, 0, 0}, hi{0, 0, 0};  // ITK axes (x, y, z), [lo, hi)
+};
+
+IndexBox whole(const Geometry& g) { return {{0, 0, 0}, {g.size[0], g.size[1], g.size[2]}}; }
+
+IndexBox widen(const IndexBox& b, double margin_mm, const Geometry& g) {
+  IndexBox out;
+  for (int a = 0; a < 3; ++a) {
+    const int64_t m = static_cast<int64_t>(std::ceil(margin_mm / g.spacing_mm[a]));
+    out.lo[a] = std::clamp<int64_t>(b.lo[a] - m, 0, g.size[a]);
+    out.hi[a] = std::clamp<int64_t>(b.hi[a] + m, out.lo[a], g.size[a]);
+  }
+  return out;
+}
+
+Volume crop(const Volume& v, const IndexBox& b) {
+  Volume out;
+  out.voxels = v.voxels.slice(0, b.lo[2], b.hi[2]).slice(1, b.lo[1], b.hi[1]).slice(2, b.lo[0], b.hi[0]).contiguous();
+  out.geometry = v.geometry;
+  for (int a = 0; a < 3; ++a) out.geometry.size[a] = b.hi[a] - b.lo[a];
+  out.geometry.origin_mm = v.geometry.index_to_physical({double(b.lo[0]), double(b.lo[1]), double(b.lo[2])});
+  return out;
+}
+
+// Bounding box of the non-zero voxels of a [z, y, x] mask; empty (hi = lo) when none.
+IndexBox mask_box(const at::Tensor& mask) {
+  IndexBox b;
+  const at::Tensor m = mask.ne(0);
+  for (int d = 0; d < 3; ++d) {
+    std::vector<int64_t> others;
+    for (int e = 0; e < 3; ++e)
+      if (e != d) others.push_back(e);
+    const at::Tensor idx = at::nonzero(m.any(others[1]).any(others[0])).squeeze(1);
+    if (idx.numel() == 0) return IndexBox{};
+    b.lo[2 - d] = idx.min().item<int64_t>();
+    b.hi[2 - d] = idx.max().item<int64_t>() + 1;
+  }
+  return b;
+}
+
+bool empty(const IndexBox& b) { return b.hi[0] <= b.lo[0] || b.hi[1] <= b.lo[1] || b.hi[2] <= b.lo[2]; }
+
+// A volume counts as a thin stack (key slices, single slices) when it spans under 40 mm or 8 slices along any axis:
+// the box network is not used there, and windows are padded with edge values.
+bool thin_stack(const Geometry& g) {
+  for (int a = 0; a < 3; ++a)
+    if (g.size[a] < 8 || g.size[a] * g.spacing_mm[a] < 40.0) return true;
+  return false;
+}
+
+// Stage 1: the box network on the whole CT, in the LPS-ordered frame of training; the predicted box's corners are
+// mapped back into the input's index space through physical coordinates.
+IndexBox predict_box(const Volume& ct, StageModel& m) {
+  const ModelInfo& info = m.model.info;
+  const Volume lps = image::reorient_to_lps(ct);
+  at::Tensor out;
+  {
+    at::NoGradGuard no_grad;
+    m.model.network->eval();
+    const at::Tensor x = box_network_input(lps.voxels, info.network.boxnet.input_size, intensity_options(info));
+    out = m.model.network->forward(x.unsqueeze(0).unsqueeze(0))[0].to(at::kDouble).cpu();  // [6]
+  }
+  const Geometry& g = lps.geometry;
+  Vec3 lo_in{1e300, 1e300, 1e300}, hi_in{-1e300, -1e300, -1e300};
+  for (int corner = 0; corner < 8; ++corner) {
+    Vec3 idx;
+    for (int a = 0; a < 3; ++a) {
+      const double f = out[(corner >> a) & 1 ? 3 + a : a].item<double>();
+      idx[a] = f * g.size[a] - 0.5;  // fraction of the outer extent -> continuous index
+    }
+    const Vec3 q = ct.geometry.physical_to_index(g.index_to_physical(idx));
+    for (int a = 0; a < 3; ++a) {
+      lo_in[a] = std::min(lo_in[a], q[a]);
+      hi_in[a] = std::max(hi_in[a], q[a]);
+    }
+  }
+  IndexBox b;
+  for (int a = 0; a < 3; ++a) {
+    b.lo[a] = std::clamp<int64_t>(static_cast<int64_t>(std::floor(lo_in[a] + 0.5)), 0, ct.geometry.size[a]);
+    b.hi[a] = std::clamp<int64_t>(static_cast<int64_t>(std::ceil(hi_in[a] + 0.5)), b.lo[a], ct.geometry.size[a]);
+  }
+  return b;
+}
+
+// Labels from class probabilities [K, z, y, x]: foreground where the foreground classes sum to >= threshold,
+// then the most probable foreground class.
+at::Tensor labels_from(const at::Tensor& prob, double threshold) {
+  const at::Tensor fg = prob.slice(0, 1, prob.size(0));
+  const at::Tensor is_fg = fg.sum(0).ge(threshold);
+  const at::Tensor cls = fg.argmax(0).add(1).to(at::kByte);
+  return at::where(is_fg, cls, at::zeros({}, at::kByte));
+}
+
+// Class probabilities of a model over `region` (a crop of the input, HU) on the model's grid (prepare_image: LPS
+// order, the model's spacing): mean [K, z', y', x'] and, when `passes` is given, each pass. `flip` adds the
+// left-right mirrored pass (swapping `swap` channel pairs back); mc_passes > 0 runs MC-dropout passes instead.
+struct ModelGridProbabilities {
+  at::Tensor mean;
+  std::vector<at::Tensor> passes;
+  Geometry grid;
+};
+
+ModelGridProbabilities segment_region(const Volume& region, StageModel& m, const StagePlan& s, bool flip,
+                                      const std::vector<std::pair<int, int>>& swap, bool keep_passes, int mc_passes) {
+  const ModelInfo& info = m.model.info;
+  const Volume prepared = prepare_image(region, info.spacing_mm, intensity_options(info));
+  SlidingWindowOptions w;
+  w.overlap = s.overlap;
+  w.replicate_padding = thin_stack(region.geometry);
+  std::vector<at::Tensor> probs;
+  auto run = [&](const at::Tensor& image, bool mirrored) {
+    at::Tensor p = sliding_window_probabilities(*m.model.network, image, info.patch_size, w);
+    if (mirrored) {
+      p = p.flip({3});
+      if (!swap.empty()) {
+        std::vector<int64_t> order(p.size(0));
+        for (int64_t k = 0; k < p.size(0); ++k) order[k] = k;
+        for (const auto& [a, b] : swap)
+          if (a < p.size(0) && b < p.size(0)) std::swap(order[a], order[b]);
+        p = p.index_select(0, at::tensor(order, at::kLong));
+      }
+    }
+    probs.push_back(p);
+  };
+  if (mc_passes > 0) {
+    SlidingWindowOptions mc = w;
+    mc.mc_dropout = true;
+    for (int i = 0; i < mc_passes; ++i) {
+      at::manual_seed(static_cast<uint64_t>(i + 1));  // repeatable passes
+      probs.push_back(sliding_window_probabilities(*m.model.network, prepared.voxels, info.patch_size, mc));
+    }
+    m.model.network->eval();
+  } else {
+    run(prepared.voxels, false);
+    if (flip) run(prepared.voxels.flip({2}), true);
+  }
+  ModelGridProbabilities out;
+  out.mean = probs.size() == 1 ? probs[0] : at::stack(probs).mean(0);
+  if (keep_passes) out.passes = probs;
+  out.grid = prepared.geometry;
+  return out;
+}
+
+// The lung labels on the input crop's grid. Components, sides and holes are settled on the model's grid
+// (postprocess_lungs, cheap there); the boundary comes from the foreground probability, interpolated linearly onto
+// the input voxels: per side, q = p_fg inside the cleaned lung (1 in its filled holes), p_fg just below the
+// threshold on the voxels next to it, 0 elsewhere (dropped fragments stay dropped).
+// Air outside the body (`outside`, on the model's grid) is never lung, whatever the network says.
+at::Tensor lungs_on_input_grid(const ModelGridProbabilities& p, const at::Tensor& outside, const Geometry& crop,
+                               double threshold) {
+  const at::Tensor raw = labels_from(p.mean, threshold).masked_fill_(outside, 0);
+  const Volume cleaned = postprocess_lungs(Volume{raw, p.grid});
+  const at::Tensor pfg = p.mean.slice(0, 1, p.mean.size(0)).sum(0).masked_fill(outside, 0);
+  std::vector<at::Tensor> q;
+  for (uint8_t side : {labels::kRightLung, labels::kLeftLung}) {
+    const at::Tensor in = cleaned.voxels.eq(side);
+    const at::Tensor near = image::dilate(in, {1, 1, 1}).logical_and(cleaned.voxels.eq(0));
+    const at::Tensor inside = at::where(pfg.ge(threshold), pfg, at::ones_like(pfg));
+    q.push_back(at::where(in, inside, at::where(near, pfg.clamp_max(threshold * 0.999), at::zeros_like(pfg))));
+  }
+  const at::Tensor full = image::resample_linear_onto(at::stack(q), p.grid, crop);  // [2, z, y, x]
+  const auto [best, side] = full.max(0);
+  return at::where(best.ge(threshold), side.add(1).to(at::kByte), at::zeros({}, at::kByte));
+}
+
+// Lesion labels on the input crop's grid from probabilities on the model's grid (foreground channels only are
+// interpolated).
+at::Tensor lesions_on_input_grid(const at::Tensor& prob, const Geometry& grid, const Geometry& crop, double threshold) {
+  const at::Tensor fg = image::resample_linear_onto(prob.slice(0, 1, prob.size(0)), grid, crop);  // [K-1, z, y, x]
+  const at::Tensor is_fg = fg.sum(0).ge(threshold);
+  return at::where(is_fg, fg.argmax(0).add(1).to(at::kByte), at::zeros({}, at::kByte));
+}
+
+void paste(at::Tensor& full, const at::Tensor& part, const IndexBox& b) {
+  full.slice(0, b.lo[2], b.hi[2]).slice(1, b.lo[1], b.hi[1]).slice(2, b.lo[0], b.hi[0]).copy_(part);
+}
+
+std::array<double, 3> involvement(const at::Tensor& lungs, const at::Tensor& lesion) {
+  std::array<double, 3> out{};
+  for (int side = 0; side < 3; ++side) {
+    const at::Tensor lung = side < 2 ? lungs.eq(side + 1) : lungs.ne(0);
+    const double n = lung.sum().item<double>();
+    out[side] = n > 0 ? 100.0 * lesion.logical_and(lung).sum().item<double>() / n : 0.0;
+  }
+  return out;
+}
+
+void check_plausible_ct(const Volume& ct) {
+  const at::Tensor v = ct.voxels.to(at::kFloat);
+  const double below = v.lt(-400).to(at::kFloat).mean().item<double>();
+  const double body = v.gt(-500).to(at::kFloat).mean().item<double>();
+  if (below == 0)
+    throw Error(ExitCode::NoLungs, "no lungs found: no voxel below -400 HU (no air-filled lung; is it a CT in HU?)");
+  if (body < 0.005)
+    throw Error(ExitCode::NoLungs, "no lungs found: the volume is all air (no voxel of tissue above -500 HU)");
+}
+
+}  // namespace
+
+std::string default_models_dir() {
+  if (const char* env = std::getenv("PULMO_MODELS"); env && *env) return env;
+  std::vector<fs::path> candidates;
+  std::error_code ec;
+  const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+  if (!ec) {
+    candidates.push_back(exe.parent_path().parent_path() / "models");
+    candidates.push_back(exe.parent_path().parent_path() / "share" / "pulmo" / "models");
+  }
+  candidates.push_back(fs::current_path(ec) / "models");
+  for (const fs::path& c : candidates)
+    if (fs::exists(c / "cascade.json", ec)) return c.lexically_normal().string();
+  return candidates.empty() ? "models" : candidates.front().lexically_normal().string();
+}
+
+CascadeResult run_cascade(const Volume& ct, const CascadeOptions& o) {
+  ct.check();
+  CascadeResult r;
+  auto say = [&](const std::string& line) {
+    if (o.progress) o.progress(line);
+  };
+  auto record = [&](StageRecord rec, Clock::time_point t0) {
+    rec.seconds = seconds_since(t0);
+    std::ostringstream os;
+    os.setf(std::ios::fixed);
+    os.precision(1);
+    os << "stage " << rec.stage << " done in " << rec.seconds << " s";
+    say(os.str());
+    r.stages.push_back(rec);
+  };
+  if (o.lungs != "cascade" && o.lungs != "classical" && o.lungs != "mask")
+    throw Error(ExitCode::Usage, "lungs must be cascade, classical or mask, not '" + o.lungs + "'");
+  if (o.mc_dropout < 0 || o.mc_dropout > 100) throw Error(ExitCode::Usage, "MC-dropout passes must be in 0..100");
+  const Geometry& g = ct.geometry;
+  const bool need_models = o.lungs == "cascade" || o.lesions;
+  CascadePlan plan;
+  if (need_models) plan = read_plan(o.models_dir.empty() ? default_models_dir() : o.models_dir);
+
+  // Lungs.
+  at::Tensor lungs;
+  if (o.lungs == "mask") {
+    if (!o.lung_mask.voxels.defined()) throw Error(ExitCode::Usage, "lungs = mask needs a lung mask");
+    if (!o.lung_mask.geometry.same_grid_as(g))
+      throw Error(ExitCode::Mismatch, "the lung mask is on another grid than the CT: " + o.lung_mask.geometry.describe() +
+                                          " vs " + g.describe());
+    const auto t0 = Clock::now();
+    const at::Tensor given = o.lung_mask.voxels.to(at::kByte);
+    const bool sided = given.eq(labels::kLeftLung).any().item<bool>();
+    lungs = sided ? given.clone() : postprocess_lungs(o.lung_mask).voxels;
+    if (!lungs.ne(0).any().item<bool>()) throw Error(ExitCode::NoLungs, "no lungs found: the lung mask is empty");
+    StageRecord rec;
+    rec.stage = "lungs (user mask)";
+    record(rec, t0);
+  } else {
+    check_plausible_ct(ct);
+    const bool thin = thin_stack(g);
+    if (o.lungs == "classical" || (o.lungs == "cascade" && thin)) {
+      if (thin && o.lungs == "cascade")
+        r.warnings.push_back("thin stack (" + std::to_string(g.size[2]) + " slice(s)): the lungs come from the classical "
+                             "segmentation (the lung models need volumes); figures cover these slices only");
+      const auto t0 = Clock::now();
+      lungs = segment_lungs_classical(ct, {}, &r.warnings).voxels;
+      StageRecord rec;
+      rec.stage = "lungs (classical)";
+      record(rec, t0);
+    } else {
+      StageModel box_model = load_stage(plan, plan.box, "lung_box", "lung_box");
+      auto t0 = Clock::now();
+      IndexBox box = widen(predict_box(ct, box_model), plan.box.margin_mm, g);
+      if (empty(box)) throw Error(ExitCode::NoLungs, "no lungs found: the lung-box network found no lung region");
+      for (int a = 0; a < 3; ++a) {
+        const Vec3 lo = g.index_to_physical({double(box.lo[0]), double(box.lo[1]), double(box.lo[2])});
+        const Vec3 hi = g.index_to_physical({double(box.hi[0] - 1), double(box.hi[1] - 1), double(box.hi[2] - 1)});
+        r.box_mm[a] = std::min(lo[a], hi[a]);
+        r.box_mm[3 + a] = std::max(lo[a], hi[a]);
+      }
+      record(box_model.record, t0);
+      StageModel lung_model = load_stage(plan, plan.lungs, "lungs", "lungs");
+      t0 = Clock::now();
+      const Volume region = crop(ct, box);
+      const ModelGridProbabilities prob = segment_region(region, lung_model, plan.lungs, o.tta_flip, {{1, 2}}, false, 0);
+      lungs = at::zeros({g.size[2], g.size[1], g.size[0]}, at::kByte);
+      const Volume hu_on_model_grid = prepare_hu(region, lung_model.model.info.spacing_mm);
+      // In the box crop, outside air is a thin region against the crop's border with the partial-volume skin
+      // weighing in its mean: -900 HU there (lungs, vessels included, stay near -800).
+      ClassicalLungOptions outside_rule;
+      outside_rule.outside_air_max_mean_hu = -900;
+      const at::Tensor outside = air_outside_the_body(hu_on_model_grid.voxels, outside_rule, false);
+      paste(lungs, lungs_on_input_grid(prob, outside, region.geometry, plan.lungs.threshold), box);
+      record(lung_model.record, t0);
+    }
+  }
+  const double lung_ml = lungs.ne(0).sum().item<double>() * g.voxel_volume_ml();
+  if (lung_ml < 1.0)
+    throw Error(ExitCode::NoLungs, "no lungs found: under 1 mL of lung in the volume (not a chest CT, or the lungs lie "
+                                   "outside the field of view)");
+  const IndexBox lung_box = mask_box(lungs);
+  for (int a = 0; a < 3; ++a) {
+    if (!thin_stack(g) && (lung_box.lo[a] == 0 || lung_box.hi[a] == g.size[a])) {
+      r.warnings.push_back("the lungs touch the edge of the image: part of a lung may lie outside the field of view");
+      break;
+    }
+  }
+  r.lungs = ct.with_voxels(lungs);
+
+  // Lesions inside the lungs.
+  if (o.lesions) {
+    StageModel lesion_model = load_stage(plan, plan.lesions, "lesions", "lesions");
+    const auto t0 = Clock::now();
+    r.lesion_types_known = lesion_model.model.info.network.unet.out_channels >= 3;
+    if (o.mc_dropout > 0 && !(lesion_model.model.info.network.unet.dropout > 0))
+      throw Error(ExitCode::Usage, "--mc-dropout: the lesion model '" + lesion_model.record.model_folder +
+                                       "' has no dropout layers (trained with dropout 0)");
+    const IndexBox box = widen(lung_box, plan.lesions.margin_mm, g);
+    const Volume region = crop(ct, box);
+    const bool want_passes = o.tta_flip || o.mc_dropout > 0;
+    const ModelGridProbabilities prob =
+        segment_region(region, lesion_model, plan.lesions, o.tta_flip, {}, want_passes, o.mc_dropout);
+    at::Tensor lesions = at::zeros_like(lungs);
+    paste(lesions, lesions_on_input_grid(prob.mean, prob.grid, region.geometry, plan.lesions.threshold), box);
+    const at::Tensor not_lesion = lungs.eq(0).logical_or(ct.voxels.lt(plan.lesions.min_hu));
+    lesions.masked_fill_(not_lesion, 0);
+    for (const at::Tensor& p : prob.passes) {
+      at::Tensor l = at::zeros_like(lungs);
+      paste(l, lesions_on_input_grid(p, prob.grid, region.geometry, plan.lesions.threshold), box);
+      r.pass_involvement.push_back(involvement(lungs, l.ne(0).logical_and(not_lesion.logical_not())));
+    }
+    r.lesions = ct.with_voxels(lesions);
+    record(lesion_model.record, t0);
+  }
+  return r;
+}
+
+}  // namespace pulmo

@@ -1,0 +1,203 @@
+// pulmo quantify: the cascade with the shipped models on real CTs, its outputs, batches, and bad input.
+#include <gtest/gtest.h>
+
+#include <ATen/ATen.h>
+#include <nlohmann/json.hpp>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "pulmo/dataset.h"
+#include "pulmo/eval.h"
+#include "pulmo/io.h"
+#include "support/test_support.h"
+
+namespace fs = std::filesystem;
+using pulmo::test::data_path;
+using pulmo::test::run_pulmo;
+using pulmo::test::TempDir;
+
+namespace {
+
+const std::string kChest = "ct/totalsegmentator/pulmonary_ct_cropped.nii.gz";
+
+std::string slurp(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+double dice(const at::Tensor& a, const at::Tensor& b) {
+  const double inter = a.logical_and(b).sum().item<double>();
+  const double sum = a.sum().item<double>() + b.sum().item<double>();
+  return sum > 0 ? 2 * inter / sum : 1.0;
+}
+
+// The output folder was not created, and no hidden temporary folder is left beside it.
+void expect_nothing_written(const TempDir& tmp, const std::string& out_name) {
+  EXPECT_FALSE(fs::exists(tmp.path() / out_name));
+  for (const auto& e : fs::directory_iterator(tmp.path()))
+    EXPECT_EQ(e.path().filename().string().find("." + out_name + ".tmp"), std::string::npos) << e.path();
+}
+
+}  // namespace
+
+TEST(CliQuantify, WritesMasksInTheInputGeometryAndEveryReportOnARealChestCt) {
+  TempDir tmp;
+  const auto r = run_pulmo("quantify '" + data_path(kChest) + "' --out '" + tmp.file("out") + "'");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("both lungs:"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("CT severity score"), std::string::npos);
+  EXPECT_NE(r.err.find("stage lungs done in"), std::string::npos) << r.err;  // progress per stage
+  const pulmo::Volume ct = pulmo::read_volume(data_path(kChest));
+  const pulmo::Volume lungs = pulmo::read_volume(tmp.file("out/lungs.nii.gz"));
+  const pulmo::Volume lesions = pulmo::read_volume(tmp.file("out/lesions.nii.gz"));
+  EXPECT_TRUE(lungs.geometry.same_grid_as(ct.geometry));
+  EXPECT_TRUE(lesions.geometry.same_grid_as(ct.geometry));
+  // Against the checked classical labels of this CT (a training case of the lung model: a regression check).
+  const pulmo::Volume ref = pulmo::read_volume(data_path("train/pulmonary_ct_cropped_lungs.nii.gz"));
+  EXPECT_GT(dice(lungs.voxels.eq(1), ref.voxels.eq(1)), 0.90);
+  EXPECT_GT(dice(lungs.voxels.eq(2), ref.voxels.eq(2)), 0.90);
+  const nlohmann::json j = nlohmann::json::parse(slurp(tmp.file("out/report.json")));
+  EXPECT_EQ(j["models"].size(), 3u);
+  for (const auto& m : j["models"]) EXPECT_EQ(m["weights_sha256"].get<std::string>().size(), 64u);
+  std::istringstream csv(slurp(tmp.file("out/report.csv")));
+  std::string header, row, extra;
+  ASSERT_TRUE(std::getline(csv, header) && std::getline(csv, row));
+  EXPECT_FALSE(std::getline(csv, extra) && !extra.empty());
+  EXPECT_GT(slurp(tmp.file("out/report.html")).find("data:image/png;base64,"), 0u);
+}
+
+TEST(CliQuantify, GivesTheSameLungsWhateverTheStorageOrientation) {
+  TempDir tmp;
+  // The same CT stored RAS-like (x and y reversed): the masks must cover the same physical voxels.
+  pulmo::Volume ct = pulmo::read_volume(data_path(kChest));
+  pulmo::Volume flipped = ct;
+  flipped.voxels = ct.voxels.flip({1, 2}).contiguous();
+  flipped.geometry.origin_mm = ct.geometry.index_to_physical(
+      {double(ct.geometry.size[0] - 1), double(ct.geometry.size[1] - 1), 0.0});
+  for (int r = 0; r < 3; ++r)
+    for (int c = 0; c < 2; ++c) flipped.geometry.direction[r * 3 + c] = -ct.geometry.direction[r * 3 + c];
+  pulmo::write_volume(flipped, tmp.file("ras.nii.gz"));
+  ASSERT_EQ(run_pulmo("quantify '" + data_path(kChest) + "' --out '" + tmp.file("a") + "' --no-html").exit_code, 0);
+  const auto r = run_pulmo("quantify '" + tmp.file("ras.nii.gz") + "' --out '" + tmp.file("b") + "' --no-html");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const pulmo::Volume a = pulmo::read_volume(tmp.file("a/lungs.nii.gz"));
+  const pulmo::Volume b = pulmo::read_volume(tmp.file("b/lungs.nii.gz"));
+  EXPECT_EQ(b.geometry.orientation_code(), "RAS");
+  const pulmo::Volume b_on_a = pulmo::align_labels(b, a.geometry, "flipped result");
+  EXPECT_GT(dice(a.voxels.eq(1), b_on_a.voxels.eq(1)), 0.995);
+  EXPECT_GT(dice(a.voxels.eq(2), b_on_a.voxels.eq(2)), 0.995);
+}
+
+TEST(CliQuantify, ClassicalLungsOfTheLidcSlicesMatchLungmaskWithinThreePercent) {
+  TempDir tmp;
+  const auto r = run_pulmo("quantify '" + data_path("ct/lidc-lungmask") + "' --out '" + tmp.file("out") +
+                           "' --lungs classical --no-lesions --no-html");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const pulmo::Volume lungs = pulmo::read_volume(tmp.file("out/lungs.nii.gz"));
+  EXPECT_NEAR(lungs.voxels.eq(1).sum().item<double>() / 64752.0, 1.0, 0.03);
+  EXPECT_NEAR(lungs.voxels.eq(2).sum().item<double>() / 36536.0, 1.0, 0.03);
+}
+
+TEST(CliQuantify, AThinStackGivesASensibleResultNotAnError) {
+  TempDir tmp;
+  const auto r = run_pulmo("quantify '" + data_path("ct/lidc-lungmask") + "' --out '" + tmp.file("out") + "' --no-html");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("thin stack"), std::string::npos) << r.err;
+  const pulmo::Volume lungs = pulmo::read_volume(tmp.file("out/lungs.nii.gz"));
+  EXPECT_GT(lungs.voxels.eq(1).sum().item<int64_t>(), 30000);  // lungmask: 64752 right, 36536 left
+  EXPECT_GT(lungs.voxels.eq(2).sum().item<int64_t>(), 15000);
+}
+
+TEST(CliQuantify, AUserLungMaskReplacesStagesOneAndTwo) {
+  TempDir tmp;
+  const auto r = run_pulmo("quantify '" + data_path("ct/totalsegmentator/example_ct_sm.nii.gz") + "' --out '" +
+                           tmp.file("out") + "' --lung-mask '" + data_path("ct/totalsegmentator/example_seg.nii.gz") +
+                           "' --lung-mask-convention totalsegmentator --no-html");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const pulmo::Volume given = pulmo::adapt_lungs(pulmo::read_volume(data_path("ct/totalsegmentator/example_seg.nii.gz")),
+                                                 "totalsegmentator");
+  const pulmo::Volume lungs = pulmo::read_volume(tmp.file("out/lungs.nii.gz"));
+  EXPECT_TRUE(at::equal(lungs.voxels.to(at::kByte), given.voxels.to(at::kByte)));
+}
+
+TEST(CliQuantify, BadInputGivesItsExitCodeAMessageAndNoOutputFolder) {
+  TempDir tmp;
+  pulmo::Volume air;
+  air.geometry.size = {48, 48, 24};
+  air.voxels = at::full({24, 48, 48}, -1000.0f);
+  pulmo::write_volume(air, tmp.file("air.nii.gz"));
+  pulmo::write_volume(air.with_voxels(at::full({24, 48, 48}, 40.0f)), tmp.file("tissue.nii.gz"));
+  std::ofstream(tmp.file("text.nii.gz")) << "not an image";
+  fs::create_directories(tmp.path() / "models_bad");
+  std::ofstream(tmp.file("models_bad/cascade.json"))
+      << R"({"format_version": 1, "lung_box": {"model": "b"}, "lungs": {"model": "x", "treshold": 0.5}, "lesions": {"model": "l"}})";
+  const std::string chest = "'" + data_path(kChest) + "'";
+  struct Case {
+    std::string args;
+    int code;
+    std::string message;
+  };
+  const std::vector<Case> cases = {
+      {"'" + tmp.file("air.nii.gz") + "'", 11, "no lungs found"},
+      {"'" + tmp.file("tissue.nii.gz") + "'", 11, "no lungs found"},
+      {"'" + tmp.file("air.nii.gz") + "' --lungs classical", 11, "no lungs found"},
+      {"'" + tmp.file("text.nii.gz") + "'", 4, ""},
+      {"'" + tmp.file("missing.nii.gz") + "'", 3, "missing.nii.gz"},
+      {chest + " --models '" + tmp.file("no_models") + "'", 3, "models folder"},
+      {chest + " --models '" + tmp.file("models_bad") + "'", 10, "treshold"},
+      {chest + " --lung-mask '" + data_path("ct/totalsegmentator/example_seg.nii.gz") + "'", 9, "another grid"},
+      {chest + " --input-window -1000,400", 9, "not an 8-bit export"},
+      {chest + " --mc-dropout 101", 2, ""},
+      {chest + " --shard 1/2", 2, "--shard"},
+  };
+  for (const Case& c : cases) {
+    const auto r = run_pulmo("quantify " + c.args + " --out '" + tmp.file("out") + "'");
+    EXPECT_EQ(r.exit_code, c.code) << c.args << "\n" << r.err;
+    EXPECT_NE(r.err.find(c.message), std::string::npos) << c.args << "\n" << r.err;
+    expect_nothing_written(tmp, "out");
+  }
+  // An existing output folder is kept unless --overwrite.
+  fs::create_directories(tmp.path() / "exists");
+  std::ofstream(tmp.file("exists/keep.txt")) << "mine";
+  const auto r = run_pulmo("quantify " + chest + " --out '" + tmp.file("exists") + "' --no-html");
+  EXPECT_EQ(r.exit_code, 7) << r.err;
+  EXPECT_NE(r.err.find("--overwrite"), std::string::npos);
+  EXPECT_TRUE(fs::exists(tmp.file("exists/keep.txt")));
+}
+
+TEST(CliQuantify, ABatchSkipsAFailedCaseResumesAndShards) {
+  TempDir tmp;
+  fs::create_directories(tmp.path() / "cts");
+  fs::copy_file(data_path(kChest), tmp.file("cts/chest.nii.gz"));
+  fs::copy_file(data_path("ct/totalsegmentator/example_ct_sm.nii.gz"), tmp.file("cts/bases.nii.gz"));
+  std::ofstream(tmp.file("cts/broken.nii.gz")) << "broken";
+  const std::string base = "quantify '" + tmp.file("cts") + "' --batch --no-html --out '";
+  auto r = run_pulmo(base + tmp.file("out") + "'");
+  EXPECT_EQ(r.exit_code, 12) << r.err;
+  EXPECT_NE(r.out.find("2 done, 0 skipped (done before), 1 failed"), std::string::npos) << r.out;
+  const std::string summary = slurp(tmp.file("out/summary.csv"));
+  EXPECT_NE(summary.find("broken,"), std::string::npos);
+  EXPECT_NE(summary.find(",failed,4,"), std::string::npos) << summary;
+  EXPECT_TRUE(fs::exists(tmp.file("out/chest/report.json")));
+  EXPECT_FALSE(fs::exists(tmp.file("out/broken")));
+  // Run again: the finished cases are skipped (resume).
+  r = run_pulmo(base + tmp.file("out") + "'");
+  EXPECT_NE(r.out.find("0 done, 2 skipped (done before), 1 failed"), std::string::npos) << r.out;
+  // Two shards cover every case once.
+  const auto s1 = run_pulmo(base + tmp.file("sharded") + "' --shard 1/2");
+  const auto s2 = run_pulmo(base + tmp.file("sharded") + "' --shard 2/2");
+  EXPECT_TRUE(fs::exists(tmp.file("sharded/summary-1-of-2.csv")));
+  EXPECT_TRUE(fs::exists(tmp.file("sharded/summary-2-of-2.csv")));
+  EXPECT_TRUE(fs::exists(tmp.file("sharded/bases/report.json")));
+  EXPECT_TRUE(fs::exists(tmp.file("sharded/chest/report.json")));
+  const std::string both = slurp(tmp.file("sharded/summary-1-of-2.csv")) + slurp(tmp.file("sharded/summary-2-of-2.csv"));
+  for (const char* id : {"bases,", "broken,", "chest,"}) {
+    const size_t first = both.find(std::string("\n") + id);
+    ASSERT_NE(first, std::string::npos) << id;
+    EXPECT_EQ(both.find(std::string("\n") + id, first + 1), std::string::npos) << id << " in two shards";
+  }
+}

@@ -1,0 +1,108 @@
+// The classical lung segmentation and the lung post-processing the cascade shares with it (pipeline.h).
+#include <gtest/gtest.h>
+
+#include <ATen/ATen.h>
+
+#include "pulmo/error.h"
+#include "pulmo/eval.h"
+#include "pulmo/io.h"
+#include "pulmo/labels.h"
+#include "pulmo/pipeline.h"
+#include "pulmo/synth.h"
+#include "support/test_support.h"
+
+namespace {
+
+pulmo::synth::Phantom healthy_phantom() {
+  pulmo::synth::PhantomOptions o;
+  o.size = {160, 160, 48};
+  o.spacing_mm = {0.9, 0.9, 5.0};
+  o.involvement = 0;
+  o.seed = 3;
+  return pulmo::synth::make_phantom(o);
+}
+
+double dice(const at::Tensor& a, const at::Tensor& b) {
+  const double inter = a.logical_and(b).sum().item<double>();
+  return 2 * inter / (a.sum().item<double>() + b.sum().item<double>());
+}
+
+pulmo::Volume blank(int64_t nx, int64_t ny, int64_t nz) {
+  pulmo::Volume v;
+  v.geometry.size = {nx, ny, nz};
+  v.voxels = at::zeros({nz, ny, nx}, at::kByte);
+  return v;
+}
+
+}  // namespace
+
+TEST(ClassicalLungs, FindBothLungsOfAHealthyPhantomOnTheRightSides) {
+  const pulmo::synth::Phantom p = healthy_phantom();
+  const pulmo::Volume lungs = pulmo::segment_lungs_classical(p.ct);
+  ASSERT_TRUE(lungs.geometry.same_grid_as(p.ct.geometry));
+  for (int side : {1, 2}) {
+    const double d = dice(lungs.voxels.eq(side), p.lungs.voxels.eq(side));
+    EXPECT_GT(d, 0.93) << "label " << side;
+  }
+}
+
+TEST(ClassicalLungs, MatchLungmaskOnTheTwoLidcSlicesWithinThreePercent) {
+  // lungmask R231 on these two slices: right 64752, left 36536 voxels (test_mask.py.reference).
+  const pulmo::Volume ct = pulmo::read_volume(pulmo::test::data_path("ct/lidc-lungmask"));
+  const pulmo::Volume lungs = pulmo::segment_lungs_classical(ct);
+  const double right = lungs.voxels.eq(pulmo::labels::kRightLung).sum().item<double>();
+  const double left = lungs.voxels.eq(pulmo::labels::kLeftLung).sum().item<double>();
+  EXPECT_NEAR(right / 64752.0, 1.0, 0.03) << right;
+  EXPECT_NEAR(left / 36536.0, 1.0, 0.03) << left;
+}
+
+TEST(ClassicalLungs, RefuseVolumesWithoutLungsWithExitCode11) {
+  pulmo::Volume air = blank(32, 32, 16);
+  air.voxels = at::full({16, 32, 32}, -1000.0f);
+  pulmo::Volume tissue = air.with_voxels(at::full({16, 32, 32}, 40.0f));
+  for (const pulmo::Volume& v : {air, tissue}) {
+    try {
+      pulmo::segment_lungs_classical(v);
+      FAIL() << "expected no lungs";
+    } catch (const pulmo::Error& e) {
+      EXPECT_EQ(e.code(), pulmo::ExitCode::NoLungs) << e.what();
+      EXPECT_NE(std::string(e.what()).find("no lungs found"), std::string::npos);
+    }
+  }
+}
+
+TEST(LungPostprocess, TwoRegionsBecomeRightAndLeftByTheirPositionInThePatient) {
+  pulmo::Volume m = blank(40, 20, 10);
+  m.voxels.slice(2, 2, 15).slice(1, 5, 15).slice(0, 2, 8).fill_(1);   // small x = patient right (LPS)
+  m.voxels.slice(2, 25, 38).slice(1, 5, 15).slice(0, 2, 8).fill_(1);
+  m.voxels[5][0][39] = 1;                                             // a one-voxel fragment: dropped
+  pulmo::Volume r = pulmo::postprocess_lungs(m);
+  EXPECT_EQ(r.voxels[5][10][5].item<uint8_t>(), pulmo::labels::kRightLung);
+  EXPECT_EQ(r.voxels[5][10][30].item<uint8_t>(), pulmo::labels::kLeftLung);
+  EXPECT_EQ(r.voxels[5][0][39].item<uint8_t>(), 0);
+  // The same voxels stored right-to-left (RAS-like x axis): the sides follow the patient, not the array.
+  pulmo::Volume flipped = m;
+  flipped.geometry.direction = {-1, 0, 0, 0, 1, 0, 0, 0, 1};
+  r = pulmo::postprocess_lungs(flipped);
+  EXPECT_EQ(r.voxels[5][10][5].item<uint8_t>(), pulmo::labels::kLeftLung);
+}
+
+TEST(LungPostprocess, TouchingLungsAreSplitAtTheirNarrowJunction) {
+  pulmo::Volume m = blank(60, 30, 6);
+  m.voxels.slice(2, 2, 28).slice(1, 2, 28).fill_(1);
+  m.voxels.slice(2, 32, 58).slice(1, 2, 28).fill_(1);
+  m.voxels.slice(2, 28, 32).slice(1, 14, 17).fill_(1);  // a 3-voxel-wide bridge
+  const pulmo::Volume r = pulmo::postprocess_lungs(m);
+  EXPECT_EQ(r.voxels.eq(1).sum().item<int64_t>() + r.voxels.eq(2).sum().item<int64_t>(), m.voxels.sum().item<int64_t>());
+  EXPECT_TRUE(r.voxels.slice(2, 2, 28).eq(pulmo::labels::kRightLung).logical_or(m.voxels.slice(2, 2, 28).eq(0)).all().item<bool>());
+  EXPECT_TRUE(r.voxels.slice(2, 32, 58).eq(pulmo::labels::kLeftLung).logical_or(m.voxels.slice(2, 32, 58).eq(0)).all().item<bool>());
+}
+
+TEST(LungPostprocess, HolesInsideALungAreFilled) {
+  pulmo::Volume m = blank(40, 20, 3);
+  m.voxels.slice(2, 2, 15).slice(1, 2, 18).fill_(1);
+  m.voxels.slice(2, 25, 38).slice(1, 2, 18).fill_(2);
+  m.voxels.slice(2, 6, 9).slice(1, 8, 11).fill_(0);  // a vessel
+  const pulmo::Volume r = pulmo::postprocess_lungs(m);
+  EXPECT_EQ(r.voxels[1][9][7].item<uint8_t>(), pulmo::labels::kRightLung);
+}
