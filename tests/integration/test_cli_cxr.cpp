@@ -94,7 +94,7 @@ TEST_F(CliCxr, BadInputsHaveTheirExitCodesAndLeaveNothing) {
   TempDir t;
   write_rgb(t.file("photo.png"), 64, 64, true);
   write_grey<uint8_t>(t.file("flat.png"), 64, 64, true);
-  write_text_atomic(t.file("notes.png"), "not an image\n");
+  write_raw_file(t.file("notes.png"), "not an image\n");
   write_dicom(t.file("lateral.dcm"), "DX", "LL");
   write_dicom(t.file("ct.dcm"), "CT", "");
   struct Bad {

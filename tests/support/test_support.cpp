@@ -7,6 +7,7 @@
 #include <fstream>
 #include <random>
 #include <sstream>
+#include <stdexcept>
 
 namespace fs = std::filesystem;
 
@@ -65,6 +66,13 @@ RunResult expect_refused_command(const std::string& args, int code, const std::s
   EXPECT_FALSE(fs::exists(out, ec)) << "'" << out << "' was left behind";
   if (fs::is_directory(out, ec)) EXPECT_EQ(count_temporary_files(out), 0) << "a temporary file was left in " << out;
   return r;
+}
+
+void write_raw_file(const std::string& path, const std::string& bytes) {
+  std::ofstream f(path, std::ios::binary | std::ios::trunc);
+  f << bytes;
+  f.close();
+  if (!f) throw std::runtime_error("test: cannot write '" + path + "'");
 }
 
 int count_temporary_files(const std::filesystem::path& folder) {

@@ -39,6 +39,10 @@ RunResult run_pulmo(const std::string& args);
 RunResult expect_refused_command(const std::string& args, int code, const std::string& message_part,
                                  const std::string& out, bool pulmo_message = true);
 
+// Writes `bytes` to `path` as they are - no format check (write_text_atomic refuses a .png that is not one):
+// for corrupt and lying fixtures.
+void write_raw_file(const std::string& path, const std::string& bytes);
+
 // Files whose name holds ".tmp-" (pulmo's temporary files) under `folder`, recursively.
 int count_temporary_files(const std::filesystem::path& folder);
 

@@ -70,7 +70,7 @@ TEST(CxrRead, OneValueNonImagesAndMissingFilesAreRefused) {
   TempDir t;
   write_grey<uint8_t>(t.file("flat.png"), 40, 40, true);
   expect_error([&] { cxr::read_xray(t.file("flat.png")); }, ExitCode::NotAChestXray, "single value");
-  pulmo::write_text_atomic(t.file("notes.png"), "this is not a picture\n");
+  write_raw_file(t.file("notes.png"), "this is not a picture\n");
   expect_error([&] { cxr::read_xray(t.file("notes.png")); }, ExitCode::Unreadable, "notes.png");
   expect_error([&] { cxr::read_xray(t.file("absent.png")); }, ExitCode::NotFound, "does not exist");
 }
