@@ -41,6 +41,7 @@ void BM_CascadeWholeCt(benchmark::State& state) {
   const pulmo::synth::Phantom& p = phantom();
   pulmo::CascadeOptions o;
   o.lungs = state.range(0) ? "classical" : "cascade";
+  o.bfloat16 = state.range(1) != 0;
   std::map<std::string, double> stage_seconds;
   double quantify_s = 0, involved = 0;
   for (auto _ : state) {
@@ -59,7 +60,8 @@ void BM_CascadeWholeCt(benchmark::State& state) {
   state.counters["peak_rss_mb"] = peak_rss_mb();
   state.counters["threads"] = used;
 }
-BENCHMARK(BM_CascadeWholeCt)->Arg(0)->Unit(benchmark::kSecond)->Iterations(2)->UseRealTime();
+// Args: {lungs (0 cascade, 1 classical), bfloat16 (0/1)}.
+BENCHMARK(BM_CascadeWholeCt)->Args({0, 0})->Args({0, 1})->ArgNames({"classical", "bf16"})->Unit(benchmark::kSecond)->Iterations(2)->UseRealTime();
 
 }  // namespace
 

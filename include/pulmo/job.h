@@ -24,6 +24,7 @@ struct QuantifyJobOptions {
   bool lesions = true;
   bool tta = false;
   int mc_dropout = 0;
+  bool bfloat16 = false;               // networks in bfloat16 (faster on CPUs with AVX-512-BF16/AMX)
   std::vector<double> input_window;    // {LO, HI}: 8-bit windowed input, grey 0..255 -> LO..HI HU; empty = HU input
   std::string format = "nii.gz";       // mask files: nii.gz, nii, nrrd, mha, or "input"
   bool html = true;

@@ -86,7 +86,15 @@ struct SlidingWindowOptions {
   bool replicate_padding = false; // pad an image smaller than the patch with its edge values (thin stacks, single
                                   // slices), else with its minimum (outside air after normalisation)
   bool mc_dropout = false;        // keep the dropout layers sampling (one MC-dropout pass); norms stay in eval mode
+  int batch = 4;                  // windows per forward pass; on a CPU, 4 windows of 48x48x32 cost about what 1 does
+                                  // (fixed cost per convolution call; bench/bench_cascade). Results do not depend on it.
+  bool bfloat16 = false;          // convolutions in bfloat16 (autocast; on CPUs with AVX-512-BF16/AMX about 2x
+                                  // faster); probabilities differ from float32 by up to ~0.04
 };
+
+// Whether this CPU runs bfloat16 convolutions natively (oneDNN needs AVX-512 BW/VL/DQ; AVX-512-BF16 or AMX make it
+// fast). Without it, SlidingWindowOptions::bfloat16 should not be asked for: callers fall back to float32.
+bool cpu_supports_bfloat16();
 
 // Class probabilities [K, z, y, x] of a whole [z, y, x] image (normalised intensities), by sliding a window of
 // `patch` (x, y, z) voxels and blending; the image is padded as needed. Runs in eval mode without gradients on the

@@ -64,6 +64,13 @@ Volume segment_lungs_classical(const Volume& ct, const ClassicalLungOptions& opt
 at::Tensor air_outside_the_body(const at::Tensor& hu, const ClassicalLungOptions& options, bool four_sides_rule,
                                 at::Tensor* lung_candidates = nullptr);
 
+// Lungs (uint8 [z, y, x]: 1 right, 2 left) with the lesion regions that touch them added: a component of `lesions`
+// (bool) outside the lungs (6-connected) that has a face neighbour in a lung joins the lung it touches (grown voxel
+// by voxel inside the component, so a region touching both lungs is shared along the way); enclosed 2-D holes of
+// each lung filled again. The cascade does this with "extend_lungs" in cascade.json: dense, consolidated lung that
+// the lung model left out comes back as lung.
+at::Tensor extend_lungs_by_lesions(const at::Tensor& lungs, const at::Tensor& lesions);
+
 // ---- the cascade -------------------------------------------------------------------------------------
 
 struct CascadeOptions {
@@ -73,6 +80,8 @@ struct CascadeOptions {
   bool lesions = true;             // run stage 3
   bool tta_flip = false;           // test-time augmentation: average with the left-right mirrored prediction
   int mc_dropout = 0;              // > 0: this many MC-dropout passes of the lesion model (needs dropout in it)
+  bool bfloat16 = false;           // networks' convolutions in bfloat16 (SlidingWindowOptions::bfloat16); on a CPU
+                                   // without support (cpu_supports_bfloat16), float32 with a warning
   std::function<void(const std::string&)> progress;  // one line per stage, with its time
 };
 
@@ -87,6 +96,8 @@ struct CascadeResult {
   Volume lungs;                    // uint8 on the input grid: 1 right, 2 left
   Volume lesions;                  // uint8 on the input grid: 1 ground-glass, 2 consolidation (undefined without stage 3)
   bool lesion_types_known = true;  // false: the lesion model has one lesion class
+  std::string precision = "float32";  // what the networks ran in: "float32" or "bfloat16"
+  bool has_box = false;            // stage 1 ran (lungs = "cascade" on a volume)
   std::array<double, 6> box_mm{};  // stage 1: LPS bounding box (x0, y0, z0, x1, y1, z1) of the lungs, margin included
   std::vector<StageRecord> stages;
   std::vector<std::string> warnings;

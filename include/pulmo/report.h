@@ -17,6 +17,7 @@
 // closest patient axis (an oblique volume is shown unrotated); pixels are square in millimetres.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -56,6 +57,9 @@ struct ReportMeta {
   std::vector<ReportModel> models;
   bool tta = false;            // test-time augmentation
   int mc_dropout_passes = 0;   // 0: off
+  std::string precision = "float32";
+  bool has_lung_box = false;           // stage 1 (the lung-box network) ran
+  std::array<double, 6> lung_box_mm{}; // its box with margin: LPS mm (x0, y0, z0, x1, y1, z1) of voxel centres  // of the networks' convolutions: "float32" or "bfloat16"
   std::vector<StageTime> timings;
   std::vector<std::string> warnings;
   std::string pulmo_version = PULMO_VERSION;

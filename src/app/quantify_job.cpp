@@ -167,6 +167,7 @@ CaseOutcome quantify_to_folder(const std::string& input, const std::string& fold
   co.lesions = o.lesions;
   co.tta_flip = o.tta;
   co.mc_dropout = o.mc_dropout;
+  co.bfloat16 = o.bfloat16;
   co.progress = o.progress;
   if (!o.lung_mask.empty()) {
     co.lungs = "mask";
@@ -206,6 +207,9 @@ CaseOutcome quantify_to_folder(const std::string& input, const std::string& fold
   }
   meta.tta = o.tta;
   meta.mc_dropout_passes = o.mc_dropout;
+  meta.precision = r.precision;
+  meta.has_lung_box = r.has_box;
+  meta.lung_box_mm = r.box_mm;
   meta.warnings = warnings;
   meta.timings.push_back({"write", std::chrono::duration<double>(Clock::now() - stage_t0).count()});
   write_report_json(tmp.file("report.json"), q, meta);

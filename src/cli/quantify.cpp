@@ -20,7 +20,7 @@ struct QuantifyCliOptions {
   std::string input, out, shard, series, models, lungs = "cascade", lung_mask, lung_mask_convention = "pulmo";
   std::string format = "nii.gz";
   std::vector<double> input_window;
-  bool batch = false, no_lesions = false, tta = false, overwrite = false, no_html = false;
+  bool batch = false, no_lesions = false, tta = false, overwrite = false, no_html = false, bf16 = false;
   int mc_dropout = 0;
 };
 
@@ -34,6 +34,7 @@ QuantifyJobOptions job_options(const QuantifyCliOptions& c, const GlobalOptions&
   o.lesions = !c.no_lesions;
   o.tta = c.tta;
   o.mc_dropout = c.mc_dropout;
+  o.bfloat16 = c.bf16;
   o.input_window = c.input_window;
   o.format = c.format;
   o.html = !c.no_html;
@@ -101,6 +102,8 @@ Action register_quantify(CLI::App& app, const GlobalOptions& global) {
   sub->add_option("--mc-dropout", opt->mc_dropout, "MC-dropout passes of the lesion model (0 = off); reports the sd")
       ->check(CLI::Range(0, 100))
       ->capture_default_str();
+  sub->add_flag("--bf16", opt->bf16, "run the networks in bfloat16: about 2x faster on CPUs with AVX-512-BF16 or AMX "
+                                     "(probabilities within ~0.04 of float32; masks nearly identical)");
   sub->add_option("--input-window", opt->input_window,
                   "LO,HI: the input is an 8-bit windowed export; grey 0..255 maps linearly to LO..HI HU")
       ->delimiter(',')

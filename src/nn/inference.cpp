@@ -1,5 +1,6 @@
 // Sliding-window inference over a whole volume.
 #include <ATen/ATen.h>
+#include <ATen/autocast_mode.h>
 #include <ATen/core/grad_mode.h>
 
 #include <algorithm>
@@ -20,7 +21,46 @@ std::vector<int64_t> window_starts(int64_t n, int64_t p, double overlap) {
   return starts;
 }
 
+// bfloat16 autocast on `device` for its lifetime (LibTorch 1.13 and >= 2.4 spell it differently).
+class BFloat16Autocast {
+ public:
+  BFloat16Autocast(bool on, const at::Device& device) : on_(on), cuda_(device.is_cuda()) { set(on_); }
+  ~BFloat16Autocast() {
+    set(false);
+    if (on_) at::autocast::clear_cache();
+  }
+  BFloat16Autocast(const BFloat16Autocast&) = delete;
+  BFloat16Autocast& operator=(const BFloat16Autocast&) = delete;
+
+ private:
+  void set(bool enabled) const {
+    if (!on_) return;
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
+    const at::DeviceType type = cuda_ ? at::kCUDA : at::kCPU;
+    at::autocast::set_autocast_dtype(type, at::kBFloat16);
+    at::autocast::set_autocast_enabled(type, enabled);
+#else
+    if (cuda_) {
+      at::autocast::set_autocast_gpu_dtype(at::kBFloat16);
+      at::autocast::set_enabled(enabled);
+    } else {
+      at::autocast::set_autocast_cpu_dtype(at::kBFloat16);
+      at::autocast::set_cpu_enabled(enabled);
+    }
+#endif
+  }
+  bool on_, cuda_;
+};
+
 }  // namespace
+
+bool cpu_supports_bfloat16() {
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+  return __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq");
+#else
+  return false;
+#endif
+}
 
 // Gaussian importance map of a patch [pz, py, px], sigma = 1/8 of each side, peak 1, floored away from 0.
 static at::Tensor gaussian_weights(const std::array<int64_t, 3>& p) {
@@ -46,6 +86,8 @@ at::Tensor sliding_window_probabilities(Network& network, const at::Tensor& imag
   else network.eval();
   const auto params = network.parameters();
   const at::Device device = params.empty() ? at::Device(at::kCPU) : params.front().device();
+  if (o.bfloat16 && device.is_cpu() && !cpu_supports_bfloat16())
+    throw Error(ExitCode::Usage, "sliding window: bfloat16 needs a CPU with AVX-512 (BW, VL, DQ)");
   const std::array<int64_t, 3> p{patch[2], patch[1], patch[0]};  // (z,y,x)
   std::array<int64_t, 3> padded{};
   std::vector<int64_t> pad;  // (x_l, x_r, y_l, y_r, z_l, z_r)
@@ -63,18 +105,30 @@ at::Tensor sliding_window_probabilities(Network& network, const at::Tensor& imag
   }
   const at::Tensor weight = o.gaussian ? gaussian_weights(p) : at::ones({p[0], p[1], p[2]}, at::kFloat);
   at::Tensor sum, count = at::zeros({padded[0], padded[1], padded[2]}, at::kFloat);
+  std::vector<std::array<int64_t, 3>> starts;  // (z, y, x) of every window
   for (int64_t z : window_starts(padded[0], p[0], o.overlap))
     for (int64_t y : window_starts(padded[1], p[1], o.overlap))
-      for (int64_t xx : window_starts(padded[2], p[2], o.overlap)) {
-        at::Tensor tile = x.slice(0, z, z + p[0]).slice(1, y, y + p[1]).slice(2, xx, xx + p[2]);
-        tile = tile.unsqueeze(0).unsqueeze(0).to(device);                 // [1,1,pz,py,px]
-        at::Tensor logits = network.forward(tile)[0].to(at::kFloat);      // [K,pz,py,px]
-        at::Tensor prob = logits.size(0) == 1 ? at::sigmoid(logits) : at::softmax(logits, 0);
-        prob = prob.to(at::kCPU) * weight;
-        if (!sum.defined()) sum = at::zeros({prob.size(0), padded[0], padded[1], padded[2]}, at::kFloat);
-        sum.slice(1, z, z + p[0]).slice(2, y, y + p[1]).slice(3, xx, xx + p[2]).add_(prob);
-        count.slice(0, z, z + p[0]).slice(1, y, y + p[1]).slice(2, xx, xx + p[2]).add_(weight);
-      }
+      for (int64_t xx : window_starts(padded[2], p[2], o.overlap)) starts.push_back({z, y, xx});
+  const size_t batch = static_cast<size_t>(std::max(1, o.batch));
+  const BFloat16Autocast autocast(o.bfloat16, device);
+  for (size_t first = 0; first < starts.size(); first += batch) {
+    const size_t n = std::min(batch, starts.size() - first);
+    std::vector<at::Tensor> tiles;
+    for (size_t i = first; i < first + n; ++i) {
+      const auto& s = starts[i];
+      tiles.push_back(x.slice(0, s[0], s[0] + p[0]).slice(1, s[1], s[1] + p[1]).slice(2, s[2], s[2] + p[2]));
+    }
+    const at::Tensor input = at::stack(tiles).unsqueeze(1).to(device);  // [n,1,pz,py,px]
+    const at::Tensor logits = network.forward(input).to(at::kFloat);    // [n,K,pz,py,px]
+    const at::Tensor probs = (logits.size(1) == 1 ? at::sigmoid(logits) : at::softmax(logits, 1)).to(at::kCPU);
+    for (size_t i = 0; i < n; ++i) {
+      const auto& s = starts[first + i];
+      const at::Tensor prob = probs[static_cast<int64_t>(i)] * weight;
+      if (!sum.defined()) sum = at::zeros({prob.size(0), padded[0], padded[1], padded[2]}, at::kFloat);
+      sum.slice(1, s[0], s[0] + p[0]).slice(2, s[1], s[1] + p[1]).slice(3, s[2], s[2] + p[2]).add_(prob);
+      count.slice(0, s[0], s[0] + p[0]).slice(1, s[1], s[1] + p[1]).slice(2, s[2], s[2] + p[2]).add_(weight);
+    }
+  }
   network.train(was_training);
   const at::Tensor out = sum / count.unsqueeze(0);
   return out.slice(1, 0, image.size(0)).slice(2, 0, image.size(1)).slice(3, 0, image.size(2)).contiguous();

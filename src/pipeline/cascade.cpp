@@ -40,6 +40,8 @@ struct StagePlan {
   double threshold = 0.5;   // foreground when the summed foreground probability reaches it
   double overlap = 0.5;     // sliding-window overlap
   double min_hu = -1e9;     // lesions: a voxel below this HU is not a lesion (aerated lung is not ground-glass)
+  bool extend_lungs = false; // lesions: lesion regions touching the lungs become lung (dense, consolidated lung that
+                             // the lung model left out), each taking the side of the lung it touches
 };
 
 struct CascadePlan {
@@ -55,6 +57,7 @@ StagePlan read_stage(JsonFields& parent, const std::string& key, const StagePlan
   f.get("threshold", s.threshold);
   f.get("overlap", s.overlap);
   f.get("min_hu", s.min_hu);
+  f.get("extend_lungs", s.extend_lungs);
   f.finish();
   if (s.model.empty()) throw Error(ExitCode::BadConfig, f.where() + ": no model folder ('model')");
   if (!(s.margin_mm >= 0 && s.margin_mm <= 200)) throw Error(ExitCode::BadConfig, f.where() + ": margin_mm must be in 0..200");
@@ -220,12 +223,14 @@ struct ModelGridProbabilities {
 };
 
 ModelGridProbabilities segment_region(const Volume& region, StageModel& m, const StagePlan& s, bool flip,
-                                      const std::vector<std::pair<int, int>>& swap, bool keep_passes, int mc_passes) {
+                                      const std::vector<std::pair<int, int>>& swap, bool keep_passes, int mc_passes,
+                                      bool bfloat16) {
   const ModelInfo& info = m.model.info;
   const Volume prepared = prepare_image(region, info.spacing_mm, intensity_options(info));
   SlidingWindowOptions w;
   w.overlap = s.overlap;
   w.replicate_padding = thin_stack(region.geometry);
+  w.bfloat16 = bfloat16;
   std::vector<at::Tensor> probs;
   auto run = [&](const at::Tensor& image, bool mirrored) {
     at::Tensor p = sliding_window_probabilities(*m.model.network, image, info.patch_size, w);
@@ -331,6 +336,25 @@ std::string default_models_dir() {
   return candidates.empty() ? "models" : candidates.front().lexically_normal().string();
 }
 
+at::Tensor extend_lungs_by_lesions(const at::Tensor& lungs, const at::Tensor& lesions) {
+  const at::Tensor outside = lesions.logical_and(lungs.eq(0));
+  if (!outside.any().item<bool>()) return lungs;
+  const at::Tensor touching = image::dilate(lungs.ne(0), {1, 1, 1}).logical_and(outside);
+  const image::Components c = image::connected_components(outside);
+  at::Tensor keep_label = at::zeros({static_cast<int64_t>(c.sizes.size()) + 1}, at::kBool);
+  const at::Tensor touched = c.labels.masked_select(touching).to(at::kLong);
+  if (touched.numel() == 0) return lungs;
+  keep_label.index_fill_(0, touched, true);
+  keep_label[0] = false;
+  const at::Tensor added = keep_label.index_select(0, c.labels.flatten().to(at::kLong)).view_as(c.labels);
+  at::Tensor grown = image::grow_labels(lungs, lungs.ne(0).logical_or(added));
+  for (uint8_t side : {uint8_t(1), uint8_t(2)}) {
+    const at::Tensor filled = image::fill_holes(grown.eq(side), /*per_slice=*/true);
+    grown.masked_fill_(filled.logical_and(grown.eq(0)), side);
+  }
+  return grown;
+}
+
 CascadeResult run_cascade(const Volume& ct, const CascadeOptions& o) {
   ct.check();
   CascadeResult r;
@@ -350,6 +374,13 @@ CascadeResult run_cascade(const Volume& ct, const CascadeOptions& o) {
     throw Error(ExitCode::Usage, "lungs must be cascade, classical or mask, not '" + o.lungs + "'");
   if (o.mc_dropout < 0 || o.mc_dropout > 100) throw Error(ExitCode::Usage, "MC-dropout passes must be in 0..100");
   const Geometry& g = ct.geometry;
+  bool bfloat16 = o.bfloat16;
+  if (bfloat16 && !cpu_supports_bfloat16()) {
+    bfloat16 = false;
+    r.warnings.push_back("bfloat16 asked for, but this CPU has no AVX-512 (BW, VL, DQ) for bfloat16 convolutions: "
+                         "the networks ran in float32");
+  }
+  r.precision = bfloat16 ? "bfloat16" : "float32";
   const bool need_models = o.lungs == "cascade" || o.lesions;
   CascadePlan plan;
   if (need_models) plan = read_plan(o.models_dir.empty() ? default_models_dir() : o.models_dir);
@@ -392,11 +423,12 @@ CascadeResult run_cascade(const Volume& ct, const CascadeOptions& o) {
         r.box_mm[a] = std::min(lo[a], hi[a]);
         r.box_mm[3 + a] = std::max(lo[a], hi[a]);
       }
+      r.has_box = true;
       record(box_model.record, t0);
       StageModel lung_model = load_stage(plan, plan.lungs, "lungs", "lungs");
       t0 = Clock::now();
       const Volume region = crop(ct, box);
-      const ModelGridProbabilities prob = segment_region(region, lung_model, plan.lungs, o.tta_flip, {{1, 2}}, false, 0);
+      const ModelGridProbabilities prob = segment_region(region, lung_model, plan.lungs, o.tta_flip, {{1, 2}}, false, 0, bfloat16);
       lungs = at::zeros({g.size[2], g.size[1], g.size[0]}, at::kByte);
       const Volume hu_on_model_grid = prepare_hu(region, lung_model.model.info.spacing_mm);
       // In the box crop, outside air is a thin region against the crop's border with the partial-volume skin
@@ -433,10 +465,15 @@ CascadeResult run_cascade(const Volume& ct, const CascadeOptions& o) {
     const Volume region = crop(ct, box);
     const bool want_passes = o.tta_flip || o.mc_dropout > 0;
     const ModelGridProbabilities prob =
-        segment_region(region, lesion_model, plan.lesions, o.tta_flip, {}, want_passes, o.mc_dropout);
+        segment_region(region, lesion_model, plan.lesions, o.tta_flip, {}, want_passes, o.mc_dropout, bfloat16);
     at::Tensor lesions = at::zeros_like(lungs);
     paste(lesions, lesions_on_input_grid(prob.mean, prob.grid, region.geometry, plan.lesions.threshold), box);
-    const at::Tensor not_lesion = lungs.eq(0).logical_or(ct.voxels.lt(plan.lesions.min_hu));
+    const at::Tensor dense = ct.voxels.lt(plan.lesions.min_hu).logical_not();
+    if (plan.lesions.extend_lungs) {
+      lungs = extend_lungs_by_lesions(lungs, lesions.ne(0).logical_and(dense));
+      r.lungs = ct.with_voxels(lungs);
+    }
+    const at::Tensor not_lesion = lungs.eq(0).logical_or(dense.logical_not());
     lesions.masked_fill_(not_lesion, 0);
     for (const at::Tensor& p : prob.passes) {
       at::Tensor l = at::zeros_like(lungs);

@@ -105,7 +105,8 @@ std::string run_section(const ReportMeta& m) {
   }
   s += "<p>Lung segmentation: " + html_escape(m.lung_method) + " &middot; test-time augmentation: " +
        (m.tta ? "on" : "off") + " &middot; MC-dropout passes: " +
-       (m.mc_dropout_passes > 0 ? std::to_string(m.mc_dropout_passes) : std::string("off")) + "</p>\n";
+       (m.mc_dropout_passes > 0 ? std::to_string(m.mc_dropout_passes) : std::string("off")) +
+       " &middot; precision: " + html_escape(m.precision) + "</p>\n";
   if (!m.timings.empty()) {
     double total = 0;
     s += "<table>\n" + table_row({"Stage", "Time (s)"}, "th");

@@ -79,7 +79,10 @@ json meta_json(const ReportMeta& m) {
           {"input", {{"path", m.input_path}, {"format", m.input_format}, {"geometry", geometry_json(m.input_geometry)}}},
           {"lung_method", m.lung_method},
           {"models", models},
-          {"options", {{"tta", m.tta}, {"mc_dropout_passes", m.mc_dropout_passes}}},
+          {"options", {{"tta", m.tta}, {"mc_dropout_passes", m.mc_dropout_passes}, {"precision", m.precision}}},
+          {"lung_box", m.has_lung_box ? json{{"lps_min_mm", numbers({m.lung_box_mm[0], m.lung_box_mm[1], m.lung_box_mm[2]})},
+                                             {"lps_max_mm", numbers({m.lung_box_mm[3], m.lung_box_mm[4], m.lung_box_mm[5]})}}
+                                      : json(nullptr)},
           {"timings", timings},
           {"warnings", m.warnings}};
 }

@@ -11,6 +11,7 @@
 #include "pulmo/dataset.h"
 #include "pulmo/eval.h"
 #include "pulmo/io.h"
+#include "pulmo/nn.h"
 #include "support/test_support.h"
 
 namespace fs = std::filesystem;
@@ -63,6 +64,20 @@ TEST(CliQuantify, WritesMasksInTheInputGeometryAndEveryReportOnARealChestCt) {
   const nlohmann::json j = nlohmann::json::parse(slurp(tmp.file("out/report.json")));
   EXPECT_EQ(j["models"].size(), 3u);
   for (const auto& m : j["models"]) EXPECT_EQ(m["weights_sha256"].get<std::string>().size(), 64u);
+  EXPECT_EQ(j["options"]["precision"], "float32");
+  // The lung box of stage 1 (LPS mm) holds every lung voxel.
+  ASSERT_TRUE(j["lung_box"].is_object()) << j.dump();
+  const at::Tensor idx = lungs.voxels.nonzero();  // [n, 3] in (z, y, x)
+  ASSERT_GT(idx.size(0), 0);
+  for (const bool low : {true, false}) {
+    const at::Tensor corner = low ? std::get<0>(idx.min(0)) : std::get<0>(idx.max(0));
+    const pulmo::Vec3 mm = ct.geometry.index_to_physical(
+        {corner[2].item<double>(), corner[1].item<double>(), corner[0].item<double>()});
+    for (int a = 0; a < 3; ++a) {
+      EXPECT_GE(mm[a], j["lung_box"]["lps_min_mm"][a].get<double>() - 1e-3) << "axis " << a;
+      EXPECT_LE(mm[a], j["lung_box"]["lps_max_mm"][a].get<double>() + 1e-3) << "axis " << a;
+    }
+  }
   std::istringstream csv(slurp(tmp.file("out/report.csv")));
   std::string header, row, extra;
   ASSERT_TRUE(std::getline(csv, header) && std::getline(csv, row));
@@ -90,6 +105,20 @@ TEST(CliQuantify, GivesTheSameLungsWhateverTheStorageOrientation) {
   const pulmo::Volume b_on_a = pulmo::align_labels(b, a.geometry, "flipped result");
   EXPECT_GT(dice(a.voxels.eq(1), b_on_a.voxels.eq(1)), 0.995);
   EXPECT_GT(dice(a.voxels.eq(2), b_on_a.voxels.eq(2)), 0.995);
+
+  // --bf16: nearly the same lungs where the CPU can; float32 and a warning where it cannot.
+  const auto h = run_pulmo("quantify '" + data_path(kChest) + "' --out '" + tmp.file("h") + "' --no-html --bf16");
+  ASSERT_EQ(h.exit_code, 0) << h.err;
+  const nlohmann::json jh = nlohmann::json::parse(slurp(tmp.file("h/report.json")));
+  if (pulmo::cpu_supports_bfloat16()) {
+    EXPECT_EQ(jh["options"]["precision"], "bfloat16");
+    const pulmo::Volume c = pulmo::read_volume(tmp.file("h/lungs.nii.gz"));
+    EXPECT_GT(dice(a.voxels.eq(1), c.voxels.eq(1)), 0.98);
+    EXPECT_GT(dice(a.voxels.eq(2), c.voxels.eq(2)), 0.98);
+  } else {
+    EXPECT_EQ(jh["options"]["precision"], "float32");
+    EXPECT_NE(jh["warnings"].dump().find("bfloat16 asked for"), std::string::npos) << jh.dump();
+  }
 }
 
 TEST(CliQuantify, ClassicalLungsOfTheLidcSlicesMatchLungmaskWithinThreePercent) {

@@ -106,3 +106,20 @@ TEST(LungPostprocess, HolesInsideALungAreFilled) {
   const pulmo::Volume r = pulmo::postprocess_lungs(m);
   EXPECT_EQ(r.voxels[1][9][7].item<uint8_t>(), pulmo::labels::kRightLung);
 }
+
+TEST(ExtendLungs, LesionRegionsTouchingALungJoinThatLungAndOthersDoNot) {
+  // [z, y, x] = 6 x 20 x 40: right lung x 2..11, left lung x 26..35.
+  at::Tensor lungs = at::zeros({6, 20, 40}, at::kByte);
+  lungs.slice(1, 2, 18).slice(2, 2, 12).fill_(1);
+  lungs.slice(1, 2, 18).slice(2, 26, 36).fill_(2);
+  at::Tensor lesions = at::zeros({6, 20, 40}, at::kBool);
+  lesions.slice(1, 5, 10).slice(2, 9, 15).fill_(true);   // inside the right lung and beyond it, touching it
+  lesions.slice(1, 5, 10).slice(2, 18, 21).fill_(true);  // apart from both lungs
+  lesions.slice(1, 12, 14).slice(2, 36, 38).fill_(true); // touching the left lung from outside
+  const at::Tensor out = pulmo::extend_lungs_by_lesions(lungs, lesions);
+  EXPECT_EQ(out.eq(1).sum().item<int64_t>(), lungs.eq(1).sum().item<int64_t>() + 6 * 5 * 3);
+  EXPECT_EQ(out.eq(2).sum().item<int64_t>(), lungs.eq(2).sum().item<int64_t>() + 6 * 2 * 2);
+  EXPECT_EQ(out.slice(1, 5, 10).slice(2, 18, 21).ne(0).sum().item<int64_t>(), 0);  // the lone region stays out
+  EXPECT_TRUE(at::equal(out.ne(0).logical_and(lungs.ne(0)), lungs.ne(0)));          // no lung voxel lost
+  EXPECT_TRUE(at::equal(pulmo::extend_lungs_by_lesions(lungs, at::zeros_like(lesions)), lungs));
+}

@@ -62,6 +62,41 @@ TEST(Networks, McDropoutMakesRepeatedPredictionsDiffer) {
   EXPECT_FALSE(at::equal(net->forward(x), net->forward(x)));
 }
 
+TEST(SlidingWindow, WindowsInBatchesGiveTheProbabilitiesOfWindowsOneByOne) {
+  set_threads(2);
+  torch::manual_seed(3);
+  auto net = make_network(tiny_unet(3));
+  const at::Tensor image = at::rand({21, 37, 29});  // [z, y, x], not a multiple of the patch
+  const std::array<int64_t, 3> patch{16, 16, 8};     // (x, y, z)
+  SlidingWindowOptions one;
+  one.overlap = 0.5;
+  one.batch = 1;
+  const at::Tensor reference = sliding_window_probabilities(*net, image, patch, one);
+  ASSERT_EQ(reference.sizes(), (std::vector<int64_t>{3, 21, 37, 29}));
+  EXPECT_LT((reference.sum(0) - 1).abs().max().item<double>(), 1e-5);
+  for (int batch : {2, 4, 7, 1000}) {
+    SlidingWindowOptions o = one;
+    o.batch = batch;
+    const at::Tensor p = sliding_window_probabilities(*net, image, patch, o);
+    EXPECT_LT((p - reference).abs().max().item<double>(), 1e-5) << "batch " << batch;
+  }
+}
+
+TEST(SlidingWindow, BFloat16ProbabilitiesStayCloseToFloat32) {
+  if (!cpu_supports_bfloat16()) GTEST_SKIP() << "this CPU has no AVX-512 for bfloat16 convolutions";
+  set_threads(2);
+  torch::manual_seed(4);
+  auto net = make_network(tiny_unet(3));
+  const at::Tensor image = at::rand({16, 32, 32});
+  SlidingWindowOptions o;
+  const at::Tensor f32 = sliding_window_probabilities(*net, image, {16, 16, 16}, o);
+  o.bfloat16 = true;
+  const at::Tensor bf16 = sliding_window_probabilities(*net, image, {16, 16, 16}, o);
+  EXPECT_EQ(bf16.scalar_type(), at::kFloat);
+  EXPECT_LT((bf16 - f32).abs().max().item<double>(), 0.05);
+  EXPECT_GT((bf16 - f32).abs().max().item<double>(), 0.0);  // it did run in bfloat16
+}
+
 TEST(Networks, AnInputSizeNotDivisibleByTheDownsamplingIsRefused) {
   auto net = make_network(tiny_unet(3));
   EXPECT_EQ(network_divisor(tiny_unet(3)), 4);
