@@ -4,6 +4,7 @@
 #
 #   scripts/train-default-models.sh            # about 2 h on a 2-core x86-64 CPU (the three models in turn)
 #   JOBS=3 scripts/train-default-models.sh     # the three trainings side by side (same total CPU time)
+#   MODELS=lesions scripts/train-default-models.sh   # only the named models (space-separated)
 #
 # Training data (docs/quantify.md, models/*/MODEL_CARD.md):
 #   - real chest CTs in data/train/ with lung labels from the classical segmentation, checked slice by slice;
@@ -15,6 +16,7 @@ cd "$(dirname "$0")/.."
 [ -x build/pulmo ] || scripts/build.sh
 W=${PULMO_TRAIN_WORK:-build/train-work}
 JOBS=${JOBS:-1}
+MODELS=${MODELS:-lung_box lungs lesions}
 THREADS=${THREADS:-0}
 P="./build/pulmo --threads $THREADS"
 mkdir -p "$W"
@@ -44,9 +46,21 @@ if [ ! -f "$W/.data-done" ]; then
     --lung-z-coverage 1.3 --noise 30
   touch "$W/.data-done"
 fi
+# Lesion-free copies of the same real CTs (an all-zero lesion label): what teaches the lesion model that normal,
+# dependent lung is not ground-glass. They keep their CT's patient id, like the inserted cases.
+if [ ! -f "$W/.negatives-done" ]; then
+  for r in "${REAL[@]}"; do
+    IFS='|' read -r name ct lungs conv <<<"$r"
+    [ "$conv" = pulmo ] || continue
+    rm -rf "$W/synth/normal_$name"
+    $P synth --out "$W/synth/normal_$name" --count 1 --seed 300 --insert-into "$ct" --lung-mask "$lungs" --involvement 0
+  done
+  touch "$W/.negatives-done"
+fi
 
-# Manifests: lungs (real + inserted + phantoms) and lesions (inserted + phantoms). Inserted cases keep their CT's
-# patient id, so no patient is on both sides of the validation split.
+# Manifests: lesions (inserted + lesion-free copies + phantoms) and lungs (real + inserted + phantoms: the lesion-
+# free copies would only repeat the real CTs). Inserted and lesion-free cases keep their CT's patient id, so no
+# patient is on both sides of the validation split.
 abs() { readlink -f "$1"; }
 {
   echo "case_id,patient_id,image,lungs,lesions,convention"
@@ -69,12 +83,15 @@ head -1 "$W/synth/phantom_thick/manifest.csv" | grep -q '^case_id,patient_id,dat
   echo "case_id,patient_id,image,lungs,lesions,convention"
   for d in "$W"/synth/*/; do
     d=${d%/}
-    case $(basename "$d") in insert_*) synth_rows "$d" "$(basename "$d" | sed 's/^insert_//')" ;; *) synth_rows "$d" "" ;; esac
+    case $(basename "$d") in
+      insert_* | normal_*) synth_rows "$d" "$(basename "$d" | sed 's/^[a-z]*_//')" ;;
+      *) synth_rows "$d" "" ;;
+    esac
   done
 } >"$W/manifest-lesions.csv"
 {
   cat "$W/manifest-real.csv"
-  tail -n +2 "$W/manifest-lesions.csv"
+  tail -n +2 "$W/manifest-lesions.csv" | grep -v '^normal_'
 } >"$W/manifest-lungs.csv"
 $P dataset check "$W/manifest-lungs.csv" >/dev/null
 $P dataset check "$W/manifest-lesions.csv" >/dev/null
@@ -84,16 +101,18 @@ train() {  # model name
   cp "models/recipes/$1.yaml" "$W/$1.yaml"
   $P train --config "$W/$1.yaml" --output "$W/$1" --resume 2>&1 | tee "$W/$1.log" | grep -E --line-buffered 'fold|step [0-9]+/[0-9]+ .*(ETA|100.0%)'
 }
+for m in $MODELS; do
+  [ -f "models/recipes/$m.yaml" ] || { echo "train-default-models: no recipe models/recipes/$m.yaml" >&2; exit 1; }
+done
 if [ "$JOBS" -gt 1 ]; then
-  train lung_box & train lungs & train lesions & wait
+  for m in $MODELS; do train "$m" & done
+  wait
 else
-  train lung_box
-  train lungs
-  train lesions
+  for m in $MODELS; do train "$m"; done
 fi
 
 # --- install into models/ -------------------------------------------------------------------------------------
-for m in lung_box lungs lesions; do
+for m in $MODELS; do
   mkdir -p "models/$m"
   cp "$W/$m/model.json" "$W/$m/weights.pt" "$W/$m/log.csv" "$W/$m/curves.png" "models/$m/"
   cp "models/recipes/$m.yaml" "models/$m/config.yaml"
