@@ -1,7 +1,7 @@
 // Batches for training, built by worker threads ahead of the network.
 //
-// The batch of step s depends only on (seed, s): its cases are drawn with mix_seed(seed, s) and
-// sample b is augmented with mix_seed(mix_seed(seed, s), b). So a run is repeatable whatever
+// The batch of step s depends only on (seed, s): its cases are drawn from a seed mixed from (seed, s)
+// and sample b is augmented from one mixed from that and b (SplitMix64). So a run is repeatable whatever
 // the thread timing, and a resumed run gets exactly the batches it would have had.
 #pragma once
 

@@ -10,6 +10,7 @@
 namespace pulmo {
 
 namespace {
+#include "core/random.h"
 double ms_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
 }

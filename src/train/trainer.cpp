@@ -19,6 +19,8 @@
 #include <ostream>
 #include <sstream>
 
+#include "core/json_fields.h"
+#include "core/random.h"
 #include "pulmo/error.h"
 #include "pulmo/fileutil.h"
 #include "pulmo/loader.h"
