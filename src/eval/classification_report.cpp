@@ -10,6 +10,7 @@
 #include <set>
 
 #include "eval/csv.h"
+#include "core/json_fields.h"
 #include "eval/tables.h"
 #include "pulmo/error.h"
 #include "pulmo/eval_set.h"
@@ -44,7 +45,6 @@ std::string num(double v) {
   return buf;
 }
 
-nlohmann::json jnum(double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr); }
 
 // Metrics of a subset of cases (indices into set.cases).
 ClassificationMetrics metrics_of(const ClassificationSet& set, const std::vector<int>& cases, double threshold) {
@@ -81,7 +81,7 @@ std::vector<Interval> intervals(const ClassificationSet& set, const std::vector<
 
 std::string ci_text(const Interval& i) { return num(i.estimate) + " [" + num(i.low) + ", " + num(i.high) + "]"; }
 nlohmann::json ci_json(const Interval& i) {
-  return {{"value", jnum(i.estimate)}, {"ci_low", jnum(i.low)}, {"ci_high", jnum(i.high)}};
+  return {{"value", json_number(i.estimate)}, {"ci_low", json_number(i.low)}, {"ci_high", json_number(i.high)}};
 }
 
 }  // namespace
@@ -172,7 +172,7 @@ void write_classification_report(const ClassificationSet& set, double threshold,
     std::vector<std::string> gap_row{"gap (best - worst)", "", ""};
     for (size_t k = 0; k < figures().size(); ++k) {
       const double gap = std::fabs(best[k] - worst[k]);
-      j["subgroups"][attribute]["gap"][figures()[k].name] = {{"value", jnum(gap)}, {"best", best_name[k]}, {"worst", worst_name[k]}};
+      j["subgroups"][attribute]["gap"][figures()[k].name] = {{"value", json_number(gap)}, {"best", best_name[k]}, {"worst", worst_name[k]}};
       gap_row.push_back(std::isnan(gap) ? "-" : num(gap) + " (" + best_name[k] + " vs " + worst_name[k] + ")");
     }
     g.rows.push_back(gap_row);

@@ -56,7 +56,7 @@ struct LoopState {
 };
 
 // NaN (e.g. no validation) is stored as null.
-json number(double x) { return std::isfinite(x) ? json(x) : json(nullptr); }
+json number(double x) { return json_number(x); }
 double number(const json& j) { return j.is_null() ? std::nan("") : j.get<double>(); }
 
 json state_to_json(const LoopState& s) {
