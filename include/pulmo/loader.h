@@ -7,13 +7,8 @@
 
 #include <ATen/core/Tensor.h>
 
-#include <condition_variable>
 #include <cstdint>
-#include <exception>
-#include <map>
 #include <memory>
-#include <mutex>
-#include <thread>
 #include <vector>
 
 #include "pulmo/transforms.h"
@@ -54,18 +49,14 @@ class BatchLoader {
   Batch build(int64_t step) const;
 
  private:
+  struct Workers;  // the threads and what they share (src/data/loader.cpp)
   void work();
 
   const std::vector<Sample>& cases_;
   std::shared_ptr<const Transform> pipeline_;
   LoaderOptions o_;
-  int64_t next_to_build_, next_to_take_;
-  std::map<int64_t, Batch> ready_;
-  std::map<int64_t, std::exception_ptr> failed_;
-  std::mutex mutex_;
-  std::condition_variable cv_;
-  bool stop_ = false;
-  std::vector<std::thread> threads_;
+  int64_t next_to_take_;
+  std::unique_ptr<Workers> workers_;
   double last_wait_ms_ = 0;
 };
 

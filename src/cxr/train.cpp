@@ -16,6 +16,7 @@
 #include <cstring>
 
 #include "core/json_fields.h"
+#include "core/tempfile.h"
 #include "cxr/internal.h"
 #include "cxr/net.h"
 #include "data/csv.h"

@@ -13,6 +13,7 @@
 #include <limits>
 
 #include "pulmo/error.h"
+#include "core/tempfile.h"
 #include "pulmo/fileutil.h"
 #include "pulmo/io.h"
 #include "pulmo/train.h"
