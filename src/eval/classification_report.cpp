@@ -88,18 +88,18 @@ nlohmann::json ci_json(const Interval& i) {
 
 ClassificationSet read_classification_csv(const std::string& path) {
   const eval_detail::Table t = eval_detail::read_csv(path, "classification scores file");
-  for (const char* required : {"case", "label", "score"})
+  for (const char* required : {"case_id", "label", "score"})
     if (t.column(required) < 0)
       throw Error(ExitCode::BadConfig, "classification scores file '" + path + "' has no column '" + required +
-                                           "' (required: case, label, score; optional: patient, attributes)");
+                                           "' (required: case_id, label, score; optional: patient_id, attributes)");
   ClassificationSet set;
   for (const auto& h : t.header)
-    if (h != "case" && h != "label" && h != "score" && h != "patient") set.attribute_names.push_back(h);
+    if (h != "case_id" && h != "label" && h != "score" && h != "patient_id") set.attribute_names.push_back(h);
   for (size_t r = 0; r < t.rows.size(); ++r) {
     const auto& row = t.rows[r];
     const std::string where = "classification scores file '" + path + "' line " + std::to_string(t.line_numbers[r]);
     ClassificationCase c;
-    c.id = row[t.column("case")];
+    c.id = row[t.column("case_id")];
     const std::string label = row[t.column("label")], score = row[t.column("score")];
     if (label != "0" && label != "1") throw Error(ExitCode::BadConfig, where + ": label must be 0 or 1, got '" + label + "'");
     c.label = label == "1";
@@ -110,7 +110,7 @@ ClassificationSet read_classification_csv(const std::string& path) {
     } catch (const std::exception&) {
       throw Error(ExitCode::BadConfig, where + ": score '" + score + "' is not a number");
     }
-    if (t.column("patient") >= 0) c.patient = row[t.column("patient")];
+    if (t.column("patient_id") >= 0) c.patient = row[t.column("patient_id")];
     for (const auto& a : set.attribute_names) c.attributes[a] = row[t.column(a)];
     set.cases.push_back(c);
   }
