@@ -54,7 +54,7 @@ void BM_SurfaceMetricsLungPair(benchmark::State& state) {
   const at::Tensor ref = lungs(0, 0);
   at::Tensor pred = lungs(2, 3);
   if (state.range(0)) add_blob(pred, 150, 450, 256);  // 50 voxels (35 mm) below the lungs' front
-  const std::vector<double> spacing{1.0, 0.7, 0.7};
+  const std::vector<double> spacing{0.7, 0.7, 1.0};  // (x, y, z) mm
   const double rss_before = peak_rss_mb();
   double sdsc = 0;
   for (auto _ : state) {

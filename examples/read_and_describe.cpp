@@ -1,5 +1,6 @@
 // The smallest program on pulmo's public API: read a CT, print where it sits.
-//   pulmo_example data/ct/pulmonary_ct_cropped.nii.gz
+// From the repository root, after the build (scripts/build.sh):
+//   build/pulmo_example data/ct/totalsegmentator/pulmonary_ct_cropped.nii.gz
 #include <pulmo/pulmo.h>
 
 #include <iostream>

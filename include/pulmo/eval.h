@@ -10,7 +10,7 @@
 // Empty masks: reference empty and prediction not (or the reverse) gives infinite distances, overlap 0 and
 // surface Dice 0; both empty gives NaN Dice / surface Dice / ASD and infinite Hausdorff distances.
 //
-//   SurfaceDistances sd = compute_surface_distances(ref_mask, pred_mask, {2.0, 0.8, 0.8});  // [z,y,x] bool
+//   SurfaceDistances sd = compute_surface_distances(ref_mask, pred_mask, {0.8, 0.8, 2.0});  // [z,y,x] bool, (x,y,z) mm
 //   double sdsc = surface_dice_at(sd, 5.0), hd95 = hd_at(sd, 95.0);
 #pragma once
 
@@ -36,8 +36,9 @@ struct SurfaceDistances {
   double area_pred() const;
 };
 
-// Two binary masks of the same shape, 2-D [y,x] or 3-D [z,y,x] (any dtype; nonzero = inside), with the spacing
-// in the same array-axis order. Only the bounding box of the two masks is processed.
+// Two binary masks of the same shape, 2-D [y,x] or 3-D [z,y,x] (any dtype; nonzero = inside), with the spacing in
+// ITK's (x, y, z) order as every spacing_mm of pulmo (2-D: (x, y)); the reverse of the array axes. Only the
+// bounding box of the two masks is processed.
 // Throws Error(Mismatch) for different shapes or a spacing of the wrong length, Error(BadDimension) for
 // tensors that are neither 2-D nor 3-D, Error(Usage) for a non-positive spacing.
 SurfaceDistances compute_surface_distances(const at::Tensor& reference, const at::Tensor& prediction,

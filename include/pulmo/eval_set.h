@@ -12,9 +12,9 @@
 namespace pulmo {
 
 struct EvalCase {
-  std::string id;                                  // column "case"
+  std::string id;                                  // column "case_id" (or the older "case")
   std::string reference, prediction;               // label maps (paths resolved against the manifest's folder)
-  std::string patient;                             // column "patient" ("" = the case is its own patient)
+  std::string patient;                             // column "patient_id" (or "patient"; "" = its own patient)
   std::string lung_reference, lung_prediction;     // optional lung masks: involved % = lesion / lung volume
   std::map<std::string, std::string> attributes;   // every other column (sex, age, site, scanner, ...)
 };
@@ -28,7 +28,8 @@ struct EvalManifest {
 // lung_prediction optional; any other column is an attribute). Error(NotFound) for a missing file,
 // Error(BadConfig) for missing columns, ragged rows, empty or duplicate case ids, no cases.
 EvalManifest read_eval_manifest(const std::string& path);
-// Adds the attribute columns of a CSV keyed by "case" (Error(BadConfig) for unknown case ids / no case column).
+// Adds the attribute columns of a CSV keyed by "case_id" or "case" (Error(BadConfig) for unknown case ids / no
+// case column).
 void merge_attributes(EvalManifest& manifest, const std::string& attributes_csv);
 
 struct SetOptions {
@@ -55,7 +56,7 @@ void write_set_report(const EvalManifest& manifest, const std::vector<CaseResult
 // ---- classification (prognosis) sets ----------------------------------------------------------------------
 
 struct ClassificationCase {
-  std::string id, patient;                         // columns "case", optional "patient"
+  std::string id, patient;                         // columns "case_id", optional "patient_id" (or "case", "patient")
   int label = 0;                                   // column "label": 0 or 1 (the outcome)
   double score = 0;                                // column "score": the predicted probability
   std::map<std::string, std::string> attributes;   // every other column

@@ -1,19 +1,14 @@
 // Batches for training, built by worker threads ahead of the network.
 //
-// The batch of step s depends only on (seed, s): its cases are drawn with mix_seed(seed, s) and
-// sample b is augmented with mix_seed(mix_seed(seed, s), b). So a run is repeatable whatever
+// The batch of step s depends only on (seed, s): its cases are drawn from a seed mixed from (seed, s)
+// and sample b is augmented from one mixed from that and b (SplitMix64). So a run is repeatable whatever
 // the thread timing, and a resumed run gets exactly the batches it would have had.
 #pragma once
 
 #include <ATen/core/Tensor.h>
 
-#include <condition_variable>
 #include <cstdint>
-#include <exception>
-#include <map>
 #include <memory>
-#include <mutex>
-#include <thread>
 #include <vector>
 
 #include "pulmo/transforms.h"
@@ -54,18 +49,14 @@ class BatchLoader {
   Batch build(int64_t step) const;
 
  private:
+  struct Workers;  // the threads and what they share (src/data/loader.cpp)
   void work();
 
   const std::vector<Sample>& cases_;
   std::shared_ptr<const Transform> pipeline_;
   LoaderOptions o_;
-  int64_t next_to_build_, next_to_take_;
-  std::map<int64_t, Batch> ready_;
-  std::map<int64_t, std::exception_ptr> failed_;
-  std::mutex mutex_;
-  std::condition_variable cv_;
-  bool stop_ = false;
-  std::vector<std::thread> threads_;
+  int64_t next_to_take_;
+  std::unique_ptr<Workers> workers_;
   double last_wait_ms_ = 0;
 };
 

@@ -52,11 +52,14 @@ struct LoadedModel {
 // The HU window and normalisation of a model, as the preprocessing functions take them (transforms.h).
 IntensityOptions intensity_options(const ModelInfo& info);
 
-// model.json text <-> ModelInfo. Parsing throws Error(BadConfig) for unknown keys or wrong values.
+// model.json text <-> ModelInfo. Both throw Error(BadConfig): writing when training_json is not a JSON object;
+// parsing for another format_version (checked before any other key), unknown keys, wrong values, label_names
+// that do not match the network's output channels, a `training` block that is not an object.
 std::string model_info_to_json(const ModelInfo& info);
 ModelInfo model_info_from_json(const std::string& text, const std::string& where = "model.json");
 
-// Writes model.json and the weights (each atomically). Creates the folder.
+// Writes model.json and the weights (each atomically). Creates the folder. Error(BadConfig), with nothing
+// written, when `info` would give a model.json that load_model refuses.
 void save_model(const std::string& folder, const ModelInfo& info, Network& network);
 // Reads a model folder. NotFound when model.json or weights are missing; BadConfig when invalid.
 LoadedModel load_model(const std::string& folder);

@@ -72,7 +72,6 @@ struct TrainOptions {
   std::string config_json = "{}";       // the full configuration, stored in model.json "training"
   std::ostream* progress = nullptr;     // progress lines (e.g. &std::cerr); nullptr = silent
   double progress_interval_s = 5.0;
-  int64_t stop_after_step = -1;         // testing: stop abruptly before this step, writing nothing (a kill)
 };
 
 struct LogRow {
@@ -86,7 +85,6 @@ struct TrainResult {
   int64_t best_step = -1;
   double best_validation_dice = 0;
   bool early_stopped = false;
-  bool stopped = false;        // stop_after_step hit
   bool resumed = false;
   std::vector<LogRow> log;
 };

@@ -74,10 +74,8 @@ class Transform {
   virtual void apply(Sample& sample, uint64_t seed) const = 0;
 };
 
-// A 64-bit mix of two values (SplitMix64): seeds derived from (seed, index) are independent.
-uint64_t mix_seed(uint64_t seed, uint64_t index);
-
-// Applies its children in order; child i gets mix_seed(seed, i). Errors are rethrown naming the child.
+// Applies its children in order; child i gets its own seed, a pure function of (seed, i) (SplitMix64). Errors are
+// rethrown naming the child.
 class Compose : public Transform {
  public:
   void add(std::shared_ptr<const Transform> t) { children_.push_back(std::move(t)); }

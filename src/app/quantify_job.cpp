@@ -14,6 +14,7 @@
 
 #include "app/names.h"
 #include "pulmo/dataset.h"
+#include "core/tempfile.h"
 #include "pulmo/error.h"
 #include "pulmo/fileutil.h"
 #include "pulmo/io.h"

@@ -7,6 +7,7 @@
 #include <iostream>
 
 #include "cli/command.h"
+#include "core/json_fields.h"
 #include "pulmo/cxr_model.h"
 #include "pulmo/error.h"
 #include "pulmo/eval.h"
@@ -40,24 +41,22 @@ std::string tolerance_key(double t) {
   return buf;
 }
 
-// NaN and infinities become null (JSON has no such numbers).
-nlohmann::json number(double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr); }
 
 nlohmann::json label_json(const LabelMetrics& m) {
   nlohmann::json j;
-  j["dice"] = number(m.dice);
-  for (const auto& [t, v] : m.surface_dice) j["surface_dice"][tolerance_key(t)] = number(v);
-  j["hd95"] = number(m.hd95);
-  j["hd100"] = number(m.hd100);
-  j["assd"] = number(m.assd);
-  j["asd_ref_to_pred"] = number(m.asd_ref_to_pred);
-  j["asd_pred_to_ref"] = number(m.asd_pred_to_ref);
-  j["jaccard"] = number(m.jaccard);
-  j["sensitivity"] = number(m.sensitivity);
-  j["precision"] = number(m.precision);
-  j["volume_ref_ml"] = number(m.volume_ref_ml);
-  j["volume_pred_ml"] = number(m.volume_pred_ml);
-  j["volume_diff_ml"] = number(m.volume_diff_ml);
+  j["dice"] = json_number(m.dice);
+  for (const auto& [t, v] : m.surface_dice) j["surface_dice"][tolerance_key(t)] = json_number(v);
+  j["hd95"] = json_number(m.hd95);
+  j["hd100"] = json_number(m.hd100);
+  j["assd"] = json_number(m.assd);
+  j["asd_ref_to_pred"] = json_number(m.asd_ref_to_pred);
+  j["asd_pred_to_ref"] = json_number(m.asd_pred_to_ref);
+  j["jaccard"] = json_number(m.jaccard);
+  j["sensitivity"] = json_number(m.sensitivity);
+  j["precision"] = json_number(m.precision);
+  j["volume_ref_ml"] = json_number(m.volume_ref_ml);
+  j["volume_pred_ml"] = json_number(m.volume_pred_ml);
+  j["volume_diff_ml"] = json_number(m.volume_diff_ml);
   j["voxels_ref"] = m.voxels_ref;
   j["voxels_pred"] = m.voxels_pred;
   j["voxels_both"] = m.voxels_both;
@@ -198,7 +197,7 @@ int run_probe(const Options& opt, const GlobalOptions& global) {
   nlohmann::json j = {{"features", opt.probe}, {"folds", opt.probe_folds}, {"seed", opt.seed}, {"probes", nlohmann::json::array()}};
   for (const auto& r : results)
     j["probes"].push_back({{"attribute", r.attribute}, {"positive", r.positive}, {"n", r.n}, {"positives", r.positives},
-                           {"roc_auc", number(r.auc.estimate)}, {"low", number(r.auc.low)}, {"high", number(r.auc.high)}});
+                           {"roc_auc", json_number(r.auc.estimate)}, {"low", json_number(r.auc.low)}, {"high", json_number(r.auc.high)}});
   if (!opt.output_dir.empty()) {
     write_text_atomic((std::filesystem::path(opt.output_dir) / "probe.json").string(), j.dump(2) + "\n");
     note(global, "wrote " + opt.output_dir + "/probe.json");
@@ -229,8 +228,8 @@ int run_readers(const Options& opt, const GlobalOptions& global) {
   j["readers"] = opt.readers;
   j["tolerance_mm"] = tolerance;
   for (const auto& p : pairs)
-    j["pairs"].push_back({{"reader_a", p.reader_a + 1}, {"reader_b", p.reader_b + 1}, {"dice", number(p.dice)},
-                          {"surface_dice", number(p.surface_dice)}});
+    j["pairs"].push_back({{"reader_a", p.reader_a + 1}, {"reader_b", p.reader_b + 1}, {"dice", json_number(p.dice)},
+                          {"surface_dice", json_number(p.surface_dice)}});
   if (want_consensus) {
     j["consensus"] = {{"method", opt.consensus_method}, {"path", opt.consensus_out}};
     if (!c.sensitivity.empty()) {

@@ -19,6 +19,7 @@
 #include <sstream>
 #include <vector>
 
+#include "core/tempfile.h"
 #include "pulmo/error.h"
 
 namespace fs = std::filesystem;

@@ -15,6 +15,8 @@
 #include <sstream>
 #include <cstring>
 
+#include "core/json_fields.h"
+#include "core/tempfile.h"
 #include "cxr/internal.h"
 #include "cxr/net.h"
 #include "data/csv.h"
@@ -252,13 +254,12 @@ MetricSummary summarise(const std::string& name, const std::vector<double>& per_
 }
 
 json interval_json(const Interval& i) {
-  auto num = [](double v) { return std::isfinite(v) ? json(v) : json(nullptr); };
-  return {{"estimate", num(i.estimate)}, {"low", num(i.low)}, {"high", num(i.high)}, {"resamples_used", i.resamples_used}};
+  return {{"estimate", json_number(i.estimate)}, {"low", json_number(i.low)}, {"high", json_number(i.high)},
+          {"resamples_used", i.resamples_used}};
 }
 
 json metric_json(const MetricSummary& m) {
-  auto num = [](double v) { return std::isfinite(v) ? json(v) : json(nullptr); };
-  return {{"fold_mean", num(m.fold_mean)}, {"fold_sd", num(m.fold_sd)}, {"pooled", interval_json(m.pooled)}};
+  return {{"fold_mean", json_number(m.fold_mean)}, {"fold_sd", json_number(m.fold_sd)}, {"pooled", interval_json(m.pooled)}};
 }
 
 void save_net(CxrNet& net, const std::string& path) {

@@ -4,7 +4,13 @@
 #include <omp.h>
 
 #include <chrono>
+#include <condition_variable>
+#include <exception>
+#include <map>
+#include <mutex>
+#include <thread>
 
+#include "core/random.h"
 #include "pulmo/error.h"
 
 namespace pulmo {
@@ -15,22 +21,34 @@ double ms_since(std::chrono::steady_clock::time_point t0) {
 }
 }  // namespace
 
+struct BatchLoader::Workers {
+  int64_t next_to_build;
+  std::map<int64_t, Batch> ready;
+  std::map<int64_t, std::exception_ptr> failed;
+  std::mutex mutex;
+  std::condition_variable cv;
+  bool stop = false;
+  std::vector<std::thread> threads;
+};
+
 BatchLoader::BatchLoader(const std::vector<Sample>& cases, std::shared_ptr<const Transform> pipeline,
                          const LoaderOptions& o, int64_t first_step)
-    : cases_(cases), pipeline_(std::move(pipeline)), o_(o), next_to_build_(first_step), next_to_take_(first_step) {
+    : cases_(cases), pipeline_(std::move(pipeline)), o_(o), next_to_take_(first_step), workers_(new Workers) {
   if (cases.empty()) throw Error(ExitCode::NoData, "no training cases for the loader");
   if (o.batch_size < 1) throw Error(ExitCode::BadConfig, "batch_size must be >= 1");
   if (o.prefetch < 1) o_.prefetch = 1;
-  for (int i = 0; i < o.workers; ++i) threads_.emplace_back([this] { work(); });
+  workers_->next_to_build = first_step;
+  for (int i = 0; i < o.workers; ++i) workers_->threads.emplace_back([this] { work(); });
 }
 
 BatchLoader::~BatchLoader() {
+  Workers& w = *workers_;
   {
-    std::lock_guard<std::mutex> lock(mutex_);
-    stop_ = true;
+    std::lock_guard<std::mutex> lock(w.mutex);
+    w.stop = true;
   }
-  cv_.notify_all();
-  for (auto& t : threads_) t.join();
+  w.cv.notify_all();
+  for (auto& t : w.threads) t.join();
 }
 
 Batch BatchLoader::build(int64_t step) const {
@@ -64,13 +82,14 @@ Batch BatchLoader::build(int64_t step) const {
 
 void BatchLoader::work() {
   omp_set_num_threads(1);  // workers stay single-threaded: the network gets the cores
+  Workers& w = *workers_;
   for (;;) {
     int64_t step;
     {
-      std::unique_lock<std::mutex> lock(mutex_);
-      cv_.wait(lock, [this] { return stop_ || next_to_build_ < next_to_take_ + o_.prefetch; });
-      if (stop_) return;
-      step = next_to_build_++;
+      std::unique_lock<std::mutex> lock(w.mutex);
+      w.cv.wait(lock, [&] { return w.stop || w.next_to_build < next_to_take_ + o_.prefetch; });
+      if (w.stop) return;
+      step = w.next_to_build++;
     }
     Batch batch;
     std::exception_ptr error;
@@ -80,40 +99,41 @@ void BatchLoader::work() {
       error = std::current_exception();
     }
     {
-      std::lock_guard<std::mutex> lock(mutex_);
+      std::lock_guard<std::mutex> lock(w.mutex);
       if (error)
-        failed_[step] = error;
+        w.failed[step] = error;
       else
-        ready_[step] = std::move(batch);
+        w.ready[step] = std::move(batch);
     }
-    cv_.notify_all();
+    w.cv.notify_all();
   }
 }
 
 Batch BatchLoader::next() {
   const auto t0 = std::chrono::steady_clock::now();
   const int64_t step = next_to_take_;
-  if (threads_.empty()) {
+  Workers& w = *workers_;
+  if (w.threads.empty()) {
     ++next_to_take_;
     Batch b = build(step);
     last_wait_ms_ = ms_since(t0);
     return b;
   }
-  std::unique_lock<std::mutex> lock(mutex_);
-  cv_.wait(lock, [&] { return ready_.count(step) || failed_.count(step); });
+  std::unique_lock<std::mutex> lock(w.mutex);
+  w.cv.wait(lock, [&] { return w.ready.count(step) || w.failed.count(step); });
   last_wait_ms_ = ms_since(t0);
   ++next_to_take_;
-  if (failed_.count(step)) {
-    const std::exception_ptr e = failed_[step];
-    failed_.erase(step);
+  if (w.failed.count(step)) {
+    const std::exception_ptr e = w.failed[step];
+    w.failed.erase(step);
     lock.unlock();
-    cv_.notify_all();
+    w.cv.notify_all();
     std::rethrow_exception(e);
   }
-  Batch b = std::move(ready_[step]);
-  ready_.erase(step);
+  Batch b = std::move(w.ready[step]);
+  w.ready.erase(step);
   lock.unlock();
-  cv_.notify_all();
+  w.cv.notify_all();
   return b;
 }
 

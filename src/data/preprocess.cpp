@@ -3,6 +3,7 @@
 
 #include <cmath>
 
+#include "core/random.h"
 #include "image/resample.h"
 #include "pulmo/error.h"
 #include "pulmo/transforms.h"
@@ -96,13 +97,6 @@ void index_foreground(Sample& sample, int64_t max_points) {
     idx = idx.slice(0, 0, idx.size(0), step).contiguous();
   }
   sample.foreground = idx;
-}
-
-uint64_t mix_seed(uint64_t seed, uint64_t index) {
-  uint64_t z = seed + 0x9E3779B97F4A7C15ULL * (index + 1);
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-  return z ^ (z >> 31);
 }
 
 void Compose::apply(Sample& sample, uint64_t seed) const {

@@ -5,7 +5,7 @@
 
 #include "pulmo/dataset.h"
 #include "pulmo/error.h"
-#include "synth/random.h"
+#include "core/random.h"
 
 namespace pulmo {
 
@@ -26,7 +26,7 @@ Patients shuffled_patients(const Manifest& m, uint64_t seed) {
     if (added) patients.emplace_back();
     patients[it->second].push_back(static_cast<int>(i));
   }
-  synth::Rng rng(seed);
+  Rng rng(seed);
   for (size_t i = patients.size(); i > 1; --i) std::swap(patients[i - 1], patients[rng.below(static_cast<int>(i))]);
   return patients;
 }
@@ -52,7 +52,7 @@ Split make_split(const Patients& patients, const std::vector<bool>& is_test, dou
   for (size_t p = 0; p < patients.size(); ++p)
     if (is_test[p]) append(patients[p], &s.test);
     else rest.push_back(patients[p]);
-  synth::Rng rng(seed);
+  Rng rng(seed);
   for (size_t i = rest.size(); i > 1; --i) std::swap(rest[i - 1], rest[rng.below(static_cast<int>(i))]);
   const int n_rest = static_cast<int>(rest.size());
   const int n_val = fixed_validation >= 0 ? fixed_validation : std::min(share(validation_fraction, n_rest), n_rest - 1);
@@ -83,7 +83,7 @@ std::vector<Split> kfold_splits(const Manifest& m, int k, double validation_frac
   for (int f = 0; f < k; ++f) {
     std::vector<bool> is_test(n);
     for (int p = 0; p < n; ++p) is_test[p] = fold_of[p] == f;
-    splits.push_back(make_split(patients, is_test, validation_fraction, synth::hash2(seed, f + 1)));
+    splits.push_back(make_split(patients, is_test, validation_fraction, hash2(seed, f + 1)));
   }
   return splits;
 }
@@ -97,7 +97,7 @@ std::vector<Split> leave_one_patient_out(const Manifest& m, double validation_fr
   for (int p = 0; p < n; ++p) {
     std::vector<bool> is_test(n, false);
     is_test[p] = true;
-    splits.push_back(make_split(patients, is_test, validation_fraction, synth::hash2(seed, p + 1)));
+    splits.push_back(make_split(patients, is_test, validation_fraction, hash2(seed, p + 1)));
   }
   return splits;
 }
@@ -113,7 +113,7 @@ Split holdout_split(const Manifest& m, double validation_fraction, double test_f
                                          std::to_string(n_test) + " test, " + std::to_string(n_val) + " validation)");
   std::vector<bool> is_test(n, false);
   for (int p = 0; p < n_test; ++p) is_test[p] = true;
-  return make_split(patients, is_test, validation_fraction, synth::hash2(seed, 0), n_val);
+  return make_split(patients, is_test, validation_fraction, hash2(seed, 0), n_val);
 }
 
 }  // namespace pulmo

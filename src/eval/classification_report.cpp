@@ -10,6 +10,7 @@
 #include <set>
 
 #include "eval/csv.h"
+#include "core/json_fields.h"
 #include "eval/tables.h"
 #include "pulmo/error.h"
 #include "pulmo/eval_set.h"
@@ -44,7 +45,6 @@ std::string num(double v) {
   return buf;
 }
 
-nlohmann::json jnum(double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr); }
 
 // Metrics of a subset of cases (indices into set.cases).
 ClassificationMetrics metrics_of(const ClassificationSet& set, const std::vector<int>& cases, double threshold) {
@@ -81,25 +81,25 @@ std::vector<Interval> intervals(const ClassificationSet& set, const std::vector<
 
 std::string ci_text(const Interval& i) { return num(i.estimate) + " [" + num(i.low) + ", " + num(i.high) + "]"; }
 nlohmann::json ci_json(const Interval& i) {
-  return {{"value", jnum(i.estimate)}, {"ci_low", jnum(i.low)}, {"ci_high", jnum(i.high)}};
+  return {{"value", json_number(i.estimate)}, {"ci_low", json_number(i.low)}, {"ci_high", json_number(i.high)}};
 }
 
 }  // namespace
 
 ClassificationSet read_classification_csv(const std::string& path) {
   const eval_detail::Table t = eval_detail::read_csv(path, "classification scores file");
-  for (const char* required : {"case", "label", "score"})
+  for (const char* required : {"case_id", "label", "score"})
     if (t.column(required) < 0)
       throw Error(ExitCode::BadConfig, "classification scores file '" + path + "' has no column '" + required +
-                                           "' (required: case, label, score; optional: patient, attributes)");
+                                           "' (required: case_id, label, score; optional: patient_id, attributes)");
   ClassificationSet set;
   for (const auto& h : t.header)
-    if (h != "case" && h != "label" && h != "score" && h != "patient") set.attribute_names.push_back(h);
+    if (h != "case_id" && h != "label" && h != "score" && h != "patient_id") set.attribute_names.push_back(h);
   for (size_t r = 0; r < t.rows.size(); ++r) {
     const auto& row = t.rows[r];
     const std::string where = "classification scores file '" + path + "' line " + std::to_string(t.line_numbers[r]);
     ClassificationCase c;
-    c.id = row[t.column("case")];
+    c.id = row[t.column("case_id")];
     const std::string label = row[t.column("label")], score = row[t.column("score")];
     if (label != "0" && label != "1") throw Error(ExitCode::BadConfig, where + ": label must be 0 or 1, got '" + label + "'");
     c.label = label == "1";
@@ -110,7 +110,7 @@ ClassificationSet read_classification_csv(const std::string& path) {
     } catch (const std::exception&) {
       throw Error(ExitCode::BadConfig, where + ": score '" + score + "' is not a number");
     }
-    if (t.column("patient") >= 0) c.patient = row[t.column("patient")];
+    if (t.column("patient_id") >= 0) c.patient = row[t.column("patient_id")];
     for (const auto& a : set.attribute_names) c.attributes[a] = row[t.column(a)];
     set.cases.push_back(c);
   }
@@ -172,7 +172,7 @@ void write_classification_report(const ClassificationSet& set, double threshold,
     std::vector<std::string> gap_row{"gap (best - worst)", "", ""};
     for (size_t k = 0; k < figures().size(); ++k) {
       const double gap = std::fabs(best[k] - worst[k]);
-      j["subgroups"][attribute]["gap"][figures()[k].name] = {{"value", jnum(gap)}, {"best", best_name[k]}, {"worst", worst_name[k]}};
+      j["subgroups"][attribute]["gap"][figures()[k].name] = {{"value", json_number(gap)}, {"best", best_name[k]}, {"worst", worst_name[k]}};
       gap_row.push_back(std::isnan(gap) ? "-" : num(gap) + " (" + best_name[k] + " vs " + worst_name[k] + ")");
     }
     g.rows.push_back(gap_row);

@@ -20,7 +20,8 @@ struct Table {
 };
 
 // Error(NotFound) when the file cannot be opened, Error(BadConfig) for an empty file or a row whose field
-// count differs from the header's. `what` names the file in messages ("manifest").
+// count differs from the header's. `what` names the file in messages ("manifest"). The header's older spellings
+// "case" and "patient" become "case_id" and "patient_id" (Error(BadConfig) when a file has both).
 Table read_csv(const std::string& path, const char* what);
 
 }  // namespace pulmo::eval_detail

@@ -4,6 +4,7 @@
 #include <fstream>
 #include <set>
 #include <sstream>
+#include <utility>
 
 #include "data/csv.h"
 #include "eval/csv.h"
@@ -38,6 +39,16 @@ Table read_csv(const std::string& path, const char* what) {
   if (rows.empty()) throw Error(ExitCode::BadConfig, std::string(what) + " '" + path + "' is empty");
   Table t;
   t.header = rows.front();
+  // One vocabulary with the dataset manifests (docs/datasets.md): case_id, patient_id. The older spelling of these
+  // files, case and patient, is read as the same columns (docs/eval.md).
+  for (const auto& [old_name, name] : {std::pair<const char*, const char*>{"case", "case_id"}, {"patient", "patient_id"}}) {
+    const auto old_at = std::find(t.header.begin(), t.header.end(), old_name);
+    if (old_at == t.header.end()) continue;
+    if (std::find(t.header.begin(), t.header.end(), name) != t.header.end())
+      throw Error(ExitCode::BadConfig, std::string(what) + " '" + path + "' has both '" + old_name + "' and '" + name +
+                                           "' columns (the same column in two spellings)");
+    *old_at = name;
+  }
   for (size_t i = 1; i < rows.size(); ++i) {
     if (rows[i].size() != t.header.size())
       throw Error(ExitCode::BadConfig, std::string(what) + " '" + path + "' line " + std::to_string(lines[i]) + ": " +
@@ -67,12 +78,12 @@ std::string resolve(const fs::path& folder, const std::string& p) {
 
 EvalManifest read_eval_manifest(const std::string& path) {
   const Table t = read_csv(path, "manifest");
-  for (const char* required : {"case", "reference", "prediction"})
+  for (const char* required : {"case_id", "reference", "prediction"})
     if (t.column(required) < 0)
       throw Error(ExitCode::BadConfig, "manifest '" + path + "' has no column '" + required +
-                                           "' (required: case, reference, prediction; optional: patient, "
+                                           "' (required: case_id, reference, prediction; optional: patient_id, "
                                            "lung_reference, lung_prediction, any attribute)");
-  const std::set<std::string> known{"case", "reference", "prediction", "patient", "lung_reference", "lung_prediction"};
+  const std::set<std::string> known{"case_id", "reference", "prediction", "patient_id", "lung_reference", "lung_prediction"};
   EvalManifest m;
   for (const auto& h : t.header)
     if (!known.count(h)) m.attribute_names.push_back(h);
@@ -82,7 +93,7 @@ EvalManifest read_eval_manifest(const std::string& path) {
     const auto& row = t.rows[r];
     auto get = [&](const char* name) { return t.column(name) >= 0 ? row[t.column(name)] : std::string(); };
     EvalCase c;
-    c.id = get("case");
+    c.id = get("case_id");
     const std::string where = "manifest '" + path + "' line " + std::to_string(t.line_numbers[r]);
     if (c.id.empty()) throw Error(ExitCode::BadConfig, where + ": empty case id");
     if (!ids.insert(c.id).second) throw Error(ExitCode::BadConfig, where + ": case '" + c.id + "' appears twice");
@@ -90,7 +101,7 @@ EvalManifest read_eval_manifest(const std::string& path) {
     c.prediction = resolve(folder, get("prediction"));
     if (c.reference.empty() || c.prediction.empty())
       throw Error(ExitCode::BadConfig, where + ": case '" + c.id + "' lacks a reference or prediction path");
-    c.patient = get("patient");
+    c.patient = get("patient_id");
     c.lung_reference = resolve(folder, get("lung_reference"));
     c.lung_prediction = resolve(folder, get("lung_prediction"));
     for (const auto& a : m.attribute_names) c.attributes[a] = row[t.column(a)];
@@ -102,8 +113,8 @@ EvalManifest read_eval_manifest(const std::string& path) {
 
 void merge_attributes(EvalManifest& manifest, const std::string& attributes_csv) {
   const Table t = read_csv(attributes_csv, "attributes file");
-  const int key = t.column("case");
-  if (key < 0) throw Error(ExitCode::BadConfig, "attributes file '" + attributes_csv + "' has no column 'case'");
+  const int key = t.column("case_id");
+  if (key < 0) throw Error(ExitCode::BadConfig, "attributes file '" + attributes_csv + "' has no column 'case_id'");
   std::map<std::string, EvalCase*> by_id;
   for (auto& c : manifest.cases) by_id[c.id] = &c;
   for (size_t i = 0; i < t.header.size(); ++i)

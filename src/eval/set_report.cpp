@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "data/csv.h"
+#include "core/json_fields.h"
 #include "eval/tables.h"
 #include "pulmo/error.h"
 #include "pulmo/eval_set.h"
@@ -93,7 +94,6 @@ std::string num(double v, const char* f = "%.6g") {
   return buf;
 }
 
-nlohmann::json jnum(double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr); }
 
 std::vector<Metric> metrics_of(const SetOptions& options) {
   std::vector<Metric> m = {
@@ -196,7 +196,7 @@ std::string ci_text(const Interval& i, int n) {
 }
 
 nlohmann::json interval_json(const Interval& i, int n) {
-  return {{"n", n}, {"mean", jnum(i.estimate)}, {"ci_low", jnum(i.low)}, {"ci_high", jnum(i.high)}};
+  return {{"n", n}, {"mean", json_number(i.estimate)}, {"ci_low", json_number(i.low)}, {"ci_high", json_number(i.high)}};
 }
 
 std::string cases_csv(const EvalManifest& manifest, const std::vector<CaseResult>& results, const Summary& s) {
@@ -292,7 +292,7 @@ void write_set_report(const EvalManifest& manifest, const std::vector<CaseResult
     a["n"] = overall.n;
     a["mae_percent"] = interval_json(mae, overall.n);
     a["bias_percent"] = interval_json(bias, overall.n);
-    a["limits_of_agreement_percent"] = {jnum(overall.loa_low), jnum(overall.loa_high)};
+    a["limits_of_agreement_percent"] = {json_number(overall.loa_low), json_number(overall.loa_high)};
     a["severity_accuracy"] = interval_json(acc, overall.n);
     a["severity_kappa_linear"] = interval_json(kappa, overall.n);
     a["severity_confusion"] = overall.severity_confusion;
@@ -350,7 +350,7 @@ void write_set_report(const EvalManifest& manifest, const std::vector<CaseResult
       for (size_t k = 0; k < s.metrics.size(); ++k) {
         const double gap = std::fabs(best[k] - worst[k]);
         ja["gap"][std::to_string(s.labels[l])][s.metrics[k].name] = {
-            {"value", jnum(gap)}, {"best", best_name[k]}, {"worst", worst_name[k]}};
+            {"value", json_number(gap)}, {"best", best_name[k]}, {"worst", worst_name[k]}};
         gap_row.push_back(std::isnan(gap) ? "-" : num(gap, "%.4g") + " (" + best_name[k] + " vs " + worst_name[k] + ")");
       }
       t.rows.push_back(gap_row);

@@ -186,8 +186,9 @@ SurfaceDistances compute_surface_distances(const at::Tensor& reference, const at
   const bool is_2d = reference.dim() == 2;
   const at::Tensor a = as_bytes_3d(reference.cpu()), b = as_bytes_3d(prediction.cpu());
   const std::array<int64_t, 3> n{a.size(0), a.size(1), a.size(2)};
+  // In the array's axis order [z, y, x] from here on (spacing_mm is (x, y, z), or (x, y) in 2-D).
   const std::array<double, 3> spacing =
-      is_2d ? std::array<double, 3>{1.0, spacing_mm[0], spacing_mm[1]} : std::array<double, 3>{spacing_mm[0], spacing_mm[1], spacing_mm[2]};
+      is_2d ? std::array<double, 3>{1.0, spacing_mm[1], spacing_mm[0]} : std::array<double, 3>{spacing_mm[2], spacing_mm[1], spacing_mm[0]};
 
   SurfaceDistances sd;
   const Box box = union_box(a.data_ptr<uint8_t>(), b.data_ptr<uint8_t>(), n);
@@ -215,8 +216,8 @@ SurfaceDistances compute_surface_distances(const Volume& reference, const Volume
                                         " and " + prediction.geometry.describe() + ")");
   const Vec3& s = reference.geometry.spacing_mm;
   if (!reference.is_3d())
-    return compute_surface_distances(reference.voxels[0], prediction.voxels[0], {s[1], s[0]});
-  return compute_surface_distances(reference.voxels, prediction.voxels, {s[2], s[1], s[0]});
+    return compute_surface_distances(reference.voxels[0], prediction.voxels[0], {s[0], s[1]});
+  return compute_surface_distances(reference.voxels, prediction.voxels, {s[0], s[1], s[2]});
 }
 
 std::pair<double, double> surface_overlap_at(const SurfaceDistances& sd, double tolerance_mm) {

@@ -18,6 +18,7 @@
 
 #include "io/internal.h"
 #include "io/itk_bridge.h"
+#include "core/tempfile.h"
 #include "pulmo/error.h"
 #include "pulmo/fileutil.h"
 #include "pulmo/io.h"

@@ -9,6 +9,7 @@
 
 #include "io/internal.h"
 #include "io/itk_bridge.h"
+#include "core/tempfile.h"
 #include "pulmo/error.h"
 #include "pulmo/fileutil.h"
 #include "pulmo/io.h"

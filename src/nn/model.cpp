@@ -89,7 +89,15 @@ IntensityOptions intensity_options(const ModelInfo& m) {
 }
 
 std::string model_info_to_json(const ModelInfo& m) {
-  json training = json::parse(m.training_json.empty() ? "{}" : m.training_json);
+  json training;
+  try {
+    training = json::parse(m.training_json.empty() ? "{}" : m.training_json);
+  } catch (const json::parse_error& e) {
+    throw Error(ExitCode::BadConfig, "model '" + m.name + "': the training block is not valid JSON: " + e.what());
+  }
+  if (!training.is_object())
+    throw Error(ExitCode::BadConfig, "model '" + m.name + "': the training block must be a JSON object, not " +
+                                         std::string(training.type_name()));
   json j = {{"format_version", m.format_version},
             {"name", m.name},
             {"task", m.task},
@@ -212,11 +220,14 @@ void load_weights(Network& network, const std::string& path) {
 }
 
 void save_model(const std::string& folder, const ModelInfo& info, Network& network) {
+  // Checked before anything is written: what is saved loads back.
+  const std::string text = model_info_to_json(info);
+  model_info_from_json(text, (fs::path(folder) / "model.json").string());
   std::error_code ec;
   fs::create_directories(folder, ec);
   if (ec) throw Error(ExitCode::WriteFailed, "cannot create model folder '" + folder + "': " + ec.message());
   save_weights(network, (fs::path(folder) / info.weights).string());
-  write_text_atomic((fs::path(folder) / "model.json").string(), model_info_to_json(info));
+  write_text_atomic((fs::path(folder) / "model.json").string(), text);
 }
 
 LoadedModel load_model(const std::string& folder) {

@@ -6,7 +6,7 @@
 
 #include <cstdint>
 
-#include "synth/random.h"
+#include "synth/noise.h"
 
 namespace pulmo::synth {
 

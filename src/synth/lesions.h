@@ -11,7 +11,7 @@
 #include <limits>
 #include <vector>
 
-#include "synth/random.h"
+#include "synth/noise.h"
 
 namespace pulmo::synth {
 

@@ -11,6 +11,7 @@
 #include <random>
 #include <sstream>
 
+#include "core/random.h"
 #include "pulmo/error.h"
 #include "pulmo/fileutil.h"
 #include "pulmo/train.h"

@@ -19,6 +19,8 @@
 #include <ostream>
 #include <sstream>
 
+#include "core/json_fields.h"
+#include "core/random.h"
 #include "pulmo/error.h"
 #include "pulmo/fileutil.h"
 #include "pulmo/loader.h"
@@ -54,7 +56,7 @@ struct LoopState {
 };
 
 // NaN (e.g. no validation) is stored as null.
-json number(double x) { return std::isfinite(x) ? json(x) : json(nullptr); }
+json number(double x) { return json_number(x); }
 double number(const json& j) { return j.is_null() ? std::nan("") : j.get<double>(); }
 
 json state_to_json(const LoopState& s) {
@@ -141,9 +143,11 @@ const char* const kResumeMayChange[] = {"training.steps", "training.workers", "t
 
 class Trainer {
  public:
-  Trainer(const TrainOptions& o, ModelInfo info, const std::vector<Sample>& train, const std::vector<Sample>& validation)
-      : o_(o), info_(std::move(info)), train_(train), validation_(validation) {}
+  Trainer(const TrainOptions& o, ModelInfo info, const std::vector<Sample>& train, const std::vector<Sample>& validation,
+          int64_t stop_after_step = -1)
+      : o_(o), info_(std::move(info)), train_(train), validation_(validation), stop_after_step_(stop_after_step) {}
   TrainResult run();
+  bool stopped() const { return stopped_; }
 
  private:
   void setup();
@@ -157,6 +161,8 @@ class Trainer {
   ModelInfo info_;
   const std::vector<Sample>& train_;
   const std::vector<Sample>& validation_;
+  const int64_t stop_after_step_;  // the test hook of train_segmentation_killed_before (train/internal.h)
+  bool stopped_ = false;
   std::shared_ptr<Network> net_;
   std::unique_ptr<torch::optim::Optimizer> opt_;
   at::Device device_{at::kCPU};
@@ -392,8 +398,8 @@ TrainResult Trainer::run() {
     lo.seed = o_.seed;
     BatchLoader loader(train, pipeline, lo, st_.step);
     while (st_.step < o_.steps) {
-      if (o_.stop_after_step >= 0 && st_.step >= o_.stop_after_step) {
-        result_.stopped = true;
+      if (stop_after_step_ >= 0 && st_.step >= stop_after_step_) {
+        stopped_ = true;
         break;
       }
       const Batch batch = loader.next();
@@ -509,6 +515,14 @@ TrainResult train_segmentation(const TrainOptions& o, ModelInfo info, const std:
   if (train.empty()) throw Error(ExitCode::NoData, "train: no training cases");
   Trainer t(o, std::move(info), train, validation);
   return t.run();
+}
+
+bool train_segmentation_killed_before(int64_t step, const TrainOptions& o, ModelInfo info,
+                                      const std::vector<Sample>& train, const std::vector<Sample>& validation) {
+  if (train.empty()) throw Error(ExitCode::NoData, "train: no training cases");
+  Trainer t(o, std::move(info), train, validation, step);
+  t.run();
+  return t.stopped();
 }
 
 }  // namespace pulmo

@@ -168,6 +168,38 @@ TEST(EvalManifest, QuotedFieldsAttributesAndRelativePaths) {
   EXPECT_TRUE(std::filesystem::path(m.cases[0].reference).is_absolute());
 }
 
+TEST(EvalManifest, TheDatasetColumnNamesAndTheirOlderSpellingsReadTheSame) {
+  const std::string dir = ::testing::TempDir();
+  auto write = [&](const std::string& name, const std::string& text) {
+    std::ofstream(dir + name) << text;
+    return dir + name;
+  };
+  const std::string rows = "a,/r/a.nii.gz,/p/a.nii.gz,p1,old\nb,/r/b.nii.gz,/p/b.nii.gz,p1,young\n";
+  const EvalManifest now = read_eval_manifest(write("m6.csv", "case_id,reference,prediction,patient_id,age\n" + rows));
+  const EvalManifest old = read_eval_manifest(write("m7.csv", "case,reference,prediction,patient,age\n" + rows));
+  ASSERT_EQ(now.cases.size(), 2u);
+  ASSERT_EQ(old.cases.size(), 2u);
+  EXPECT_EQ(now.attribute_names, std::vector<std::string>{"age"});
+  EXPECT_EQ(old.attribute_names, now.attribute_names);
+  for (size_t i = 0; i < 2; ++i) {
+    EXPECT_EQ(now.cases[i].id, old.cases[i].id);
+    EXPECT_EQ(now.cases[i].patient, "p1");
+    EXPECT_EQ(old.cases[i].patient, "p1");
+    EXPECT_EQ(now.cases[i].attributes, old.cases[i].attributes);
+  }
+  // Attributes and classification scores take the same names.
+  EvalManifest merged = now;
+  merge_attributes(merged, write("a1.csv", "case_id,site\na,Pisa\nb,Rome\n"));
+  EXPECT_EQ(merged.cases[1].attributes.at("site"), "Rome");
+  const ClassificationSet scores = read_classification_csv(write("s1.csv", "case_id,label,score,patient_id\na,1,0.9,p1\n"));
+  ASSERT_EQ(scores.cases.size(), 1u);
+  EXPECT_EQ(scores.cases[0].patient, "p1");
+  EXPECT_EQ(read_classification_csv(write("s2.csv", "case,label,score\na,1,0.9\n")).cases[0].id, "a");
+  // Both spellings of one column in one file: which one counts is not clear, so it is refused.
+  EXPECT_EQ(code_of([&] { read_eval_manifest(write("m8.csv", "case,case_id,reference,prediction\na,a,x,y\n")); }),
+            ExitCode::BadConfig);
+}
+
 TEST(EvaluateCases, ACaseWithTheLabelInNeitherMapStaysInTheSetAsBothEmpty) {
   const std::string dir = ::testing::TempDir() + "pulmo-both-empty/";
   Geometry g;

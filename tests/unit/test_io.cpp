@@ -86,9 +86,18 @@ TEST_P(WriteRead, KeepsVoxelsAndGeometry) {
   EXPECT_EQ(tmp.count_files(), 1) << "no temporary file may remain";
 }
 
+// Names read as the case: "nii_gz_Short", "nrrd_Float", ...
+std::string write_read_name(const ::testing::TestParamInfo<WriteRead::ParamType>& info) {
+  std::string ext = std::get<0>(info.param).substr(1);
+  for (char& c : ext)
+    if (c == '.') c = '_';
+  return ext + "_" + c10::toString(std::get<1>(info.param));
+}
+
 INSTANTIATE_TEST_SUITE_P(FormatsAndTypes, WriteRead,
                          ::testing::Combine(::testing::Values(".nii.gz", ".nii", ".nrrd", ".mha"),
-                                            ::testing::Values(at::kShort, at::kFloat, at::kInt)));
+                                            ::testing::Values(at::kShort, at::kFloat, at::kInt)),
+                         write_read_name);
 
 TEST(WriteVolume, StoresLabelsAsUint8AndBoolAsUint8) {
   TempDir tmp;
@@ -160,7 +169,11 @@ INSTANTIATE_TEST_SUITE_P(
         NiftiFact{"totalsegmentator/pulmonary_ct_cropped.nii.gz", true, {122, 102, 112}, 1.5, "LPS", -1064, 3343},
         NiftiFact{"totalsegmentator/example_ct_sm.nii.gz", true, {122, 101, 30}, 3.0, "RAS", -1100, 1207},
         NiftiFact{"totalsegmentator/example_ct.nii.gz", false, {122, 101, 112}, 3.0, "RAS", -1207, 3382},
-        NiftiFact{"totalsegmentator/aorta_ct_cropped.nii.gz", false, {120, 126, 164}, 1.5, "LPS", -1078, 3343}));
+        NiftiFact{"totalsegmentator/aorta_ct_cropped.nii.gz", false, {120, 126, 164}, 1.5, "LPS", -1078, 3343}),
+    [](const ::testing::TestParamInfo<NiftiFact>& info) {  // the file name: "pulmonary_ct_cropped", ...
+      std::string name = std::filesystem::path(info.param.path).filename().string();
+      return name.substr(0, name.find('.'));
+    });
 
 TEST(DicomSeries, TotalSegmentatorSeriesMatchesTheGeometryOfItsLabelMap) {
   SourceInfo src;

@@ -136,14 +136,63 @@ TEST(ModelFolder, ASavedModelLoadsBackWithIdenticalOutputs) {
 }
 
 TEST(ModelFolder, AnotherFormatVersionIsRefusedBeforeItsKeysAreRead) {
-  try {
-    model_info_from_json(R"({"format_version": 1, "name": "x", "old_key": 3})");
-    FAIL();
-  } catch (const Error& e) {
-    EXPECT_EQ(e.code(), ExitCode::BadConfig);
-    EXPECT_NE(std::string(e.what()).find("format_version 1 is not supported"), std::string::npos) << e.what();
-    EXPECT_EQ(std::string(e.what()).find("old_key"), std::string::npos) << e.what();
+  for (const int version : {1, kModelFormatVersion + 1}) {  // older and newer
+    const std::string v = std::to_string(version);
+    try {
+      model_info_from_json(R"({"format_version": )" + v + R"(, "name": "x", "new_key": 3})");
+      FAIL() << "version " << v;
+    } catch (const Error& e) {
+      EXPECT_EQ(e.code(), ExitCode::BadConfig);
+      EXPECT_NE(std::string(e.what()).find("format_version " + v + " is not supported"), std::string::npos) << e.what();
+      EXPECT_EQ(std::string(e.what()).find("new_key"), std::string::npos) << e.what();
+    }
   }
+}
+
+// Error(BadConfig) whose message holds `part`, from f().
+template <class F>
+void expect_bad_config(F f, const std::string& part) {
+  try {
+    f();
+    FAIL() << "no error; expected one about " << part;
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ExitCode::BadConfig) << e.what();
+    EXPECT_NE(std::string(e.what()).find(part), std::string::npos) << e.what();
+  }
+}
+
+TEST(ModelFolder, LabelNamesThatDoNotMatchTheOutputChannelsAreRefused) {
+  ModelInfo info;
+  info.network = tiny_unet(3);  // 3 output channels
+  EXPECT_EQ(model_info_from_json(model_info_to_json(info)).label_names.size(), 3u);
+  info.label_names = {"background", "lungs"};
+  expect_bad_config([&] { model_info_from_json(model_info_to_json(info)); }, "label_names has 2 names for 3 output channels");
+  // save_model checks it too, and writes nothing.
+  test::TempDir dir;
+  auto net = make_network(info.network);
+  expect_bad_config([&] { save_model(dir.file("m"), info, *net); }, "label_names has 2 names");
+  EXPECT_FALSE(std::filesystem::exists(dir.file("m")));
+}
+
+TEST(ModelFolder, ACorruptTrainingBlockIsABadConfigNotAnInternalError) {
+  ModelInfo info;
+  info.network = tiny_unet(3);
+  std::string text = model_info_to_json(info);
+  const std::string block = R"("training": {})";
+  ASSERT_NE(text.find(block), std::string::npos) << text;
+  for (const std::string& corrupt : {R"("training": "steps=100")", R"("training": [1, 2])", R"("training": 3)"}) {
+    std::string bad = text;
+    bad.replace(bad.find(block), block.size(), corrupt);
+    expect_bad_config([&] { model_info_from_json(bad); }, "'training' must be an object");
+  }
+  // Written from a library caller's ModelInfo: refused before anything is written.
+  test::TempDir dir;
+  auto net = make_network(info.network);
+  info.training_json = "{\"steps\": 10";
+  expect_bad_config([&] { save_model(dir.file("m"), info, *net); }, "the training block is not valid JSON");
+  info.training_json = "[10]";
+  expect_bad_config([&] { model_info_to_json(info); }, "the training block must be a JSON object, not array");
+  EXPECT_FALSE(std::filesystem::exists(dir.file("m")));
 }
 
 TEST(ModelFolder, ALungBoxModelStatesItsBoxFrame) {

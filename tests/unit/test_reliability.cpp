@@ -7,11 +7,13 @@
 #include <unistd.h>
 
 #include <cmath>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <limits>
 
 #include "pulmo/error.h"
+#include "core/tempfile.h"
 #include "pulmo/fileutil.h"
 #include "pulmo/io.h"
 #include "pulmo/train.h"
@@ -107,7 +109,20 @@ TEST_P(ScaledNifti, IsReadWithItsHounsfieldUnits) {
 INSTANTIATE_TEST_SUITE_P(Issue9, ScaledNifti,
                          ::testing::Values(ScaledCase{512, 1.0f, -1024.0f, false}, ScaledCase{512, 1.0f, -1024.0f, true},
                                            ScaledCase{4, 2.0f, -10.0f, false}, ScaledCase{4, 2.0f, -10.0f, true},
-                                           ScaledCase{512, 0.5f, -1000.0f, true}));
+                                           ScaledCase{512, 0.5f, -1000.0f, true}),
+                         [](const ::testing::TestParamInfo<ScaledCase>& info) {  // "uint16_slope0_5_interMinus1000_nii_gz"
+                           const auto number = [](float v) {
+                             char text[32];
+                             std::snprintf(text, sizeof text, "%g", std::fabs(v));
+                             std::string s = text;
+                             for (char& c : s)
+                               if (c == '.') c = '_';
+                             return (v < 0 ? "Minus" : "") + s;
+                           };
+                           const ScaledCase& c = info.param;
+                           return std::string(c.datatype == 512 ? "uint16" : "int16") + "_slope" + number(c.slope) +
+                                  "_inter" + number(c.inter) + (c.gzip ? "_nii_gz" : "_nii");
+                         });
 
 // ---- headers that lie, corrupt gzip ---------------------------------------------------------------
 

@@ -1,5 +1,6 @@
 // Surface distances: every case of shared/reference/surface-distance-cases.md (tolerance 1e-3), the surfel
-// tables, and the distance transform against brute force.
+// tables, and the distance transform against brute force. The reference gives spacings in DeepMind's array order
+// (z, y, x); pulmo takes them in (x, y, z) like every spacing_mm, so each spacing here is the reference's reversed.
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
 
@@ -53,14 +54,14 @@ TEST(SurfaceDistance, TwoPixelsTwoColumnsApartIn2DMatchTheReference) {
   at::Tensor gt = zeros({128, 128}), pred = zeros({128, 128});
   gt[50][70] = true;
   pred[50][72] = true;
-  expect_case(gt, pred, {2, 1}, {1.5, 1.5, 2.0, 2.0, 0.5, 0.5, 0.5, 0.0});
+  expect_case(gt, pred, {1, 2}, {1.5, 1.5, 2.0, 2.0, 0.5, 0.5, 0.5, 0.0});
 }
 
 TEST(SurfaceDistance, OnePixelHasFourCornerSurfelsAndDistancesOneOneTwoTwo) {
   at::Tensor gt = zeros({128, 128}), pred = zeros({128, 128});
   gt[50][70] = true;
   pred[50][72] = true;
-  const SurfaceDistances sd = compute_surface_distances(gt, pred, {2, 1});
+  const SurfaceDistances sd = compute_surface_distances(gt, pred, {1, 2});
   ASSERT_EQ(sd.areas_ref.size(), 4u);
   for (double a : sd.areas_ref) EXPECT_NEAR(a, 0.5 * std::sqrt(5.0), 1e-9);
   const std::vector<double> expected{1, 1, 2, 2};
@@ -71,14 +72,14 @@ TEST(SurfaceDistance, TwoVoxelsTwoColumnsApartIn3DMatchTheReference) {
   at::Tensor gt = zeros({128, 128, 128}), pred = zeros({128, 128, 128});
   gt[50][60][70] = true;
   pred[50][60][72] = true;
-  expect_case(gt, pred, {3, 2, 1}, {1.5, 1.5, 2.0, 2.0, 0.5, 0.5, 0.5, 0.0});
+  expect_case(gt, pred, {1, 2, 3}, {1.5, 1.5, 2.0, 2.0, 0.5, 0.5, 0.5, 0.0});
 }
 
 TEST(SurfaceDistance, HalfSpacesTouchingTheImageBorderMatchTheReference) {
   at::Tensor gt = zeros({100, 100, 100}), pred = zeros({100, 100, 100});
   gt.slice(0, 0, 50).fill_(true);
   pred.slice(0, 0, 51).fill_(true);
-  expect_case(gt, pred, {2, 1, 1}, {0.322, 0.339, 2.0, 2.0, 0.842, 0.830, 0.836, 0.990});
+  expect_case(gt, pred, {1, 1, 2}, {0.322, 0.339, 2.0, 2.0, 0.842, 0.830, 0.836, 0.990});
 }
 
 TEST(SurfaceDistance, OneVoxelAgainstAnEmptyMaskGivesInfiniteDistancesAndZeroDice) {
@@ -86,8 +87,8 @@ TEST(SurfaceDistance, OneVoxelAgainstAnEmptyMaskGivesInfiniteDistancesAndZeroDic
   gt2[5][7] = true;
   gt3[5][6][7] = true;
   const Expected e{kInf, kNaN, kInf, kInf, 0.0, kNaN, 0.0, 0.0};
-  expect_case(gt2, zeros({16, 16}), {3, 2}, e);
-  expect_case(gt3, zeros({16, 16, 16}), {3, 2, 1}, e);
+  expect_case(gt2, zeros({16, 16}), {2, 3}, e);
+  expect_case(gt3, zeros({16, 16, 16}), {1, 2, 3}, e);
 }
 
 TEST(SurfaceDistance, AnEmptyReferenceAgainstOneVoxelIsTheMirrorCase) {
@@ -95,21 +96,21 @@ TEST(SurfaceDistance, AnEmptyReferenceAgainstOneVoxelIsTheMirrorCase) {
   pred2[5][7] = true;
   pred3[5][6][7] = true;
   const Expected e{kNaN, kInf, kInf, kInf, kNaN, 0.0, 0.0, 0.0};
-  expect_case(zeros({16, 16}), pred2, {3, 2}, e);
-  expect_case(zeros({16, 16, 16}), pred3, {3, 2, 1}, e);
+  expect_case(zeros({16, 16}), pred2, {2, 3}, e);
+  expect_case(zeros({16, 16, 16}), pred3, {1, 2, 3}, e);
 }
 
 TEST(SurfaceDistance, TwoEmptyMasksGiveNaNAndInfiniteHausdorff) {
   const Expected e{kNaN, kNaN, kInf, kInf, kNaN, kNaN, kNaN, kNaN};
-  expect_case(zeros({16, 16}), zeros({16, 16}), {3, 2}, e);
-  expect_case(zeros({16, 16, 16}), zeros({16, 16, 16}), {3, 2, 1}, e);
+  expect_case(zeros({16, 16}), zeros({16, 16}), {2, 3}, e);
+  expect_case(zeros({16, 16, 16}), zeros({16, 16, 16}), {1, 2, 3}, e);
 }
 
 TEST(SurfaceDistance, SixBySixSquaresHaveTheReferenceSurfelsAndDistances) {
   at::Tensor gt = zeros({6, 6}), pred = zeros({6, 6});
   gt.slice(0, 1, 3).slice(1, 1, 3).fill_(true);
   pred.slice(0, 1, 4).slice(1, 1, 3).fill_(true);
-  const SurfaceDistances sd = compute_surface_distances(gt, pred, {2, 1});
+  const SurfaceDistances sd = compute_surface_distances(gt, pred, {1, 2});
   const double d = 0.5 * std::sqrt(5.0);
   auto sorted = [](std::vector<double> v) {
     std::sort(v.begin(), v.end());

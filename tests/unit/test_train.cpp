@@ -12,6 +12,7 @@
 #include "pulmo/train.h"
 #include "pulmo/train_config.h"
 #include "support/test_support.h"
+#include "train/internal.h"
 
 using namespace pulmo;
 
@@ -101,10 +102,8 @@ TEST(Trainer, AResumeAfterAKillContinuesExactlyLikeAnUninterruptedRun) {
   test::TempDir dir;
   const std::vector<Sample> cases{box_case(0), box_case(1)};
   const TrainResult full = train_segmentation(tiny_options(dir.file("full")), ModelInfo{}, cases, {});
-  TrainOptions killed = tiny_options(dir.file("resumed"));
-  killed.stop_after_step = 5;  // dies during step 5: the last checkpoint is at step 3
-  const TrainResult first = train_segmentation(killed, ModelInfo{}, cases, {});
-  EXPECT_TRUE(first.stopped);
+  // Dies during step 5: the last checkpoint is at step 3.
+  EXPECT_TRUE(train_segmentation_killed_before(5, tiny_options(dir.file("resumed")), ModelInfo{}, cases, {}));
   EXPECT_FALSE(same_weights(dir.file("full"), dir.file("resumed")));
   TrainOptions resume = tiny_options(dir.file("resumed"));
   resume.resume = true;
