@@ -47,6 +47,22 @@ std::vector<float> letterbox(const XrayImage& image, int size);
 // Where the picture lies in the letterboxed square: x0, y0, width, height (pixels of the square).
 std::array<int, 4> letterbox_box(int width, int height, int size);
 
+// A rectangle of image pixels: the columns x0 .. x0 + width - 1, rows y0 .. y0 + height - 1.
+struct PixelBox {
+  int x0 = 0, y0 = 0, width = 0, height = 0;
+  bool empty() const { return width <= 0 || height <= 0; }
+};
+// The part of `image` inside `box` (clipped to the image); the metadata kept. Error(Usage) for an empty box.
+XrayImage crop_xray(const XrayImage& image, const PixelBox& box);
+
+// A lung mask PNG as the v7labs masks of ../shared/data/cxr store them: 255 lung, 127 "ignore" (devices), 0
+// background; lung = 1 and ignore = 1 come back as two 0/1 images of the mask's size (format "mask").
+// Error(NotFound / Unreadable / BadDimension) as read_xray; Mismatch for a value other than 0, 127 and 255.
+struct LungMask {
+  XrayImage lung, ignore;
+};
+LungMask read_lung_mask(const std::string& path);
+
 // ---- cases and clinical values -----------------------------------------------------------------------------
 
 // The clinical inputs of the model, in this order. Ranges (checked on every input; outside = error):
@@ -85,6 +101,12 @@ std::vector<CxrCase> ieee8023_cases(const std::string& folder);
 // two folds. Returns the union; `merged_patients` gets the number of ieee8023 patients recognised.
 std::vector<CxrCase> join_sources(const std::vector<CxrCase>& hannover, const std::vector<CxrCase>& ieee,
                                   int* merged_patients = nullptr);
+
+// The training manifest of the 2-D X-ray lung segmenter: a pulmo manifest (docs/datasets.md; columns case_id,
+// patient_id, dataset, image, lungs, convention) of every ieee8023 frontal X-ray with a v7labs lung mask
+// (`<ieee8023>/lung_masks_v7labs/<stem>_lungmask.png`) that read_xray accepts (colour figures left out), absolute
+// paths. Patients as join_sources: an ieee8023 patient holding a Hannover image (`hannover`, optional) is that one.
+std::string lung_mask_manifest_csv(const std::string& ieee8023, const std::string& hannover);
 
 // The CXR manifest: CSV with case_id, patient_id, source, image, severe, sex, view and one column per clinical
 // feature (empty = missing). Image paths relative to the manifest's folder are resolved.

@@ -19,9 +19,52 @@
 
 namespace pulmo::cxr {
 
+// ---- the 2-D lung segmenter (optional lung cropping) ------------------------------------------------------
+
+// A training sample of the X-ray lung segmenter (`pulmo train`, data.task cxr_lungs): the X-ray (read_xray) and its
+// lung mask (read_lung_mask) letterboxed to size x size, as a [1, size, size] volume: label 1 where at least half
+// of a pixel is lung, valid = false where at least half is "ignore" (devices). Errors name the files.
+Sample lung_training_sample(const std::string& image, const std::string& mask, int size);
+
+struct LungCrop {
+  bool found = false;      // false: no lungs found (the whole image is used)
+  PixelBox box;            // the lungs' bounding box widened by the margin, in image pixels (the whole image when !found)
+  double lung_fraction = 0;  // predicted lung share of the letterboxed picture
+};
+
+// A 2-D U-Net lung segmenter for chest X-rays: a pulmo model folder (model.json task "cxr_lungs" + weights.pt).
+class CxrLungSegmenter {
+ public:
+  // Error(NotFound / BadConfig), also for a model folder of another task.
+  static CxrLungSegmenter load(const std::string& folder);
+  ~CxrLungSegmenter();
+  CxrLungSegmenter(CxrLungSegmenter&&) noexcept;
+  CxrLungSegmenter& operator=(CxrLungSegmenter&&) noexcept;
+  int size() const;  // the letterboxed square side the network works on
+  // The lung mask (0/1) on the letterboxed square size() x size(): probability >= 0.5, then the (at most two)
+  // connected components of at least a fifth of the largest one's area.
+  std::vector<uint8_t> segment(const XrayImage& image) const;
+  // The lungs' bounding box in image pixels, widened by `margin` (a fraction of its width / height) on each side
+  // and clipped to the image. Not found (the whole image) when the mask covers less than 5 % of the picture.
+  LungCrop lung_box(const XrayImage& image, double margin) const;
+  // Dice of segment() against a lung mask (read_lung_mask) on the letterboxed square, "ignore" pixels left out;
+  // NaN when both are empty.
+  double dice(const XrayImage& image, const std::string& mask_path) const;
+
+ private:
+  CxrLungSegmenter();
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
 struct ModelOptions {
   std::string variant = "fused";          // "fused", "image", "clinical", "logistic"
   int image_size = 128;                   // letterboxed square side
+  // Lung cropping: a CxrLungSegmenter folder ("" = off). The X-ray is cropped to the predicted lungs' box widened
+  // by lung_crop_margin before letterboxing, in training and prediction alike; the model folder keeps a copy of
+  // the segmenter (lung_segmenter/).
+  std::string lung_crop;
+  double lung_crop_margin = 0.05;
   std::vector<int> channels{8, 16, 32, 64};  // one residual stage each; every stage after the first halves the size
   int clinical_hidden = 16;
   double dropout = 0.3;
@@ -93,6 +136,8 @@ struct CxrPrediction {
   std::vector<std::string> missing;  // clinical inputs not given (imputed, flagged to the model)
   std::vector<float> heatmap;    // Grad-CAM on the letterboxed square (image_size^2, 0..1), when asked
   int heatmap_size = 0;
+  PixelBox crop;                 // the part of the X-ray the image branch saw (the lung box, or the whole image)
+  bool lungs_found = true;       // lung cropping: false when the segmenter found no lungs (the whole image was used)
 };
 
 class CxrModel {

@@ -27,7 +27,7 @@ constexpr int kModelFormatVersion = 2;
 struct ModelInfo {
   int format_version = kModelFormatVersion;
   std::string name = "model";
-  std::string task = "lungs";                     // "lungs", "lesions" or "lung_box"
+  std::string task = "lungs";                     // "lungs", "lesions", "lung_box" or "cxr_lungs" (2-D, X-rays)
   NetworkOptions network;
   Vec3 spacing_mm{1.5, 1.5, 1.5};                 // input spacing (x, y, z) the network was trained at
   std::array<int64_t, 3> patch_size{96, 96, 96};  // (x, y, z) voxels

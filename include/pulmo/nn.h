@@ -7,8 +7,10 @@
 //   auto net = pulmo::make_network(o);       // std::shared_ptr<pulmo::Network>
 //   at::Tensor logits = net->forward(x);     // [B,1,D,H,W] -> [B,3,D,H,W]
 //
-// Tensors are [B, C, z, y, x] (3-D) or [B, C, y, x] (2-D). Spatial sizes must be divisible by
-// network_divisor(options) (a U-Net halves them depth-1 times).
+// Tensors are [B, C, z, y, x] (3-D) or [B, C, y, x] (2-D). A 2-D U-Net also takes one slice as a volume,
+// [B, C, 1, y, x] -> [B, K, 1, y, x], so the training engine and the sliding window (both [z, y, x]) drive it with
+// a patch of depth 1. Spatial sizes must be divisible by network_divisor(options) (a U-Net halves them depth-1
+// times; the depth 1 of a 2-D patch excepted).
 #pragma once
 
 #include <ATen/core/Tensor.h>

@@ -13,6 +13,7 @@
 #include <sstream>
 
 #include "cli/command.h"
+#include "pulmo/cxr_model.h"
 #include "pulmo/dataset.h"
 #include "pulmo/error.h"
 #include "pulmo/fileutil.h"
@@ -65,7 +66,14 @@ double prepared_case_bytes(const Geometry& g, const Vec3& spacing_mm) {
 
 // Resampled, normalised image and the task's label map, ready for the trainer. `budget` is the memory
 // left for prepared cases; it shrinks by what this case takes.
-Sample prepare_case(const Case& c, const DataOptions& d, double* budget) {
+Sample prepare_case(const Case& c, const DataOptions& d, const TrainOptions& t, double* budget) {
+  if (d.task == "cxr_lungs") {  // a chest X-ray and its lung mask, letterboxed to the (square) patch
+    if (c.lungs.empty()) throw Error(ExitCode::NoData, "case '" + c.case_id + "' has no lung mask (lungs column)");
+    Sample s = cxr::lung_training_sample(c.image, c.lungs, int(t.patch_size[0]));
+    s.id = c.case_id;
+    if (budget) *budget -= double(s.image.numel()) * 6.0;
+    return s;
+  }
   LabelledCase lc = load_case(c);
   const double need = prepared_case_bytes(lc.image.geometry, d.spacing_mm);
   if (budget && need > *budget)
@@ -150,7 +158,7 @@ int run_train(const TrainCliOptions& cli, const GlobalOptions& global) {
   int done = 0;
   for (int i : needed) {
     try {
-      samples[i] = prepare_case(manifest.cases[i], cfg.data, &budget);
+      samples[i] = prepare_case(manifest.cases[i], cfg.data, cfg.train, &budget);
     } catch (const Error& e) {
       throw e.with_context("preparing case '" + manifest.cases[i].case_id + "'");
     }
@@ -189,6 +197,7 @@ int run_train(const TrainCliOptions& cli, const GlobalOptions& global) {
     info.label_names = cfg.data.task == "lesions" ? std::vector<std::string>{"background", "ground_glass", "consolidation"}
                                                   : std::vector<std::string>{"background", "right_lung", "left_lung"};
     if (cfg.data.task == "lung_box") info.label_names = {"x0", "y0", "z0", "x1", "y1", "z1"};
+    else if (cfg.data.task == "cxr_lungs") info.label_names = {"background", "lung"};
     else if (cfg.train.network.unet.out_channels == 2) info.label_names.resize(2);
     std::error_code ec;
     fs::create_directories(o.output, ec);

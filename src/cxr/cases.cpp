@@ -276,6 +276,43 @@ std::vector<CxrCase> join_sources(const std::vector<CxrCase>& hannover, const st
   return out;
 }
 
+std::string lung_mask_manifest_csv(const std::string& ieee8023, const std::string& hannover) {
+  const std::vector<CxrCase> ieee = ieee8023_cases(ieee8023);
+  const std::vector<CxrCase> h = hannover.empty() ? std::vector<CxrCase>{} : hannover_cases(hannover);
+  // Patients as join_sources (which drops the ieee8023 copies of Hannover images; here those copies are the
+  // ones that carry masks, so they are kept): the Hannover patient of each ieee8023 patient holding one.
+  std::map<std::string, std::string> hannover_patient;  // ieee8023 patient id -> Hannover patient id
+  {
+    std::map<std::string, std::string> patient_of_stem;
+    for (const auto& c : h) patient_of_stem[fs::path(c.image).stem().string()] = c.patient_id;
+    for (const auto& c : ieee) {
+      auto it = patient_of_stem.find(fs::path(c.image).stem().string());
+      if (it != patient_of_stem.end()) hannover_patient[c.patient_id] = it->second;
+    }
+  }
+  std::ostringstream os;
+  os << "case_id,patient_id,dataset,image,lungs,convention\n";
+  int n = 0;
+  for (const auto& c : ieee) {
+    const fs::path mask = fs::path(ieee8023) / "lung_masks_v7labs" / (fs::path(c.image).stem().string() + "_lungmask.png");
+    std::error_code ec;
+    if (!fs::exists(mask, ec)) continue;
+    try {  // colour journal figures and the like are left out, as in training the prognosis model
+      (void)read_xray(c.image);
+    } catch (const Error& e) {
+      if (e.code() != ExitCode::NotAChestXray && e.code() != ExitCode::BadDimension) throw e.with_context("case '" + c.case_id + "'");
+      continue;
+    }
+    auto it = hannover_patient.find(c.patient_id);
+    os << data::csv_field(c.case_id) << "," << data::csv_field(it == hannover_patient.end() ? c.patient_id : it->second)
+       << ",v7labs," << data::csv_field(fs::absolute(c.image).lexically_normal().string()) << ","
+       << data::csv_field(fs::absolute(mask).lexically_normal().string()) << ",binary\n";
+    ++n;
+  }
+  if (n == 0) throw Error(ExitCode::NoData, "'" + ieee8023 + "' holds no frontal X-ray with a lung mask in lung_masks_v7labs/");
+  return os.str();
+}
+
 std::string cxr_manifest_csv(const std::vector<CxrCase>& cases) {
   std::ostringstream os;
   os << "case_id,patient_id,source,image,severe,sex,view";

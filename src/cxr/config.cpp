@@ -39,6 +39,8 @@ CxrTrainConfig read_cxr_train_config(const std::string& path) {
     g.get("channels", c.model.channels);
     g.get("clinical_hidden", c.model.clinical_hidden);
     g.get("dropout", c.model.dropout);
+    g.get("lung_crop", c.model.lung_crop);
+    g.get("lung_crop_margin", c.model.lung_crop_margin);
     g.finish();
   }
   {
@@ -78,10 +80,12 @@ CxrTrainConfig read_cxr_train_config(const std::string& path) {
   resolve(c.hannover);
   resolve(c.ieee8023);
   resolve(c.output);
+  resolve(c.model.lung_crop);
   auto bad = [&](const std::string& m) { throw Error(ExitCode::BadConfig, where + ": " + m); };
   if (c.manifest.empty() && c.hannover.empty() && c.ieee8023.empty())
     bad("data needs a manifest, or the hannover and/or ieee8023 folders");
   if (c.model.image_size < 32 || c.model.image_size > 1024) bad("model.image_size must be in [32, 1024]");
+  if (!(c.model.lung_crop_margin >= 0 && c.model.lung_crop_margin <= 1)) bad("model.lung_crop_margin must be in [0, 1]");
   if (c.folds < 2) bad("training.folds must be >= 2");
   if (!(c.validation_fraction > 0 && c.validation_fraction < 1)) bad("training.validation_fraction must be in (0, 1)");
   if (c.epochs < 1 || c.batch_size < 2 || c.patience < 1) bad("training.epochs >= 1, batch_size >= 2, patience >= 1");

@@ -1,5 +1,6 @@
 // Chest X-ray reading (PNG/JPEG/DICOM through ITK/GDCM), refusals and letterboxing.
 #include <itkGDCMImageIO.h>
+#include <itkImage.h>
 #include <itkImageFileReader.h>
 #include <itkImageIOFactory.h>
 #include <itkMetaDataObject.h>
@@ -222,6 +223,61 @@ std::vector<float> letterbox(const XrayImage& image, int size) {
     }
   }
   return out;
+}
+
+}  // namespace pulmo::cxr
+
+namespace pulmo::cxr {
+
+XrayImage crop_xray(const XrayImage& image, const PixelBox& box) {
+  const int x0 = std::clamp(box.x0, 0, image.width), y0 = std::clamp(box.y0, 0, image.height);
+  const int x1 = std::clamp(box.x0 + box.width, 0, image.width), y1 = std::clamp(box.y0 + box.height, 0, image.height);
+  if (x1 <= x0 || y1 <= y0) throw Error(ExitCode::Usage, "crop: the box lies outside the image or is empty");
+  XrayImage out = image;
+  out.width = x1 - x0;
+  out.height = y1 - y0;
+  out.pixels.assign(size_t(out.width) * size_t(out.height), 0.0f);
+  for (int y = y0; y < y1; ++y)
+    std::copy(image.pixels.begin() + long(size_t(y) * size_t(image.width) + size_t(x0)),
+              image.pixels.begin() + long(size_t(y) * size_t(image.width) + size_t(x1)),
+              out.pixels.begin() + long(size_t(y - y0) * size_t(out.width)));
+  return out;
+}
+
+LungMask read_lung_mask(const std::string& path) {
+  std::error_code ec;
+  if (!fs::exists(path, ec)) throw Error(ExitCode::NotFound, "lung mask '" + path + "' does not exist");
+  itk::ImageIOBase::Pointer io =
+      itk::ImageIOFactory::CreateImageIO(path.c_str(), itk::ImageIOFactory::IOFileModeEnum::ReadMode);
+  if (!io) throw Error(ExitCode::Unreadable, "lung mask '" + path + "' is not an image pulmo can read");
+  using Image = itk::Image<float, 2>;
+  auto reader = itk::ImageFileReader<Image>::New();
+  reader->SetImageIO(io);
+  reader->SetFileName(path);
+  try {
+    reader->Update();
+  } catch (const itk::ExceptionObject& e) {
+    throw Error(ExitCode::Unreadable, "lung mask '" + path + "' could not be read: " + trim(e.GetDescription()));
+  }
+  if (io->GetNumberOfComponents() != 1 || (io->GetNumberOfDimensions() > 2 && io->GetDimensions(2) > 1))
+    throw Error(ExitCode::BadDimension, "lung mask '" + path + "' is not a one-channel 2-D image");
+  const auto size = reader->GetOutput()->GetLargestPossibleRegion().GetSize();
+  LungMask m;
+  for (XrayImage* x : {&m.lung, &m.ignore}) {
+    x->width = int(size[0]);
+    x->height = int(size[1]);
+    x->format = "mask";
+    x->pixels.assign(size_t(x->width) * size_t(x->height), 0.0f);
+  }
+  const float* buf = reader->GetOutput()->GetBufferPointer();
+  for (size_t i = 0; i < m.lung.pixels.size(); ++i) {
+    if (buf[i] == 255) m.lung.pixels[i] = 1;
+    else if (buf[i] == 127) m.ignore.pixels[i] = 1;
+    else if (buf[i] != 0)
+      throw Error(ExitCode::Mismatch, "lung mask '" + path + "' holds the value " + std::to_string(buf[i]) +
+                                          " (0 background, 127 ignore, 255 lung expected)");
+  }
+  return m;
 }
 
 }  // namespace pulmo::cxr

@@ -13,8 +13,17 @@
 
 namespace pulmo::cxr {
 
-// Letterboxed images [N, 1, S, S] of the cases (read_xray; errors name the case).
-at::Tensor images_tensor(const std::vector<CxrCase>& cases, int size, std::ostream* progress);
+// The folder inside a CXR model folder that holds its copy of the lung segmenter (lung cropping).
+inline constexpr const char* kLungSegmenterFolder = "lung_segmenter";
+
+// Letterboxed images [N, 1, S, S] of the cases (read_xray; errors name the case). With `lungs`, each X-ray is first
+// cropped to its lung box (CxrLungSegmenter::lung_box with `margin`); `lungs_missed` gets the cases where no lungs
+// were found (the whole image used).
+at::Tensor images_tensor(const std::vector<CxrCase>& cases, int size, std::ostream* progress,
+                         const CxrLungSegmenter* lungs = nullptr, double margin = 0,
+                         std::vector<std::string>* lungs_missed = nullptr);
+// The X-ray the image branch sees: cropped to the lung box when the model crops (`crop` gets the box), else whole.
+XrayImage branch_input(const XrayImage& x, const CxrLungSegmenter* lungs, double margin, PixelBox* crop, bool* found);
 // Imputed clinical rows [rows, imputer width].
 at::Tensor clinical_tensor(const std::vector<CxrCase>& cases, const std::vector<int>& rows, const Imputer& im);
 // Seeded augmentation of a batch [B, 1, S, S]: rotation, scale, shift, local contrast, contrast, brightness.

@@ -35,6 +35,7 @@ struct CxrModel::Impl {
     std::string threshold_source;
   };
   std::map<std::string, Variant> variants;
+  std::unique_ptr<CxrLungSegmenter> lungs;  // lung cropping, when the model was trained with it
 };
 
 CxrModel::CxrModel() : impl_(std::make_unique<Impl>()) {}
@@ -59,6 +60,18 @@ CxrModel CxrModel::load(const std::string& folder) {
     m.impl_->options.channels = mo.at("channels").get<std::vector<int>>();
     m.impl_->options.clinical_hidden = mo.at("clinical_hidden").get<int>();
     m.impl_->options.dropout = mo.at("dropout").get<double>();
+    if (mo.contains("lung_crop")) {
+      const std::string sub = mo.at("lung_crop").at("segmenter").get<std::string>();
+      if (sub.empty() || sub.find("..") != std::string::npos || fs::path(sub).is_absolute())
+        throw Error(ExitCode::BadConfig, "'" + path + "': model.lung_crop.segmenter must name a folder inside the model folder");
+      m.impl_->options.lung_crop = (fs::path(folder) / sub).string();
+      m.impl_->options.lung_crop_margin = mo.at("lung_crop").at("margin").get<double>();
+      try {
+        m.impl_->lungs = std::make_unique<CxrLungSegmenter>(CxrLungSegmenter::load(m.impl_->options.lung_crop));
+      } catch (const Error& e) {
+        throw e.with_context("the lung segmenter of '" + folder + "'");
+      }
+    }
     for (const auto& [name, v] : j.at("variants").items()) {
       Impl::Variant var;
       var.threshold = v.at("threshold").get<double>();
@@ -107,7 +120,8 @@ CxrPrediction CxrModel::predict(const XrayImage& image, const std::map<std::stri
     if (it == clinical.end() || std::isnan(it->second)) p.missing.push_back(n);
   }
   const int s = impl_->options.image_size;
-  const std::vector<float> box = letterbox(image, s);
+  const std::vector<float> box =
+      letterbox(branch_input(image, impl_->lungs.get(), impl_->options.lung_crop_margin, &p.crop, &p.lungs_found), s);
   const at::Tensor x = torch::from_blob(const_cast<float*>(box.data()), {1, 1, s, s}).clone();
   const std::vector<float> cv = var.imputer.transform(clinical);
   const at::Tensor c = torch::from_blob(const_cast<float*>(cv.data()), {1, int64_t(cv.size())}).clone();
@@ -147,15 +161,18 @@ void write_heatmap_overlay(const XrayImage& image, const CxrPrediction& p, const
   const double scale = std::min(1.0, double(max_side) / std::max(image.width, image.height));
   const int w = std::max(1, int(image.width * scale)), h = std::max(1, int(image.height * scale));
   draw::Canvas canvas(w, h);
-  const auto box = letterbox_box(image.width, image.height, std::max(1, p.heatmap_size));
+  // The heatmap covers the part of the X-ray the image branch saw (p.crop: the lung box, or the whole image).
+  const PixelBox crop = p.crop.empty() ? PixelBox{0, 0, image.width, image.height} : p.crop;
+  const auto box = letterbox_box(crop.width, crop.height, std::max(1, p.heatmap_size));
   for (int y = 0; y < h; ++y)
     for (int x = 0; x < w; ++x) {
       const int sx = std::min(image.width - 1, int((x + 0.5) / scale)), sy = std::min(image.height - 1, int((y + 0.5) / scale));
       const uint8_t g = uint8_t(std::clamp(image.pixels[size_t(sy) * image.width + sx], 0.0f, 1.0f) * 255.0f + 0.5f);
       canvas.set(x, y, {g, g, g});
-      if (p.heatmap_size > 0) {
-        const int hx = std::clamp(box[0] + int((x + 0.5) / w * box[2]), 0, p.heatmap_size - 1);
-        const int hy = std::clamp(box[1] + int((y + 0.5) / h * box[3]), 0, p.heatmap_size - 1);
+      const double cx = ((x + 0.5) / scale - crop.x0) / crop.width, cy = ((y + 0.5) / scale - crop.y0) / crop.height;
+      if (p.heatmap_size > 0 && cx >= 0 && cx < 1 && cy >= 0 && cy < 1) {
+        const int hx = std::clamp(box[0] + int(cx * box[2]), 0, p.heatmap_size - 1);
+        const int hy = std::clamp(box[1] + int(cy * box[3]), 0, p.heatmap_size - 1);
         const double v = p.heatmap[size_t(hy) * p.heatmap_size + hx];
         if (v > 0.05) canvas.blend(x, y, jet(v), 0.25 + 0.35 * v);
       }

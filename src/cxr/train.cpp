@@ -23,6 +23,7 @@
 #include "pulmo/dataset.h"
 #include "pulmo/error.h"
 #include "pulmo/fileutil.h"
+#include "pulmo/model.h"
 #include "train/internal.h"
 
 namespace fs = std::filesystem;
@@ -32,7 +33,18 @@ namespace pulmo::cxr {
 
 namespace F = torch::nn::functional;
 
-at::Tensor images_tensor(const std::vector<CxrCase>& cases, int size, std::ostream* progress) {
+XrayImage branch_input(const XrayImage& x, const CxrLungSegmenter* lungs, double margin, PixelBox* crop, bool* found) {
+  if (crop) *crop = {0, 0, x.width, x.height};
+  if (found) *found = true;
+  if (!lungs) return x;
+  const LungCrop lc = lungs->lung_box(x, margin);
+  if (crop) *crop = lc.box;
+  if (found) *found = lc.found;
+  return lc.found ? crop_xray(x, lc.box) : x;
+}
+
+at::Tensor images_tensor(const std::vector<CxrCase>& cases, int size, std::ostream* progress,
+                         const CxrLungSegmenter* lungs, double margin, std::vector<std::string>* lungs_missed) {
   at::Tensor t = torch::zeros({int64_t(cases.size()), 1, size, size});
   auto start = std::chrono::steady_clock::now();
   for (size_t i = 0; i < cases.size(); ++i) {
@@ -42,7 +54,9 @@ at::Tensor images_tensor(const std::vector<CxrCase>& cases, int size, std::ostre
     } catch (const Error& e) {
       throw e.with_context("case '" + cases[i].case_id + "'");
     }
-    const std::vector<float> s = letterbox(x, size);
+    bool found = true;
+    const std::vector<float> s = letterbox(branch_input(x, lungs, margin, nullptr, &found), size);
+    if (!found && lungs_missed) lungs_missed->push_back(cases[i].case_id);
     std::memcpy(t[int64_t(i)].data_ptr<float>(), s.data(), s.size() * sizeof(float));
     if (progress && (i + 1) % 50 == 0)
       *progress << "read " << i + 1 << "/" << cases.size() << " images ("
@@ -275,8 +289,10 @@ void save_net(CxrNet& net, const std::string& path) {
 }  // namespace
 
 json model_options_json(const ModelOptions& m) {
-  return {{"image_size", m.image_size}, {"channels", m.channels}, {"clinical_hidden", m.clinical_hidden},
-          {"dropout", m.dropout}};
+  json j = {{"image_size", m.image_size}, {"channels", m.channels}, {"clinical_hidden", m.clinical_hidden},
+            {"dropout", m.dropout}};
+  if (!m.lung_crop.empty()) j["lung_crop"] = {{"segmenter", kLungSegmenterFolder}, {"margin", m.lung_crop_margin}};
+  return j;
 }
 
 CvResult train_cxr(const CxrTrainConfig& c, std::ostream* progress) {
@@ -325,7 +341,23 @@ CvResult train_cxr(const CxrTrainConfig& c, std::ostream* progress) {
   const int n = int(cases.size());
   positives = 0;
   for (const auto& k : cases) positives += k.severe;
-  const at::Tensor images = images_tensor(cases, c.model.image_size, progress);
+  // Lung cropping: the segmenter is copied into the model folder (lung_segmenter/), so the folder predicts alone.
+  std::unique_ptr<CxrLungSegmenter> lungs;
+  std::vector<std::string> lungs_missed;
+  if (!c.model.lung_crop.empty()) {
+    lungs = std::make_unique<CxrLungSegmenter>(CxrLungSegmenter::load(c.model.lung_crop));
+    const fs::path to = fs::path(c.output) / kLungSegmenterFolder;
+    fs::create_directories(to, ec);
+    if (ec) throw Error(ExitCode::WriteFailed, "cannot create '" + to.string() + "': " + ec.message());
+    const ModelInfo info = load_model(c.model.lung_crop).info;
+    for (const std::string& file : {std::string("model.json"), info.weights})
+      write_bytes_atomic((to / file).string(), read_text_file((fs::path(c.model.lung_crop) / file).string()));
+  }
+  const at::Tensor images = images_tensor(cases, c.model.image_size, progress, lungs.get(), c.model.lung_crop_margin,
+                                          &lungs_missed);
+  if (lungs && progress)
+    *progress << "lung cropping: lungs found in " << cases.size() - lungs_missed.size() << " of " << cases.size()
+              << " X-rays (the others are used whole)\n";
   {
     // The manifest's image paths relative to the model folder, where read_cxr_manifest resolves them.
     std::vector<CxrCase> relative = cases;
@@ -534,6 +566,8 @@ CvResult train_cxr(const CxrTrainConfig& c, std::ostream* progress) {
   json cv = {{"cases", n}, {"positives", positives}, {"folds", c.folds}, {"seed", c.seed},
              {"patients", [&] { std::set<std::string> p(patients.begin(), patients.end()); return p.size(); }()},
              {"bootstrap_resamples", c.bootstrap}, {"variants", json::object()}, {"excluded_images", excluded}};
+  if (lungs) cv["lung_crop"] = {{"segmenter", c.model.lung_crop}, {"margin", c.model.lung_crop_margin},
+                                {"lungs_not_found", lungs_missed}};
   for (const auto& v : res.variants) {
     json j = json::object();
     for (const auto& mm : v.metrics) j[mm.name] = metric_json(mm);

@@ -167,8 +167,8 @@ ModelInfo model_info_from_json(const std::string& text, const std::string& where
   if (m.network.type == "unet" && static_cast<int>(m.label_names.size()) != std::max(2, m.network.unet.out_channels))
     throw Error(ExitCode::BadConfig, where + ": label_names has " + std::to_string(m.label_names.size()) +
                                          " names for " + std::to_string(m.network.unet.out_channels) + " output channels");
-  if (m.task != "lungs" && m.task != "lesions" && m.task != "lung_box")
-    throw Error(ExitCode::BadConfig, where + ": task must be lungs, lesions or lung_box, not '" + m.task + "'");
+  if (m.task != "lungs" && m.task != "lesions" && m.task != "lung_box" && m.task != "cxr_lungs")
+    throw Error(ExitCode::BadConfig, where + ": task must be lungs, lesions, lung_box or cxr_lungs, not '" + m.task + "'");
   if (m.normalisation != "window01" && m.normalisation != "zscore")
     throw Error(ExitCode::BadConfig, where + ": normalisation must be window01 or zscore");
   if (!(m.hu_max > m.hu_min)) throw Error(ExitCode::BadConfig, where + ": hu_max must exceed hu_min");

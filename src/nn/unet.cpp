@@ -101,10 +101,18 @@ UNetImpl::UNetImpl(const UNetOptions& o) : o_(o) {
   }
 }
 
-std::vector<at::Tensor> UNetImpl::forward_all(const at::Tensor& x) {
+std::vector<at::Tensor> UNetImpl::forward_all(const at::Tensor& x_in) {
+  // A 2-D U-Net also takes a single slice as a volume [B,C,1,H,W] (the training engine's and the sliding
+  // window's layout) and answers [B,K,1,H,W].
+  if (o_.dims == 2 && x_in.dim() == 5 && x_in.size(2) == 1) {
+    std::vector<at::Tensor> out = forward_all(x_in.squeeze(2));
+    for (at::Tensor& t : out) t = t.unsqueeze(2);
+    return out;
+  }
+  const at::Tensor& x = x_in;
   if (x.dim() != o_.dims + 2)
     throw Error(ExitCode::Mismatch, "U-Net (" + std::to_string(o_.dims) + "-D) needs a [B,C" +
-                                        (o_.dims == 3 ? ",D,H,W" : ",H,W") + "] input, got " + std::to_string(x.dim()) + " dims");
+                                        (o_.dims == 3 ? ",D,H,W" : ",H,W or [B,C,1,H,W]") + "] input, got " + std::to_string(x.dim()) + " dims");
   const int64_t divisor = int64_t(1) << (o_.depth - 1);
   for (int d = 2; d < x.dim(); ++d)
     if (x.size(d) % divisor != 0)

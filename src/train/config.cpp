@@ -173,7 +173,8 @@ void read_training(JsonFields& f, TrainOptions& t, int& threads) {
 void validate(const TrainConfig& c, const std::string& where) {
   auto bad = [&](const std::string& m) { throw Error(ExitCode::BadConfig, where + ": " + m); };
   const DataOptions& d = c.data;
-  if (d.task != "lungs" && d.task != "lesions" && d.task != "lung_box") bad("data.task must be lungs, lesions or lung_box");
+  if (d.task != "lungs" && d.task != "lesions" && d.task != "lung_box" && d.task != "cxr_lungs")
+    bad("data.task must be lungs, lesions, lung_box or cxr_lungs");
   if (d.split != "holdout" && d.split != "kfold" && d.split != "loo") bad("data.split must be holdout, kfold or loo");
   if (d.split == "kfold" && d.folds < 2) bad("data.folds must be >= 2");
   if (d.validation_fraction < 0 || d.validation_fraction >= 1) bad("data.validation_fraction must be in [0, 1)");
@@ -195,7 +196,13 @@ void validate(const TrainConfig& c, const std::string& where) {
     return;
   }
   if (t.network.type != "unet") bad("network.type must be unet for segmentation training");
-  if (t.network.unet.dims != 3) bad("network.unet.dims must be 3: pulmo train trains 3-D U-Nets (2-D U-Nets exist in the library only)");
+  const bool flat = d.task == "cxr_lungs";  // chest X-rays: a 2-D U-Net on patches of depth 1
+  if (flat && t.network.unet.dims != 2) bad("network.unet.dims must be 2 for data.task cxr_lungs (chest X-rays are 2-D)");
+  if (!flat && t.network.unet.dims != 3) bad("network.unet.dims must be 3 for CT tasks (2-D U-Nets: data.task cxr_lungs)");
+  if (flat && t.network.unet.out_channels != 2) bad("network.unet.out_channels must be 2 (background, lung) for data.task cxr_lungs");
+  if (flat && t.patch_size[2] != 1) bad("training.patch_size must be [size, size, 1] for data.task cxr_lungs");
+  if (flat && t.patch_size[0] != t.patch_size[1])
+    bad("training.patch_size must be square for data.task cxr_lungs (the X-ray is letterboxed to size x size)");
   if (t.network.unet.out_channels != 3 && t.network.unet.out_channels != 2)
     bad("network.unet.out_channels must be 3 (background + 2 labels) or 2 (background + any label)");
   const UNetOptions& u = t.network.unet;
@@ -227,8 +234,9 @@ void validate(const TrainConfig& c, const std::string& where) {
   for (int a2 = 0; a2 < 3; ++a2)
     if (!std::isfinite(d.spacing_mm[a2])) bad("data.spacing_mm must be finite");
   const int64_t div = network_divisor(t.network);
-  for (int64_t p : t.patch_size)
-    if (p < 1 || p % div != 0) bad("training.patch_size entries must be positive multiples of " + std::to_string(div));
+  for (int a2 = 0; a2 < (flat ? 2 : 3); ++a2)
+    if (t.patch_size[a2] < 1 || t.patch_size[a2] % div != 0)
+      bad("training.patch_size entries must be positive multiples of " + std::to_string(div));
   if (c.threads < 0) bad("training.threads must be >= 0");
 }
 
@@ -278,7 +286,8 @@ TrainConfig parse_train_config(const std::string& text, bool yaml, const std::st
   }
   f.get("output", c.train.output);
   f.finish();
-  if (c.data.task == "lesions") c.train.augment.flip.swap_labels.clear();  // GGO / consolidation have no side
+  // GGO / consolidation have no side; X-ray lungs are one label (1 lung)
+  if (c.data.task == "lesions" || c.data.task == "cxr_lungs") c.train.augment.flip.swap_labels.clear();
   validate(c, where);
   return c;
 }

@@ -107,9 +107,10 @@ at::Tensor total_loss(const std::vector<at::Tensor>& outs, const Batch& b, const
   at::Tensor loss;
   double weight_sum = 0;
   for (size_t i = 0; i < outs.size(); ++i) {
-    const int64_t stride = b.label.size(1) / outs[i].size(2);
+    const int64_t stride = b.label.size(-1) / outs[i].size(-1);  // x: a 2-D patch keeps its depth 1
     at::Tensor t = b.label, v = b.valid;
     for (int64_t d = 1; d < t.dim() && stride > 1; ++d) {
+      if (t.size(d) == outs[i].size(d + 1)) continue;  // not downsampled along d (depth 1 of a 2-D patch)
       t = t.slice(d, 0, t.size(d), stride);
       if (v.defined()) v = v.slice(d, 0, v.size(d), stride);
     }
@@ -179,8 +180,10 @@ void Trainer::setup() {
   if (o_.steps < 1 || o_.validate_every < 1 || o_.batch_size < 1)
     throw Error(ExitCode::BadConfig, "train: steps, validate_every and batch_size must be >= 1");
   const int64_t div = network_divisor(o_.network);
-  for (int64_t p : o_.patch_size)
-    if (p < 1 || p % div != 0)
+  const bool flat = o_.network.type == "unet" && o_.network.unet.dims == 2;  // 2-D U-Net: patches of depth 1
+  if (flat && o_.patch_size[2] != 1) throw Error(ExitCode::BadConfig, "train: a 2-D U-Net needs patch_size z = 1");
+  for (int a = 0; a < (flat ? 2 : 3); ++a)
+    if (o_.patch_size[a] < 1 || o_.patch_size[a] % div != 0)
       throw Error(ExitCode::BadConfig, "train: patch_size entries must be positive multiples of " + std::to_string(div));
   const bool cuda = torch::cuda::is_available();
   if (o_.device == "cuda" && !cuda) throw Error(ExitCode::BadConfig, "train: device 'cuda' requested but CUDA is not available");

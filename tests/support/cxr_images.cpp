@@ -6,6 +6,7 @@
 #include <itkMetaDataObject.h>
 #include <itkRGBPixel.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <random>
@@ -149,5 +150,43 @@ std::string write_tiny_dataset(const TempDir& t) {
 
 template void write_grey<uint8_t>(const std::string&, int, int, bool, double);
 template void write_grey<uint16_t>(const std::string&, int, int, bool, double);
+
+}  // namespace pulmo::test
+
+namespace pulmo::test {
+
+std::array<int, 4> write_synthetic_lungs(const std::string& image_path, const std::string& mask_path, int w, int h, int seed) {
+  std::mt19937 rng{static_cast<uint32_t>(seed)};
+  std::uniform_int_distribution<int> jitter(-w / 10, w / 10);
+  const int cx = w / 2 + jitter(rng), cy = h / 2 + jitter(rng) / 2;
+  const int lw = w / 5 + jitter(rng) / 3, lh = h / 2 + jitter(rng) / 3, gap = w / 12;
+  const int y0 = cy - lh / 2, y1 = y0 + lh, r0 = cx - gap / 2 - lw, l1 = cx + gap / 2 + lw;
+  using Image = itk::Image<uint8_t, 2>;
+  Image::RegionType region;
+  region.SetSize(0, w);
+  region.SetSize(1, h);
+  auto image = Image::New(), mask = Image::New();
+  for (auto* i : {&image, &mask}) {
+    (*i)->SetRegions(region);
+    (*i)->Allocate();
+  }
+  std::normal_distribution<double> noise(0, 6);
+  for (int y = 0; y < h; ++y)
+    for (int x = 0; x < w; ++x) {
+      const bool lung = y >= y0 && y < y1 && ((x >= r0 && x < cx - gap / 2) || (x >= cx + gap / 2 && x < l1));
+      const bool body = x >= w / 12 && x < w - w / 12;
+      const double v = (lung ? 50 : body ? 170 : 20) + 30.0 * y / h + noise(rng);
+      image->SetPixel({{x, y}}, uint8_t(std::clamp(v, 0.0, 255.0)));
+      const bool ignore = !lung && x < w / 6 && y < h / 6;
+      mask->SetPixel({{x, y}}, uint8_t(lung ? 255 : ignore ? 127 : 0));
+    }
+  for (auto [img, path] : {std::pair{image, image_path}, std::pair{mask, mask_path}}) {
+    auto writer = itk::ImageFileWriter<Image>::New();
+    writer->SetFileName(path);
+    writer->SetInput(img);
+    writer->Update();
+  }
+  return {r0, y0, l1, y1};
+}
 
 }  // namespace pulmo::test

@@ -1,6 +1,7 @@
 // Small synthetic chest X-ray files for the CXR tests (written with ITK; nothing downloaded).
 #pragma once
 
+#include <array>
 #include <string>
 
 #include "support/test_support.h"
@@ -19,5 +20,9 @@ void write_dicom(const std::string& path, const std::string& modality, const std
 // 24 cases of 12 patients (40 x 48 PNGs; severe ones with a bright blob and a higher CRP), manifest.csv and a
 // tiny train.yaml (32 px, 3 folds, 3 epochs, output "model") in `t`. Returns the config path.
 std::string write_tiny_dataset(const TempDir& t);
+// A synthetic "X-ray" (8-bit PNG, w x h: bright body, two dark lung rectangles placed by `seed`) and its lung
+// mask PNG (255 lung, 127 an "ignore" patch, 0 background). Returns the lungs' bounding box (x0, y0, x1, y1),
+// end exclusive.
+std::array<int, 4> write_synthetic_lungs(const std::string& image, const std::string& mask, int w, int h, int seed);
 
 }  // namespace pulmo::test

@@ -313,3 +313,112 @@ TEST(CxrProbe, AFeatureFileWithoutFeatureColumnsOrTheAttributeIsRefused) {
 }
 
 }  // namespace pulmo::test
+
+namespace pulmo::test {
+
+TEST(CxrLungs, CropAndLungMasksAreReadExactly) {
+  TempDir t;
+  const auto box = write_synthetic_lungs(t.file("x.png"), t.file("m.png"), 64, 48, 3);
+  const cxr::LungMask m = cxr::read_lung_mask(t.file("m.png"));
+  ASSERT_EQ(m.lung.width, 64);
+  ASSERT_EQ(m.lung.height, 48);
+  EXPECT_EQ(m.lung.pixels[size_t(box[1]) * 64 + size_t(box[0])], 1.0f);  // lung corner
+  EXPECT_EQ(m.ignore.pixels[0], 1.0f);                                   // the "ignore" patch
+  EXPECT_EQ(m.lung.pixels[0], 0.0f);
+  const cxr::XrayImage x = cxr::read_xray(t.file("x.png"));
+  const cxr::XrayImage c = cxr::crop_xray(x, {10, 5, 20, 30});
+  ASSERT_EQ(c.width, 20);
+  ASSERT_EQ(c.height, 30);
+  EXPECT_EQ(c.pixels[0], x.pixels[5 * 64 + 10]);
+  EXPECT_EQ(c.pixels[29 * 20 + 19], x.pixels[34 * 64 + 29]);
+  EXPECT_EQ(cxr::crop_xray(x, {50, 40, 100, 100}).width, 14);  // clipped to the image
+  expect_error([&] { cxr::crop_xray(x, {70, 0, 5, 5}); }, ExitCode::Usage, "outside");
+  // A mask with a value other than 0/127/255 is refused.
+  write_grey<uint8_t>(t.file("bad.png"), 32, 32);
+  expect_error([&] { cxr::read_lung_mask(t.file("bad.png")); }, ExitCode::Mismatch, "0 background, 127 ignore, 255 lung");
+}
+
+// The training engine trains the 2-D U-Net (patches of depth 1); the segmenter finds the lungs of unseen
+// X-rays, and a CXR model trained with lung cropping carries its segmenter and crops when it predicts.
+TEST(CxrLungs, A2DUNetTrainedByTheEngineFindsTheLungsAndTheCxrModelCropsToThem) {
+  TempDir t;
+  std::vector<Sample> train, validation;
+  for (int i = 0; i < 12; ++i) {
+    const std::string x = t.file("l" + std::to_string(i) + ".png"), m = t.file("l" + std::to_string(i) + "_mask.png");
+    write_synthetic_lungs(x, m, 64, 48, 100 + i);
+    Sample s = cxr::lung_training_sample(x, m, 32);
+    ASSERT_EQ(s.image.sizes(), (std::vector<int64_t>{1, 32, 32}));
+    EXPECT_GT(s.label.sum().item<int64_t>(), 50);
+    EXPECT_FALSE(s.valid.all().item<bool>());  // the ignore patch
+    (i < 9 ? train : validation).push_back(s);
+  }
+  TrainOptions o;
+  o.network.unet.dims = 2;
+  o.network.unet.out_channels = 2;
+  o.network.unet.depth = 3;
+  o.network.unet.base_width = 8;
+  o.patch_size = {32, 32, 1};
+  o.foreground_probability = 0;
+  o.batch_size = 4;
+  o.steps = 60;
+  o.validate_every = 30;
+  o.checkpoint_every = 0;
+  o.optimizer.lr = 0.01;
+  o.augment.enabled = false;
+  o.workers = 0;
+  o.seed = 5;
+  o.output = t.file("lungs");
+  ModelInfo info;
+  info.task = "cxr_lungs";
+  info.label_names = {"background", "lung"};
+  const TrainResult r = train_segmentation(o, info, train, validation);
+  EXPECT_EQ(r.steps_done, 60);
+  EXPECT_GT(r.best_validation_dice, 0.8);
+
+  const cxr::CxrLungSegmenter seg = cxr::CxrLungSegmenter::load(t.file("lungs"));
+  EXPECT_EQ(seg.size(), 32);
+  const auto truth = write_synthetic_lungs(t.file("new.png"), t.file("new_mask.png"), 64, 48, 999);
+  const cxr::XrayImage x = cxr::read_xray(t.file("new.png"));
+  EXPECT_GT(seg.dice(x, t.file("new_mask.png")), 0.8);
+  const cxr::LungCrop c = seg.lung_box(x, 0.0);
+  ASSERT_TRUE(c.found);
+  // Within 3 px (the network works on a 32 px square: 2 image px per square px) of the true box.
+  EXPECT_NEAR(c.box.x0, truth[0], 3);
+  EXPECT_NEAR(c.box.y0, truth[1], 3);
+  EXPECT_NEAR(c.box.x0 + c.box.width, truth[2], 3);
+  EXPECT_NEAR(c.box.y0 + c.box.height, truth[3], 3);
+  const cxr::LungCrop wide = seg.lung_box(x, 0.1);
+  EXPECT_LT(wide.box.x0, c.box.x0);
+  EXPECT_GT(wide.box.width, c.box.width);
+  // A model folder of another task is not a lung segmenter.
+  ModelInfo ct = info;
+  ct.task = "lungs";
+  ct.network = o.network;
+  fs::create_directories(t.path() / "ct");
+  write_text_atomic(t.file("ct/model.json"), model_info_to_json(ct));
+  fs::copy_file(t.file("lungs/weights.pt"), t.file("ct/weights.pt"));
+  expect_error([&] { cxr::CxrLungSegmenter::load(t.file("ct")); }, ExitCode::BadConfig, "not an X-ray lung segmenter");
+
+  // The CXR pipeline with lung cropping: the segmenter travels with the model, predictions say what they saw.
+  const std::string config = write_tiny_dataset(t);
+  std::string text = read_text_file(config);
+  const size_t at = text.find("model:");
+  ASSERT_NE(at, std::string::npos);
+  text.insert(text.find('\n', at) + 1, "  lung_crop: lungs\n  lung_crop_margin: 0.1\n");
+  write_text_atomic(config, text);
+  const cxr::CxrTrainConfig cc = cxr::read_cxr_train_config(config);
+  EXPECT_EQ(cc.model.lung_crop, t.file("lungs"));
+  cxr::train_cxr(cc);
+  EXPECT_TRUE(fs::exists(t.path() / "model" / "lung_segmenter" / "weights.pt"));
+  EXPECT_NE(read_text_file(t.file("model/model.json")).find("\"lung_crop\""), std::string::npos);
+  EXPECT_NE(read_text_file(t.file("model/cv.json")).find("\"lungs_not_found\""), std::string::npos);
+  const cxr::CxrModel model = cxr::CxrModel::load(t.file("model"));
+  const cxr::CxrPrediction p = model.predict(x, {}, true);
+  EXPECT_TRUE(p.lungs_found);
+  EXPECT_EQ(p.crop.x0, wide.box.x0);
+  EXPECT_EQ(p.crop.width, wide.box.width);
+  write_heatmap_overlay(x, p, t.file("overlay.png"));
+  EXPECT_TRUE(fs::exists(t.file("overlay.png")));
+}
+
+}  // namespace pulmo::test
