@@ -66,10 +66,6 @@ double validate(Network& net, const std::vector<Sample>& validation, const std::
   return n ? sum / n : std::nan("");
 }
 
-
-
-
-
 class Trainer {
  public:
   Trainer(const TrainOptions& o, ModelInfo info, const std::vector<Sample>& train, const std::vector<Sample>& validation,
