@@ -1,4 +1,5 @@
-// Quantification jobs: one CT to a report folder, and batches of CTs (what `pulmo quantify` runs).
+// Jobs: one CT to a report folder, and batches of CTs (what `pulmo quantify` runs); a training configuration to
+// one model folder per fold (what `pulmo train` runs).
 //
 //   pulmo::QuantifyJobOptions o;                                  // the shipped models, lesions on, no TTA
 //   pulmo::CaseOutcome c = pulmo::quantify_to_folder("ct.nii.gz", "out/case1", o);
@@ -6,12 +7,21 @@
 //
 // A folder is written under a hidden temporary name next to its destination and renamed when complete, so a
 // failed or interrupted run never leaves a partial report folder.
+//
+//   pulmo::TrainJobOptions t;
+//   t.config = "models/recipes/lungs.yaml";                        // data, network, training keys: docs/training.md
+//   for (const pulmo::FoldOutcome& f : pulmo::train_from_config(t)) // a model folder per fold
+//     std::cout << f.output << ": best Dice " << f.result.best_validation_dice << "\n";
 #pragma once
 
 #include <array>
 #include <functional>
+#include <iosfwd>
+#include <optional>
 #include <string>
 #include <vector>
+
+#include "pulmo/train.h"
 
 namespace pulmo {
 
@@ -61,5 +71,33 @@ struct BatchOutcome {
 // row per case with its status, exit code and message. A failed case is reported and skipped.
 BatchOutcome quantify_batch(const std::string& source, const std::string& out, const QuantifyJobOptions& options,
                             const BatchOptions& batch);
+
+struct FoldOutcome {
+  int fold = 0;
+  std::string output;                  // the fold's model folder
+  std::string task;                    // data.task: lungs, lesions, lung_box or cxr_lungs
+  TrainResult result;                  // best_validation_dice is the box IoU for lung_box
+};
+
+struct TrainJobOptions {
+  std::string config;                  // training configuration file: JSON, or YAML for .yaml / .yml (docs/training.md)
+  std::string output;                  // model folder, replacing the configuration's "output" ("" = keep it)
+  std::optional<int> fold;             // replaces data.fold: the one fold to train, or -1 for every fold
+  bool resume = false;                 // continue each fold from the checkpoint in its model folder
+  std::ostream* progress = nullptr;    // the trainer's progress lines with ETA (e.g. &std::cerr); nullptr = silent
+  std::function<void(const std::string&)> note;  // a line per case prepared and per fold started
+  std::function<void(const FoldOutcome&)> fold_done;  // called as each fold ends
+};
+
+// Trains what the configuration file `job.config` describes, as `pulmo train` does: reads the manifest (relative to
+// the configuration's folder), makes the patient-level splits, prepares every case a chosen fold needs once
+// (resampled and normalised; refused with Error(BadConfig) when the patch or the prepared cases cannot fit in this
+// machine's memory), then for each fold writes its model folder (output/, or output/fold_N/ for k-fold and
+// leave-one-out): a copy of the configuration file, and model.json, weights.pt, checkpoint.pt, log.csv and
+// curves.png from train_segmentation() or, for data.task lung_box, train_lung_box() (no checkpoint.pt). model.json
+// names the task, spacing, HU window, normalisation and labels, and its "training" block holds the full
+// configuration and the fold's cases. Returns one outcome per fold trained. Throws pulmo::Error (BadConfig,
+// NotFound, NoData, Mismatch, WriteFailed: docs/exit-codes.md).
+std::vector<FoldOutcome> train_from_config(const TrainJobOptions& job);
 
 }  // namespace pulmo

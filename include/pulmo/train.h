@@ -6,6 +6,8 @@
 //   pulmo::ModelInfo info;                      // task, spacing, HU window, labels of the model
 //   pulmo::TrainResult r = pulmo::train_segmentation(o, info, train_samples, validation_samples);
 //
+// A whole configuration file (manifest, splits, folds), as `pulmo train` runs it: train_from_config() in pulmo/job.h.
+//
 // Repeatable: with a fixed seed a CPU run gives the same weights bit for bit (same thread count),
 // and a run killed after a checkpoint and resumed gives the same weights as an uninterrupted one:
 // batches depend only on (seed, step) (loader.h) and dropout is reseeded every step.

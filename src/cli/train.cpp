@@ -1,26 +1,14 @@
-// pulmo train --config FILE [--resume] [--output DIR] [--fold N]: trains a segmentation model from a
-// manifest, with patient-level splits, and writes a model folder per fold (docs/training.md).
-#include <nlohmann/json.hpp>
-
-#include <unistd.h>
-
-#include <chrono>
-#include <cmath>
-#include <filesystem>
+// pulmo train --config FILE [--resume] [--output DIR] [--fold N]: the arguments of train_from_config()
+// (pulmo/job.h), which trains a model folder per fold from a manifest with patient-level splits (docs/training.md);
+// prints one line per fold.
 #include <iomanip>
 #include <iostream>
-#include <set>
-#include <sstream>
+#include <memory>
+#include <string>
 
 #include "cli/command.h"
-#include "pulmo/cxr_model.h"
-#include "pulmo/dataset.h"
-#include "pulmo/error.h"
-#include "pulmo/fileutil.h"
+#include "pulmo/job.h"
 #include "pulmo/train.h"
-#include "pulmo/train_config.h"
-
-namespace fs = std::filesystem;
 
 namespace pulmo::cli {
 namespace {
@@ -28,192 +16,27 @@ namespace {
 struct TrainCliOptions {
   std::string config, output;
   bool resume = false;
-  int fold = -2;  // -2 = as in the config
+  int fold = -1;  // -1 = as in the config (data.fold)
 };
 
-uint64_t physical_memory_bytes() {
-  const long pages = ::sysconf(_SC_PHYS_PAGES), page = ::sysconf(_SC_PAGESIZE);
-  return pages > 0 && page > 0 ? static_cast<uint64_t>(pages) * static_cast<uint64_t>(page) : 0;
-}
-
-std::string gib(double bytes) {
-  std::ostringstream o;
-  o << std::fixed << std::setprecision(1) << bytes / double(1ull << 30) << " GiB";
-  return o.str();
-}
-
-// A lower bound of the memory one training step needs: the activations the U-Net keeps for the
-// backward pass (about 8 float tensors of each level's width and size), for a whole batch. Refusing
-// only what cannot fit in the machine's memory even at this bound leaves every sane configuration alone.
-double training_step_bytes(const TrainOptions& t) {
-  const UNetOptions& u = t.network.unet;
-  double voxels = 1;
-  for (int64_t p : t.patch_size) voxels *= static_cast<double>(p);
-  double floats = 0;
-  for (int l = 0; l < u.depth; ++l)
-    floats += 8.0 * std::min<double>(double(u.base_width) * std::pow(2.0, l), u.max_width) * voxels / std::pow(8.0, l);
-  return floats * 4.0 * t.batch_size;
-}
-
-// Every prepared case stays in memory while training (image float32, label uint8, and the float
-// label resampling on the way): about 12 bytes per resampled voxel.
-double prepared_case_bytes(const Geometry& g, const Vec3& spacing_mm) {
-  double voxels = 1;
-  for (int a = 0; a < 3; ++a)
-    voxels *= spacing_mm[a] > 0 ? std::ceil(double(g.size[a]) * g.spacing_mm[a] / spacing_mm[a]) : double(g.size[a]);
-  return voxels * 12.0;
-}
-
-// Resampled, normalised image and the task's label map, ready for the trainer. `budget` is the memory
-// left for prepared cases; it shrinks by what this case takes.
-Sample prepare_case(const Case& c, const DataOptions& d, const TrainOptions& t, double* budget) {
-  if (d.task == "cxr_lungs") {  // a chest X-ray and its lung mask, letterboxed to the (square) patch
-    if (c.lungs.empty()) throw Error(ExitCode::NoData, "case '" + c.case_id + "' has no lung mask (lungs column)");
-    Sample s = cxr::lung_training_sample(c.image, c.lungs, int(t.patch_size[0]));
-    s.id = c.case_id;
-    if (budget) *budget -= double(s.image.numel()) * 6.0;
-    return s;
-  }
-  LabelledCase lc = load_case(c);
-  const double need = prepared_case_bytes(lc.image.geometry, d.spacing_mm);
-  if (budget && need > *budget)
-    throw Error(ExitCode::BadConfig, "data.spacing_mm (" + std::to_string(d.spacing_mm[0]) + ", " +
-                                         std::to_string(d.spacing_mm[1]) + ", " + std::to_string(d.spacing_mm[2]) +
-                                         ") resamples case '" + c.case_id + "' to " + gib(need) +
-                                         "; with the cases before it that is more than this machine's memory (" +
-                                         gib(double(physical_memory_bytes())) + "): use a coarser spacing");
-  if (budget) *budget -= need;
-  if (d.task == "lungs" && !lc.has_lungs) throw Error(ExitCode::NoData, "case '" + c.case_id + "' has no lung labels");
-  if (d.task == "lung_box" && !lc.has_lungs) throw Error(ExitCode::NoData, "case '" + c.case_id + "' has no lung labels");
-  if (d.task == "lesions" && !lc.has_lesions)
-    throw Error(ExitCode::NoData, "case '" + c.case_id + "' has no lesion labels");
-  const Volume label = prepare_labels(d.task == "lesions" ? lc.lesions : lc.lungs, d.spacing_mm);
-  Sample s;
-  Volume image;
-  if (d.task == "lung_box") {  // HU kept: the box trainer crops, then builds the network input (box_network_input)
-    image = prepare_hu(lc.image, d.spacing_mm);
-    s.image = image.voxels.to(at::kFloat);
-  } else {
-    image = prepare_image(lc.image, d.spacing_mm, d.intensity);
-    s.image = image.voxels;
-  }
-  s.label = label.voxels.to(at::kByte);
-  s.spacing_mm = image.geometry.spacing_mm;
-  s.id = c.case_id;
-  index_foreground(s);
-  return s;
-}
-
-std::vector<Split> make_splits(const Manifest& m, const DataOptions& d) {
-  if (d.split == "kfold") return kfold_splits(m, d.folds, d.validation_fraction, d.split_seed);
-  if (d.split == "loo") return leave_one_patient_out(m, d.validation_fraction, d.split_seed);
-  return {holdout_split(m, d.validation_fraction, d.test_fraction, d.split_seed)};
-}
-
-nlohmann::json case_ids(const Manifest& m, const std::vector<int>& idx) {
-  nlohmann::json a = nlohmann::json::array();
-  for (int i : idx) a.push_back(m.cases[i].case_id);
-  return a;
-}
-
 int run_train(const TrainCliOptions& cli, const GlobalOptions& global) {
-  TrainConfig cfg = read_train_config(cli.config);
-  if (!cli.output.empty()) cfg.train.output = cli.output;
-  if (cli.fold != -2) cfg.data.fold = cli.fold;
-  if (cfg.train.output.empty()) throw Error(ExitCode::BadConfig, cli.config + ": no output folder (key 'output' or --output)");
-  if (cfg.data.manifest.empty()) throw Error(ExitCode::BadConfig, cli.config + ": no data.manifest");
-  fs::path manifest_path(cfg.data.manifest);
-  if (manifest_path.is_relative()) manifest_path = fs::path(cli.config).parent_path() / manifest_path;
-  const Manifest manifest = read_manifest(manifest_path.string());
-  if (manifest.cases.empty()) throw Error(ExitCode::NoData, "manifest '" + manifest_path.string() + "' lists no case");
-  const std::vector<Split> splits = make_splits(manifest, cfg.data);
-  std::vector<int> folds;
-  if (cfg.data.fold >= 0) {
-    if (cfg.data.fold >= static_cast<int>(splits.size()))
-      throw Error(ExitCode::BadConfig, "data.fold " + std::to_string(cfg.data.fold) + " does not exist (" +
-                                           std::to_string(splits.size()) + " folds)");
-    folds.push_back(cfg.data.fold);
-  } else {
-    for (size_t i = 0; i < splits.size(); ++i) folds.push_back(static_cast<int>(i));
-  }
-  // Load every case a chosen fold needs, once.
-  std::set<int> needed;
-  for (int f : folds) {
-    needed.insert(splits[f].train.begin(), splits[f].train.end());
-    needed.insert(splits[f].validation.begin(), splits[f].validation.end());
-  }
-  // Resources before any work: a patch or batch whose activations alone exceed the machine's memory
-  // would end in an allocation failure after minutes of preparation.
-  const double memory = double(physical_memory_bytes());
-  const double step_bytes = training_step_bytes(cfg.train);
-  if (memory > 0 && step_bytes > memory)
-    throw Error(ExitCode::BadConfig, cli.config + ": training.patch_size " + std::to_string(cfg.train.patch_size[0]) +
-                                         "x" + std::to_string(cfg.train.patch_size[1]) + "x" +
-                                         std::to_string(cfg.train.patch_size[2]) + " with batch_size " +
-                                         std::to_string(cfg.train.batch_size) + " needs at least " + gib(step_bytes) +
-                                         " per training step, more than this machine's memory (" + gib(memory) +
-                                         "): use a smaller patch_size or batch_size");
-  double budget = memory > 0 ? memory - step_bytes : 1e300;
-  std::map<int, Sample> samples;
-  int done = 0;
-  for (int i : needed) {
-    try {
-      samples[i] = prepare_case(manifest.cases[i], cfg.data, cfg.train, &budget);
-    } catch (const Error& e) {
-      throw e.with_context("preparing case '" + manifest.cases[i].case_id + "'");
-    }
-    note(global, "prepared case " + std::to_string(++done) + "/" + std::to_string(needed.size()) + " (" +
-                     manifest.cases[i].case_id + ")");
-  }
-  const std::string config_text = read_text_file(cli.config);
-  const std::string ext = fs::path(cli.config).extension().string();
-  for (int f : folds) {
-    const Split& split = splits[f];
-    TrainOptions o = cfg.train;
-    if (splits.size() > 1 || cfg.data.split != "holdout") o.output = (fs::path(cfg.train.output) / ("fold_" + std::to_string(f))).string();
-    o.resume = cli.resume;
-    o.progress = global.quiet ? nullptr : &std::cerr;
-    nlohmann::json training = {{"config", nlohmann::json::parse(train_config_to_json(cfg))},
-                               {"manifest", manifest_path.string()},
-                               {"fold", f},
-                               {"folds", splits.size()},
-                               {"cases", {{"train", case_ids(manifest, split.train)},
-                                          {"validation", case_ids(manifest, split.validation)},
-                                          {"test", case_ids(manifest, split.test)}}}};
-    o.config_json = training.dump();
-    std::vector<Sample> train, validation;
-    for (int i : split.train) train.push_back(samples.at(i));
-    for (int i : split.validation) validation.push_back(samples.at(i));
-    if (train.empty()) throw Error(ExitCode::NoData, "fold " + std::to_string(f) + " has no training case");
-    ModelInfo info;
-    info.name = fs::path(o.output).filename().string();
-    info.task = cfg.data.task;
-    info.spacing_mm = cfg.data.spacing_mm;
-    info.hu_min = cfg.data.intensity.hu_min;
-    info.hu_max = cfg.data.intensity.hu_max;
-    info.normalisation = cfg.data.intensity.normalisation;
-    info.norm_mean = cfg.data.intensity.mean;
-    info.norm_std = cfg.data.intensity.std;
-    info.label_names = cfg.data.task == "lesions" ? std::vector<std::string>{"background", "ground_glass", "consolidation"}
-                                                  : std::vector<std::string>{"background", "right_lung", "left_lung"};
-    if (cfg.data.task == "lung_box") info.label_names = {"x0", "y0", "z0", "x1", "y1", "z1"};
-    else if (cfg.data.task == "cxr_lungs") info.label_names = {"background", "lung"};
-    else if (cfg.train.network.unet.out_channels == 2) info.label_names.resize(2);
-    std::error_code ec;
-    fs::create_directories(o.output, ec);
-    if (ec) throw Error(ExitCode::WriteFailed, "cannot create output folder '" + o.output + "': " + ec.message());
-    write_text_atomic((fs::path(o.output) / ("config" + (ext.empty() ? std::string(".json") : ext))).string(), config_text);
-    note(global, "fold " + std::to_string(f) + ": " + std::to_string(train.size()) + " training, " +
-                     std::to_string(validation.size()) + " validation, " + std::to_string(split.test.size()) +
-                     " test case(s) -> " + o.output);
-    const TrainResult r = cfg.data.task == "lung_box" ? train_lung_box(o, info, train, validation)
-                                                      : train_segmentation(o, info, train, validation);
-    std::cout << "fold " << f << ": " << r.steps_done << " steps" << (r.resumed ? " (resumed)" : "")
+  TrainJobOptions job;
+  job.config = cli.config;
+  job.output = cli.output;
+  if (cli.fold >= 0) job.fold = cli.fold;
+  job.resume = cli.resume;
+  job.progress = global.quiet ? nullptr : &std::cerr;
+  job.note = [&global](const std::string& message) { note(global, message); };
+  job.fold_done = [](const FoldOutcome& f) {
+    const TrainResult& r = f.result;
+    std::cout << "fold " << f.fold << ": " << r.steps_done << " steps" << (r.resumed ? " (resumed)" : "")
               << (r.early_stopped ? " (early stop)" : "");
-    if (r.best_step >= 0) std::cout << (cfg.data.task == "lung_box" ? ", best validation box IoU " : ", best validation Dice ") << std::fixed << std::setprecision(4) << r.best_validation_dice
-                                    << " at step " << r.best_step;
-    std::cout << ", model folder " << o.output << "\n";
-  }
+    if (r.best_step >= 0)
+      std::cout << (f.task == "lung_box" ? ", best validation box IoU " : ", best validation Dice ") << std::fixed
+                << std::setprecision(4) << r.best_validation_dice << " at step " << r.best_step;
+    std::cout << ", model folder " << f.output << "\n";
+  };
+  train_from_config(job);
   return 0;
 }
 

@@ -14,7 +14,8 @@
 
 namespace pulmo {
 
-// The optimiser `o` names over `params`. Throws Error(BadConfig) for an unknown type.
+// The optimiser `o` names over `params` (train/optim.cpp, with scheduled_lr). Throws Error(BadConfig) for an unknown
+// type.
 std::unique_ptr<torch::optim::Optimizer> make_optimizer(const OptimizerOptions& o, std::vector<at::Tensor> params);
 
 // YAML (yaml = true) or JSON text as JSON (YAML scalars typed: numbers, booleans, quoted strings stay strings;

@@ -1,34 +1,28 @@
-// The training loop: batches from the loader, optimiser step, validation, checkpoints, logs.
-#include <ATen/autocast_mode.h>
-#include <torch/types.h>
+// The training loop of segmentation networks: batches from the loader, optimiser step, validation, early stopping,
+// checkpoints (train/checkpoint.cpp), mixed precision (train/amp.cpp), log and curves.
+#include <torch/types.h>  // before clip_grad.h, which does not include what it uses
 #include <torch/cuda.h>
 #include <torch/optim.h>
-#include <torch/serialize.h>
 #include <torch/nn/utils/clip_grad.h>
 #include <torch/utils.h>
-#include <torch/version.h>
-
-#include <nlohmann/json.hpp>
 
 #include <chrono>
 #include <cmath>
-#include <functional>
-#include <set>
 #include <filesystem>
 #include <iomanip>
 #include <ostream>
 #include <sstream>
 
-#include "core/json_fields.h"
 #include "core/random.h"
 #include "pulmo/error.h"
 #include "pulmo/fileutil.h"
 #include "pulmo/loader.h"
 #include "pulmo/train.h"
+#include "train/amp.h"
+#include "train/checkpoint.h"
 #include "train/internal.h"
 
 namespace fs = std::filesystem;
-using nlohmann::json;
 
 namespace pulmo {
 namespace {
@@ -36,71 +30,6 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
-
-// Everything besides weights and optimiser moments that a resumed run needs.
-struct LoopState {
-  int64_t step = 0;                  // steps done
-  double best_dice = -1;
-  int64_t best_step = -1;
-  int bad_validations = 0;           // early stopping counter
-  double plateau_scale = 1.0;
-  int plateau_bad = 0;
-  double loss_sum = 0;               // since the last validation
-  int64_t loss_count = 0;
-  double wait_ms = 0, build_ms = 0, step_ms = 0;  // since the last validation
-  double amp_scale = 65536.0;
-  int64_t amp_good_steps = 0;
-  double elapsed_s = 0;              // of earlier runs
-  bool finished = false;
-  std::vector<LogRow> log;
-};
-
-// NaN (e.g. no validation) is stored as null.
-json number(double x) { return json_number(x); }
-double number(const json& j) { return j.is_null() ? std::nan("") : j.get<double>(); }
-
-json state_to_json(const LoopState& s) {
-  json rows = json::array();
-  for (const LogRow& r : s.log)
-    rows.push_back({r.step, number(r.lr), number(r.train_loss), number(r.validation_dice), number(r.best_validation_dice),
-                    number(r.step_ms), number(r.loader_wait_ms), number(r.loader_build_ms), number(r.elapsed_s)});
-  return {{"step", s.step}, {"best_dice", s.best_dice}, {"best_step", s.best_step}, {"bad_validations", s.bad_validations},
-          {"plateau_scale", s.plateau_scale}, {"plateau_bad", s.plateau_bad}, {"loss_sum", s.loss_sum},
-          {"loss_count", s.loss_count}, {"wait_ms", s.wait_ms}, {"build_ms", s.build_ms}, {"step_ms", s.step_ms},
-          {"amp_scale", s.amp_scale}, {"amp_good_steps", s.amp_good_steps}, {"elapsed_s", s.elapsed_s},
-          {"finished", s.finished}, {"log", rows}};
-}
-
-LoopState state_from_json(const json& j) {
-  LoopState s;
-  s.step = j.at("step");
-  s.best_dice = j.at("best_dice");
-  s.best_step = j.at("best_step");
-  s.bad_validations = j.at("bad_validations");
-  s.plateau_scale = j.at("plateau_scale");
-  s.plateau_bad = j.at("plateau_bad");
-  s.loss_sum = j.at("loss_sum");
-  s.loss_count = j.at("loss_count");
-  s.wait_ms = j.at("wait_ms");
-  s.build_ms = j.at("build_ms");
-  s.step_ms = j.at("step_ms");
-  s.amp_scale = j.at("amp_scale");
-  s.amp_good_steps = j.at("amp_good_steps");
-  s.elapsed_s = j.at("elapsed_s");
-  s.finished = j.at("finished");
-  for (const json& r : j.at("log"))
-    s.log.push_back({r[0].get<int64_t>(), number(r[1]), number(r[2]), number(r[3]), number(r[4]), number(r[5]),
-                     number(r[6]), number(r[7]), number(r[8])});
-  return s;
-}
-
-void set_autocast(bool on) {
-#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
-  at::autocast::set_autocast_enabled(at::kCUDA, on);
-#else
-  at::autocast::set_enabled(on);
-#endif
-}
 
 // Loss over all outputs; lower-resolution deep-supervision heads see a strided target, weights 1, 1/2, 1/4 ...
 at::Tensor total_loss(const std::vector<at::Tensor>& outs, const Batch& b, const LossOptions& lo) {
@@ -137,11 +66,6 @@ double validate(Network& net, const std::vector<Sample>& validation, const std::
   return n ? sum / n : std::nan("");
 }
 
-const char* const kResumeMayChange[] = {"training.steps", "training.workers", "training.prefetch", "training.threads",
-                                        "output", "data.manifest (the cases of each split must stay the same)"};
-
-
-
 class Trainer {
  public:
   Trainer(const TrainOptions& o, ModelInfo info, const std::vector<Sample>& train, const std::vector<Sample>& validation,
@@ -154,8 +78,8 @@ class Trainer {
   void setup();
   void step_once(const Batch& batch);
   void after_validation_point();
-  void save_checkpoint();
-  bool load_checkpoint();
+  void write_checkpoint();
+  bool resume_from_checkpoint();
   void report_progress(bool force);
 
   const TrainOptions& o_;
@@ -224,19 +148,8 @@ void Trainer::step_once(const Batch& batch) {
                                         std::to_string(st_.step) + " (lower the learning rate?)");
   bool apply = true;
   if (amp_) {  // dynamic loss scaling, as torch.cuda.amp.GradScaler
-    (loss * st_.amp_scale).backward();
-    for (auto& p : net_->parameters())
-      if (p.grad().defined()) p.mutable_grad().div_(st_.amp_scale);
-    bool finite = true;
-    for (auto& p : net_->parameters())
-      if (p.grad().defined() && !at::isfinite(p.grad()).all().item<bool>()) finite = false;
-    if (!finite) {
-      st_.amp_scale /= 2;
-      st_.amp_good_steps = 0;
-      apply = false;
-    } else if (++st_.amp_good_steps % 2000 == 0) {
-      st_.amp_scale *= 2;
-    }
+    (loss * st_.amp.scale).backward();
+    apply = unscale_gradients(net_->parameters(), st_.amp);
   } else {
     loss.backward();
   }
@@ -293,62 +206,20 @@ void Trainer::after_validation_point() {
   plot_training_curves(st_.log, (fs::path(o_.output) / "curves.png").string());
 }
 
-void Trainer::save_checkpoint() {
-  const std::string path = (fs::path(o_.output) / "checkpoint.pt").string();
+void Trainer::write_checkpoint() {
   LoopState s = st_;
   s.elapsed_s = st_.elapsed_s + seconds_since(start_);
-  std::ostringstream bytes;
-  try {
-    torch::serialize::OutputArchive archive, model, optim;
-    net_->save(model);
-    opt_->save(optim);
-    archive.write("model", model);
-    archive.write("optimizer", optim);
-    archive.write("state", c10::IValue(state_to_json(s).dump()));
-    archive.write("config", c10::IValue(o_.config_json));
-    // In memory, then checked writes: LibTorch's file writer aborts the process on a full disk.
-    archive.save_to(bytes);
-  } catch (const std::exception& e) {
-    throw Error(ExitCode::WriteFailed, "cannot write checkpoint '" + path + "': " + e.what());
-  }
-  write_bytes_atomic(path, bytes.str());  // checks the archive is complete (disk full) before the rename
+  pulmo::save_checkpoint((fs::path(o_.output) / "checkpoint.pt").string(), *net_, *opt_, s, o_.config_json);
 }
 
-bool Trainer::load_checkpoint() {
-  const std::string path = (fs::path(o_.output) / "checkpoint.pt").string();
-  if (!fs::exists(path)) return false;
-  try {
-    torch::serialize::InputArchive archive, model, optim;
-    archive.load_from(path, device_);
-    c10::IValue stored;
-    if (archive.try_read("config", stored) && stored.isString()) {
-      const std::vector<std::string> changed = resume_config_changes(stored.toStringRef(), o_.config_json);
-      if (!changed.empty()) {
-        std::string list;
-        for (const std::string& c : changed) list += (list.empty() ? "" : "; ") + c;
-        std::string free;
-        for (const char* k : kResumeMayChange) free += (free.empty() ? "" : ", ") + std::string(k);
-        throw Error(ExitCode::BadConfig, "cannot resume from '" + path + "': the configuration changed since the "
-                                         "checkpoint (" + list + "); restore it, or train into a new output folder. "
-                                         "Only these may change on --resume: " + free);
-      }
-    }
-    archive.read("model", model);
-    archive.read("optimizer", optim);
-    net_->load(model);
-    opt_->load(optim);
-    c10::IValue state;
-    archive.read("state", state);
-    st_ = state_from_json(json::parse(state.toStringRef()));
-    // More steps than the finished run had (training.steps may change on --resume): train on, unless
-    // early stopping ended it.
-    const bool stopped_early = o_.early_stopping_patience > 0 && st_.bad_validations >= o_.early_stopping_patience;
-    if (st_.finished && st_.step < o_.steps && !stopped_early) st_.finished = false;
-  } catch (const c10::Error& e) {
-    throw Error(ExitCode::BadConfig, "checkpoint '" + path + "' does not fit this configuration: " + e.what_without_backtrace());
-  } catch (const json::exception& e) {
-    throw Error(ExitCode::BadConfig, "checkpoint '" + path + "' has an invalid state: " + e.what());
-  }
+bool Trainer::resume_from_checkpoint() {
+  if (!pulmo::load_checkpoint((fs::path(o_.output) / "checkpoint.pt").string(), device_, o_.config_json, *net_, *opt_,
+                              st_))
+    return false;
+  // More steps than the finished run had (training.steps may change on --resume): train on, unless early stopping
+  // ended it.
+  const bool stopped_early = o_.early_stopping_patience > 0 && st_.bad_validations >= o_.early_stopping_patience;
+  if (st_.finished && st_.step < o_.steps && !stopped_early) st_.finished = false;
   return true;
 }
 
@@ -375,7 +246,7 @@ void Trainer::report_progress(bool force) {
 TrainResult Trainer::run() {
   setup();
   if (o_.resume) {
-    result_.resumed = load_checkpoint();
+    result_.resumed = resume_from_checkpoint();
     if (!result_.resumed && o_.progress) *o_.progress << "pulmo train: no checkpoint in " << o_.output << ", starting afresh\n";
   }
   first_step_ = st_.step;
@@ -417,7 +288,7 @@ TrainResult Trainer::run() {
         }
       }
       if (last) st_.finished = true;
-      if ((o_.checkpoint_every > 0 && st_.step % o_.checkpoint_every == 0) || st_.finished) save_checkpoint();
+      if ((o_.checkpoint_every > 0 && st_.step % o_.checkpoint_every == 0) || st_.finished) write_checkpoint();
       report_progress(st_.finished);
       if (st_.finished) break;
     }
@@ -430,78 +301,6 @@ TrainResult Trainer::run() {
 }
 
 }  // namespace
-
-std::vector<std::string> resume_config_changes(const std::string& stored_json, const std::string& current_json) {
-  json a, b;
-  try {
-    a = json::parse(stored_json);
-    b = json::parse(current_json);
-  } catch (const json::exception&) {
-    return {"the stored configuration is unreadable"};
-  }
-  // The configuration sits under "config" next to the split (fold, cases); other layouts are compared whole.
-  static const std::set<std::string> may_change = {"config.training.steps", "config.training.workers",
-                                                   "config.training.prefetch", "config.training.threads",
-                                                   "config.output", "config.data.manifest", "manifest"};
-  std::vector<std::string> out;
-  std::function<void(const json&, const json&, const std::string&)> diff = [&](const json& x, const json& y,
-                                                                               const std::string& key) {
-    if (may_change.count(key)) return;
-    if (x.is_object() && y.is_object()) {
-      std::set<std::string> keys;
-      for (auto it = x.begin(); it != x.end(); ++it) keys.insert(it.key());
-      for (auto it = y.begin(); it != y.end(); ++it) keys.insert(it.key());
-      for (const std::string& k : keys) {
-        const std::string sub = key.empty() ? k : key + "." + k;
-        if (!x.contains(k) || !y.contains(k)) {
-          if (!may_change.count(sub)) out.push_back(sub + " (added or removed)");
-        } else {
-          diff(x.at(k), y.at(k), sub);
-        }
-      }
-      return;
-    }
-    if (x == y) return;
-    std::string name = key.rfind("config.", 0) == 0 ? key.substr(7) : key;
-    if (name == "cases.train" || name == "cases.validation" || name == "cases.test") {
-      out.push_back(name + " (the split's cases differ)");
-      return;
-    }
-    std::string from = x.dump(), to = y.dump();
-    if (from.size() > 60) from = from.substr(0, 57) + "...";
-    if (to.size() > 60) to = to.substr(0, 57) + "...";
-    out.push_back(name + " " + from + " -> " + to);
-  };
-  diff(a, b, "");
-  return out;
-}
-
-std::unique_ptr<torch::optim::Optimizer> make_optimizer(const OptimizerOptions& o, std::vector<at::Tensor> params) {
-  if (o.type == "adam")
-    return std::make_unique<torch::optim::Adam>(
-        params, torch::optim::AdamOptions(o.lr).betas(std::make_tuple(o.beta1, o.beta2)).weight_decay(o.weight_decay));
-  if (o.type == "adamw")
-    return std::make_unique<torch::optim::AdamW>(
-        params, torch::optim::AdamWOptions(o.lr).betas(std::make_tuple(o.beta1, o.beta2)).weight_decay(o.weight_decay));
-  if (o.type == "sgd")
-    return std::make_unique<torch::optim::SGD>(
-        params, torch::optim::SGDOptions(o.lr).momentum(o.momentum).nesterov(o.nesterov).weight_decay(o.weight_decay));
-  throw Error(ExitCode::BadConfig, "unknown optimizer '" + o.type + "' (valid: adam, adamw, sgd)");
-}
-
-
-
-
-double scheduled_lr(const OptimizerOptions& opt, const ScheduleOptions& s, int64_t step, int64_t steps, double plateau_scale) {
-  double lr = opt.lr;
-  if (s.warmup_steps > 0 && step < s.warmup_steps) return lr * double(step + 1) / double(s.warmup_steps);
-  const double t = steps > s.warmup_steps ? double(step - s.warmup_steps) / double(steps - s.warmup_steps) : 1.0;
-  if (s.type == "constant") return lr;
-  if (s.type == "poly") return lr * std::pow(std::max(0.0, 1.0 - t), s.poly_power);
-  if (s.type == "cosine") return s.min_lr + 0.5 * (lr - s.min_lr) * (1.0 + std::cos(M_PI * std::min(1.0, t)));
-  if (s.type == "plateau") return lr * plateau_scale;
-  throw Error(ExitCode::BadConfig, "unknown schedule '" + s.type + "' (valid: constant, poly, cosine, plateau)");
-}
 
 std::string log_csv(const std::vector<LogRow>& log) {
   std::ostringstream os;

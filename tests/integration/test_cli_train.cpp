@@ -5,8 +5,11 @@
 #include <filesystem>
 #include <fstream>
 
+#include "pulmo/error.h"
 #include "pulmo/fileutil.h"
 #include "pulmo/io.h"
+#include "pulmo/job.h"
+#include "pulmo/model.h"
 #include "support/test_support.h"
 
 using pulmo::test::run_pulmo;
@@ -109,4 +112,60 @@ TEST(CliTrain, AnOutputFolderThatCannotBeCreatedIsAWriteFailure) {
 
 TEST(CliTrain, WithoutConfigItIsAUsageError) {
   EXPECT_EQ(run_pulmo("train").exit_code, 2);
+}
+
+// The library call behind `pulmo train`: k-fold gives a model folder per fold, or only the fold asked for.
+TEST(TrainJob, TrainsEveryFoldOfAKFoldConfigurationOrOnlyTheOneAsked) {
+  TempDir dir;
+  write_cases(dir);
+  pulmo::write_text_atomic(dir.file("train.json"), R"({
+  "data": {"manifest": "manifest.csv", "split": "kfold", "folds": 3, "spacing_mm": [1.5, 1.5, 1.5]},
+  "network": {"type": "unet", "unet": {"depth": 2, "base_width": 4}},
+  "training": {"patch_size": [8, 8, 8], "steps": 2, "validate_every": 2, "checkpoint_every": 2, "workers": 1},
+  "output": "model"
+})");
+  pulmo::TrainJobOptions job;
+  job.config = dir.file("train.json");
+  job.output = dir.file("out");
+  std::vector<std::string> notes;
+  std::vector<int> done;
+  job.note = [&](const std::string& line) { notes.push_back(line); };
+  job.fold_done = [&](const pulmo::FoldOutcome& f) { done.push_back(f.fold); };
+  const std::vector<pulmo::FoldOutcome> all = pulmo::train_from_config(job);
+  ASSERT_EQ(all.size(), 3u);
+  EXPECT_EQ(done, (std::vector<int>{0, 1, 2}));
+  EXPECT_EQ(notes.size(), 3u + 3u);  // 3 cases prepared, 3 folds started
+  for (const pulmo::FoldOutcome& f : all) {
+    EXPECT_EQ(f.output, dir.file("out/fold_" + std::to_string(f.fold)));
+    EXPECT_EQ(f.task, "lungs");
+    EXPECT_EQ(f.result.steps_done, 2);
+    EXPECT_FALSE(f.result.resumed);
+    EXPECT_TRUE(std::filesystem::exists(f.output + "/config.json"));
+    const pulmo::LoadedModel m = pulmo::load_model(f.output);
+    EXPECT_EQ(m.info.name, "fold_" + std::to_string(f.fold));
+    EXPECT_EQ(m.info.task, "lungs");
+    EXPECT_EQ(m.info.label_names, (std::vector<std::string>{"background", "right_lung", "left_lung"}));
+    EXPECT_NE(m.info.training_json.find("\"fold\":" + std::to_string(f.fold)), std::string::npos);
+  }
+  job.resume = true;  // every fold again: each resumes from its checkpoint
+  done.clear();
+  for (const pulmo::FoldOutcome& f : pulmo::train_from_config(job)) EXPECT_TRUE(f.result.resumed) << f.fold;
+  EXPECT_EQ(done, (std::vector<int>{0, 1, 2}));
+  job.resume = false;
+  job.fold = 1;
+  job.output = dir.file("one");
+  done.clear();
+  const std::vector<pulmo::FoldOutcome> one = pulmo::train_from_config(job);
+  ASSERT_EQ(one.size(), 1u);
+  EXPECT_EQ(one[0].output, dir.file("one/fold_1"));
+  EXPECT_EQ(done, std::vector<int>{1});
+  EXPECT_FALSE(std::filesystem::exists(dir.file("one/fold_0")));
+  job.fold = 3;
+  try {
+    pulmo::train_from_config(job);
+    ADD_FAILURE() << "fold 3 of 3 accepted";
+  } catch (const pulmo::Error& e) {
+    EXPECT_EQ(e.code(), pulmo::ExitCode::BadConfig);
+    EXPECT_NE(std::string(e.what()).find("data.fold 3 does not exist (3 folds)"), std::string::npos) << e.what();
+  }
 }

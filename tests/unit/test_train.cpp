@@ -5,6 +5,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 
 #include "pulmo/error.h"
 #include "pulmo/fileutil.h"
@@ -12,6 +13,7 @@
 #include "pulmo/train.h"
 #include "pulmo/train_config.h"
 #include "support/test_support.h"
+#include "train/amp.h"
 #include "train/internal.h"
 
 using namespace pulmo;
@@ -84,6 +86,41 @@ TEST(Schedules, PolyCosineWarmupAndPlateauFollowTheirFormulas) {
   s.warmup_steps = 0;
   s.type = "plateau";
   EXPECT_DOUBLE_EQ(scheduled_lr(opt, s, 70, 100, 0.25), 0.0025);
+}
+
+TEST(LossScaling, FiniteGradientsAreUnscaledAndTheScaleGrowsAfterTheGrowthInterval) {
+  at::Tensor a = at::zeros({3}, at::requires_grad()), b = at::zeros({2, 2}, at::requires_grad()),
+             no_grad = at::zeros({1}, at::requires_grad());
+  a.mutable_grad() = at::tensor({65536.0f, -3.0f * 65536.0f, 0.5f});
+  b.mutable_grad() = at::full({2, 2}, 1024.0f);
+  LossScale s;
+  EXPECT_TRUE(unscale_gradients({a, b, no_grad}, s));
+  EXPECT_TRUE(at::equal(a.grad(), at::tensor({1.0f, -3.0f, 0.5f / 65536.0f})));  // divided in place, exactly
+  EXPECT_TRUE(at::equal(b.grad(), at::full({2, 2}, 1024.0f / 65536.0f)));
+  EXPECT_FALSE(no_grad.grad().defined());
+  EXPECT_EQ(s.scale, 65536.0);
+  EXPECT_EQ(s.good_steps, 1);
+  s.good_steps = kLossScaleGrowthInterval - 1;
+  EXPECT_TRUE(unscale_gradients({a}, s));
+  EXPECT_EQ(s.scale, 2 * 65536.0);
+}
+
+TEST(LossScaling, AnInfOrNanInAnyGradientSkipsTheStepAndHalvesTheScale) {
+  for (const float bad : {std::numeric_limits<float>::infinity(), std::nanf("")}) {
+    at::Tensor a = at::zeros({4}, at::requires_grad()), b = at::zeros({4}, at::requires_grad());
+    a.mutable_grad() = at::ones({4});
+    b.mutable_grad() = at::ones({4});
+    b.mutable_grad()[2] = bad;  // only the last parameter's gradient
+    LossScale s;
+    s.scale = 8;
+    s.good_steps = 7;
+    EXPECT_FALSE(unscale_gradients({a, b}, s));
+    EXPECT_EQ(s.scale, 4);
+    EXPECT_EQ(s.good_steps, 0);
+    EXPECT_TRUE(at::equal(a.grad(), at::full({4}, 0.125f)));
+  }
+  LossScale none;
+  EXPECT_TRUE(unscale_gradients({}, none));  // no gradient at all: nothing to refuse
 }
 
 TEST(Trainer, TwoRunsWithTheSameSeedGiveTheSameWeightsBitForBit) {
