@@ -1,11 +1,11 @@
 // Sliding-window inference over a whole volume.
 #include <ATen/ATen.h>
-#include <ATen/autocast_mode.h>
 #include <ATen/core/grad_mode.h>
 
 #include <algorithm>
 #include <cmath>
 
+#include "nn/autocast.h"
 #include "pulmo/error.h"
 #include "pulmo/nn.h"
 
@@ -21,35 +21,21 @@ std::vector<int64_t> window_starts(int64_t n, int64_t p, double overlap) {
   return starts;
 }
 
-// bfloat16 autocast on `device` for its lifetime (LibTorch 1.13 and >= 2.4 spell it differently).
+// bfloat16 autocast on `device` for its lifetime (when `on`).
 class BFloat16Autocast {
  public:
-  BFloat16Autocast(bool on, const at::Device& device) : on_(on), cuda_(device.is_cuda()) { set(on_); }
+  BFloat16Autocast(bool on, const at::Device& device) : on_(on), type_(device.type()) {
+    if (on_) set_autocast(type_, true, at::kBFloat16);
+  }
   ~BFloat16Autocast() {
-    set(false);
-    if (on_) at::autocast::clear_cache();
+    if (on_) set_autocast(type_, false);
   }
   BFloat16Autocast(const BFloat16Autocast&) = delete;
   BFloat16Autocast& operator=(const BFloat16Autocast&) = delete;
 
  private:
-  void set(bool enabled) const {
-    if (!on_) return;
-#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
-    const at::DeviceType type = cuda_ ? at::kCUDA : at::kCPU;
-    at::autocast::set_autocast_dtype(type, at::kBFloat16);
-    at::autocast::set_autocast_enabled(type, enabled);
-#else
-    if (cuda_) {
-      at::autocast::set_autocast_gpu_dtype(at::kBFloat16);
-      at::autocast::set_enabled(enabled);
-    } else {
-      at::autocast::set_autocast_cpu_dtype(at::kBFloat16);
-      at::autocast::set_cpu_enabled(enabled);
-    }
-#endif
-  }
-  bool on_, cuda_;
+  bool on_;
+  c10::DeviceType type_;
 };
 
 }  // namespace

@@ -1,18 +1,9 @@
-// Mixed precision: autocast switch and dynamic loss scaling with one fused inf/nan check over all gradients.
+// Mixed precision: dynamic loss scaling with one fused inf/nan check over all gradients.
 #include "train/amp.h"
 
-#include <ATen/autocast_mode.h>
 #include <torch/version.h>
 
 namespace pulmo {
-
-void set_autocast(bool on) {
-#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
-  at::autocast::set_autocast_enabled(at::kCUDA, on);
-#else
-  at::autocast::set_enabled(on);
-#endif
-}
 
 namespace {
 

@@ -1,4 +1,4 @@
-// Mixed precision for the segmentation trainer (CUDA): autocast on and off, and dynamic loss scaling as
+// Mixed precision for the segmentation trainer (CUDA): dynamic loss scaling as
 // torch.cuda.amp.GradScaler does it. Private to src/train.
 #pragma once
 
@@ -16,9 +16,6 @@ struct LossScale {
   int64_t good_steps = 0;  // finite steps since the scale last changed, or since the start
 };
 constexpr int64_t kLossScaleGrowthInterval = 2000;
-
-// Autocast for CUDA on or off (the API moved in LibTorch 2.4).
-void set_autocast(bool on);
 
 // Divides the gradients of `params` (those defined) by s.scale in place and checks them for inf/nan in one fused
 // operation with a single device synchronisation (on CUDA, at::_amp_foreach_non_finite_check_and_unscale_, which

@@ -14,6 +14,7 @@
 #include <sstream>
 
 #include "core/random.h"
+#include "nn/autocast.h"
 #include "pulmo/error.h"
 #include "pulmo/fileutil.h"
 #include "pulmo/loader.h"
@@ -138,9 +139,9 @@ void Trainer::step_once(const Batch& batch) {
   b.image = b.image.to(device_);
   b.label = b.label.to(device_);
   if (b.valid.defined()) b.valid = b.valid.to(device_);
-  if (amp_) set_autocast(true);
+  if (amp_) set_autocast(at::kCUDA, true);
   std::vector<at::Tensor> outs = net_->forward_all(b.image);  // [B,K,S], deep supervision heads after
-  if (amp_) set_autocast(false);
+  if (amp_) set_autocast(at::kCUDA, false);
   at::Tensor loss = total_loss(outs, b, o_.loss);
   last_loss_ = loss.item<double>();
   if (!std::isfinite(last_loss_) && !amp_)
