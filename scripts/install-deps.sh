@@ -9,6 +9,7 @@ PACKAGES=(
   libopenblas0-openmp                # fast BLAS for LibTorch: 171 vs 5.5 GFLOP/s with the reference BLAS
   libinsighttoolkit5-dev             # ITK 5.2: image IO and filters
   libgdcm-dev libgdcm-tools          # DICOM (ITK's CMake config needs libgdcm-tools installed)
+  libdcmtk-dev                       # DICOM Segmentation output (DCMTK dcmseg)
   libgtest-dev libgmock-dev libbenchmark-dev
   libcli11-dev nlohmann-json3-dev libpng-dev zlib1g-dev
   libyaml-cpp-dev                    # YAML training configs (pulmo train)

@@ -9,6 +9,8 @@
 
 #include <c10/core/ScalarType.h>
 
+#include <array>
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -70,6 +72,58 @@ FileFormat output_format_for(const std::string& path);
 // Supported outputs: .nii.gz (default choice for pulmo), .nii, .nrrd, .mha.
 // Atomic: written to a temporary file in the same folder, then renamed.
 void write_volume(const Volume& volume, const std::string& path);
+
+// ---- DICOM Segmentation (DICOM-SEG) ----------------------------------------------------------------------------
+// A coded concept (PS3.3 8.8): ("3341006", "SCT", "Right lung"), ("112120", "DCM", "Ground glass opacity").
+struct DicomCode {
+  std::string value, scheme, meaning;
+};
+
+// One segment: the voxels of `mask` equal to `value`.
+struct DicomSegment {
+  const Volume* mask = nullptr;       // every segment's mask on the same grid: the source series' grid
+  int value = 1;
+  std::string label;                  // Segment Label, e.g. "Right lung"
+  DicomCode category, type;           // Segmented Property Category / Type (CID 7150 / 7151)
+  std::array<uint8_t, 3> rgb{255, 255, 255};  // Recommended Display CIELab Value, given as sRGB
+};
+
+struct DicomSegOptions {
+  std::string series_description = "pulmo segmentation";
+  int series_number = 0;              // 0: the source's series number + 1000 (1000 when it has none)
+  std::string algorithm_name = "pulmo";  // Segment Algorithm Name; pulmo's version is in Software Versions
+};
+
+// Writes a binary DICOM Segmentation object (PS3.3 A.51): one frame per segment and slice that holds any of
+// it, each frame with its plane position and a reference to the source image it was derived from. Patient,
+// study and frame of reference come from the source images, the series is new. `source_files` are the DICOM
+// images the masks were computed from (one frame each; the masks' grid must be theirs: slice k of the masks at
+// the position of one source image, same orientation and pixel spacing). Segments with no voxel are left out.
+// Atomic (temporary file, then rename).
+// Throws Error: Mismatch (masks on different grids, a slice without its source image, multi-frame sources),
+// NotFound / Unreadable (a missing or unreadable source), NoData (no segment has a voxel), WriteFailed.
+struct DicomSegWritten {
+  std::vector<std::string> segments;  // labels of the segments written
+  std::vector<std::string> warnings;  // e.g. anonymised sources without a Study Instance UID
+};
+DicomSegWritten write_dicom_seg(const std::vector<DicomSegment>& segments,
+                                const std::vector<std::string>& source_files, const std::string& path,
+                                const DicomSegOptions& options = {});
+
+// A segment read back from a DICOM Segmentation, as a 0/1 uint8 mask on a given grid.
+struct DicomSegmentMask {
+  int number = 0;                     // Segment Number
+  std::string label;
+  DicomCode category, type;
+  Volume mask;
+  std::vector<std::string> source_instances;  // per slice of the grid: the SOP Instance UID its frame was derived
+                                              // from ("" for a slice without a frame of this segment)
+};
+
+// Reads every segment of a binary DICOM Segmentation onto `grid` (the source series' geometry, e.g. from
+// read_volume of the CT). Frames must lie on the grid's slices with its orientation and pixel spacing.
+// Throws Error: NotFound, Unreadable (not a readable binary DICOM Segmentation), Mismatch.
+std::vector<DicomSegmentMask> read_dicom_seg(const std::string& path, const Geometry& grid);
 
 // Warnings about intensities that do not look like CT Hounsfield units (empty when plausible).
 std::vector<std::string> hu_plausibility_warnings(const Volume& volume);

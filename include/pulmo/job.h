@@ -3,7 +3,7 @@
 //
 //   pulmo::QuantifyJobOptions o;                                  // the shipped models, lesions on, no TTA
 //   pulmo::CaseOutcome c = pulmo::quantify_to_folder("ct.nii.gz", "out/case1", o);
-//   // out/case1: lungs.nii.gz, lesions.nii.gz, report.json, report.csv, report.html
+//   // out/case1: lungs.nii.gz, lesions.nii.gz, report.json, report.csv, report.html (+ segmentation.dcm for DICOM)
 //
 // A folder is written under a hidden temporary name next to its destination and renamed when complete, so a
 // failed or interrupted run never leaves a partial report folder.
@@ -38,6 +38,7 @@ struct QuantifyJobOptions {
   std::vector<double> input_window;    // {LO, HI}: 8-bit windowed input, grey 0..255 -> LO..HI HU; empty = HU input
   std::string format = "nii.gz";       // mask files: nii.gz, nii, nrrd, mha, or "input"
   bool html = true;
+  bool dicom_seg = true;               // a DICOM input: also segmentation.dcm (DICOM-SEG referring to its images)
   bool overwrite = false;              // replace an existing output folder
   std::string case_id;                 // "" = from the input's name
   std::function<void(const std::string&)> progress;  // progress lines

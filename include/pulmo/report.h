@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "pulmo/geometry.h"
+#include "pulmo/io.h"
 #include "pulmo/quantify.h"
 #include "pulmo/version.h"
 #include "pulmo/volume.h"
@@ -89,6 +90,14 @@ void write_report_csv(const std::string& path, const Quantification& q, const Re
 // `lesions` may be undefined.
 void write_report_html(const std::string& path, const Volume& ct, const Volume& lungs, const Volume& lesions,
                        const Quantification& q, const ReportMeta& meta);
+
+// DICOM Segmentation of a quantification, for a PACS or a DICOM viewer: segments "Right lung" (SCT 3341006),
+// "Left lung" (SCT 44029006), "Ground-glass opacity" (DCM 112120) and "Consolidation" (SCT 95436008) - or one
+// "Lesion" (SCT 52988006) when the lesion model does not separate the types - in the report's overlay colours,
+// referring to `source_files`, the DICOM images of the CT that `lungs` / `lesions` lie on (write_dicom_seg in
+// pulmo/io.h says what it requires). `lesions` may be undefined.
+DicomSegWritten write_report_dicom_seg(const std::string& path, const Volume& lungs, const Volume& lesions,
+                                       bool lesion_types_known, const std::vector<std::string>& source_files);
 
 enum class Plane { Axial, Coronal, Sagittal };
 const char* plane_name(Plane plane);  // "axial", "coronal", "sagittal"

@@ -200,6 +200,20 @@ CaseOutcome quantify_to_folder(const std::string& input, const std::string& fold
   Volume lungs = r.lungs;
   write_volume(lungs, tmp.file("lungs" + ext));
   if (r.lesions.voxels.defined()) write_volume(r.lesions, tmp.file("lesions" + ext));
+  if (o.dicom_seg && (src.format == FileFormat::DicomSeries || src.format == FileFormat::Dicom)) {
+    std::vector<std::string> files{src.path};
+    for (const DicomSeriesInfo& s : src.series)
+      if (s.series_uid == src.series_uid) files = s.files;
+    try {
+      const DicomSegWritten seg =
+          write_report_dicom_seg(tmp.file("segmentation.dcm"), r.lungs, r.lesions, r.lesion_types_known, files);
+      for (const std::string& w : seg.warnings) warnings.push_back("segmentation.dcm: " + w);
+    } catch (const Error& e) {
+      // a series pulmo read but whose images do not map one to one onto slices: the masks are still written
+      if (e.code() != ExitCode::Mismatch) throw;
+      warnings.push_back(std::string("no segmentation.dcm: ") + e.what());
+    }
+  }
   meta.lung_method = co.lungs;
   for (const StageRecord& s : r.stages) {
     meta.timings.push_back({s.stage, s.seconds});

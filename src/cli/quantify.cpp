@@ -20,7 +20,8 @@ struct QuantifyCliOptions {
   std::string input, out, shard, series, models, lungs = "cascade", lung_mask, lung_mask_convention = "pulmo";
   std::string format = "nii.gz";
   std::vector<double> input_window;
-  bool batch = false, no_lesions = false, tta = false, overwrite = false, no_html = false, bf16 = false;
+  bool batch = false, no_lesions = false, tta = false, overwrite = false, no_html = false, bf16 = false,
+       no_dicom_seg = false;
   int mc_dropout = 0;
 };
 
@@ -38,6 +39,7 @@ QuantifyJobOptions job_options(const QuantifyCliOptions& c, const GlobalOptions&
   o.input_window = c.input_window;
   o.format = c.format;
   o.html = !c.no_html;
+  o.dicom_seg = !c.no_dicom_seg;
   o.overwrite = c.overwrite;
   if (!global.quiet) o.progress = [](const std::string& line) { std::cerr << "pulmo quantify: " << line << std::endl; };
   return o;
@@ -114,6 +116,8 @@ Action register_quantify(CLI::App& app, const GlobalOptions& global) {
       ->capture_default_str();
   sub->add_flag("--overwrite", opt->overwrite, "replace an existing output folder (single case) or redo finished cases (batch)");
   sub->add_flag("--no-html", opt->no_html, "skip report.html");
+  sub->add_flag("--no-dicom-seg", opt->no_dicom_seg,
+                "DICOM input: skip segmentation.dcm (a DICOM-SEG of the lungs and lesions, referring to the CT's images)");
   return [opt, &global]() { return opt->batch ? run_quantify_batch(*opt, global) : run_quantify_one(*opt, global); };
 }
 

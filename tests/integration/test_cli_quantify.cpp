@@ -83,6 +83,7 @@ TEST(CliQuantify, WritesMasksInTheInputGeometryAndEveryReportOnARealChestCt) {
   ASSERT_TRUE(std::getline(csv, header) && std::getline(csv, row));
   EXPECT_FALSE(std::getline(csv, extra) && !extra.empty());
   EXPECT_GT(slurp(tmp.file("out/report.html")).find("data:image/png;base64,"), 0u);
+  EXPECT_FALSE(fs::exists(tmp.file("out/segmentation.dcm")));  // a NIfTI input: nothing for a DICOM-SEG to refer to
 }
 
 TEST(CliQuantify, GivesTheSameLungsWhateverTheStorageOrientation) {
@@ -131,6 +132,27 @@ TEST(CliQuantify, ClassicalLungsOfTheLidcSlicesMatchLungmaskWithinThreePercent) 
   EXPECT_NEAR(lungs.voxels.eq(2).sum().item<double>() / 36536.0, 1.0, 0.03);
 }
 
+TEST(CliQuantify, ADicomInputAlsoGetsADicomSegOfItsMasksUnlessAskedNot) {
+  TempDir tmp;
+  const std::string series = data_path("ct/lidc-lungmask");
+  auto r = run_pulmo("quantify '" + series + "' --out '" + tmp.file("out") + "' --lungs classical --no-lesions --no-html");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const pulmo::Volume ct = pulmo::read_volume(series);
+  const pulmo::Volume lungs = pulmo::read_volume(tmp.file("out/lungs.nii.gz"));
+  const auto segments = pulmo::read_dicom_seg(tmp.file("out/segmentation.dcm"), ct.geometry);
+  ASSERT_EQ(segments.size(), 2u);  // no lesions asked for
+  EXPECT_EQ(segments[0].label, "Right lung");
+  EXPECT_EQ(segments[1].label, "Left lung");
+  EXPECT_TRUE(segments[0].mask.voxels.equal(lungs.voxels.eq(1).to(at::kByte)));
+  EXPECT_TRUE(segments[1].mask.voxels.equal(lungs.voxels.eq(2).to(at::kByte)));
+  for (const std::string& uid : segments[0].source_instances) EXPECT_FALSE(uid.empty());  // both slices hold lung
+  r = run_pulmo("quantify '" + series + "' --out '" + tmp.file("out2") +
+                "' --lungs classical --no-lesions --no-html --no-dicom-seg");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(fs::exists(tmp.file("out2/lungs.nii.gz")));
+  EXPECT_FALSE(fs::exists(tmp.file("out2/segmentation.dcm")));
+}
+
 TEST(CliQuantify, AThinStackGivesASensibleResultNotAnError) {
   TempDir tmp;
   const auto r = run_pulmo("quantify '" + data_path("ct/lidc-lungmask") + "' --out '" + tmp.file("out") + "' --no-html");
@@ -139,6 +161,15 @@ TEST(CliQuantify, AThinStackGivesASensibleResultNotAnError) {
   const pulmo::Volume lungs = pulmo::read_volume(tmp.file("out/lungs.nii.gz"));
   EXPECT_GT(lungs.voxels.eq(1).sum().item<int64_t>(), 30000);  // lungmask: 64752 right, 36536 left
   EXPECT_GT(lungs.voxels.eq(2).sum().item<int64_t>(), 15000);
+  // with lesions: their segments are in the DICOM-SEG too, voxel for voxel
+  const pulmo::Volume lesions = pulmo::read_volume(tmp.file("out/lesions.nii.gz"));
+  const auto segments = pulmo::read_dicom_seg(tmp.file("out/segmentation.dcm"), lungs.geometry);
+  for (const auto& s : segments) {
+    if (s.label == "Ground-glass opacity") EXPECT_TRUE(s.mask.voxels.equal(lesions.voxels.eq(1).to(at::kByte)));
+    if (s.label == "Consolidation") EXPECT_TRUE(s.mask.voxels.equal(lesions.voxels.eq(2).to(at::kByte)));
+  }
+  EXPECT_EQ(int64_t(segments.size()), 2 + (lesions.voxels.eq(1).any().item<bool>() ? 1 : 0) +
+                                          (lesions.voxels.eq(2).any().item<bool>() ? 1 : 0));
 }
 
 TEST(CliQuantify, AUserLungMaskReplacesStagesOneAndTwo) {
