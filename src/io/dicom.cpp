@@ -77,7 +77,7 @@ const gdcm::Tag kSeriesUid(0x0020, 0x000e), kStudyUid(0x0020, 0x000d), kModality
     kDescription(0x0008, 0x103e), kPosition(0x0020, 0x0032), kOrientation(0x0020, 0x0037), kRows(0x0028, 0x0010),
     kColumns(0x0028, 0x0011), kPixelSpacing(0x0028, 0x0030), kFrames(0x0028, 0x0008),
     kSeriesNumber(0x0020, 0x0011), kInstanceNumber(0x0020, 0x0013), kBitsAllocated(0x0028, 0x0100),
-    kSamplesPerPixel(0x0028, 0x0002), kPixelData(0x7fe0, 0x0010);
+    kSamplesPerPixel(0x0028, 0x0002), kPixelData(0x7fe0, 0x0010), kImageType(0x0008, 0x0008);
 
 std::vector<double> numbers(const char* value) {
   std::vector<double> out;
@@ -200,7 +200,7 @@ static std::vector<DicomSeriesInfo> scan_folder(const std::string& folder, std::
   gdcm::Scanner scanner;
   for (const gdcm::Tag& t : {io::kSeriesUid, io::kStudyUid, io::kModality, io::kDescription, io::kPosition,
                              io::kOrientation, io::kRows, io::kColumns, io::kPixelSpacing, io::kFrames,
-                             io::kSeriesNumber, io::kInstanceNumber, io::kBitsAllocated, io::kSamplesPerPixel})
+                             io::kSeriesNumber, io::kInstanceNumber, io::kBitsAllocated, io::kSamplesPerPixel, io::kImageType})
     scanner.AddTag(t);
   std::vector<std::string> candidates;
   for (const std::string& f : files) {
@@ -229,6 +229,13 @@ static std::vector<DicomSeriesInfo> scan_folder(const std::string& folder, std::
     const std::string rows = io::text(scanner, f, io::kRows);
     if (rows.empty()) {
       if (skipped) skipped->push_back(f + " (DICOM without image)");
+      continue;
+    }
+    // A localizer (scout) often shares the series of the CT it planned; it is not one of its slices.
+    std::string image_type = io::text(scanner, f, io::kImageType);
+    std::transform(image_type.begin(), image_type.end(), image_type.begin(), ::toupper);
+    if (image_type.find("LOCALIZER") != std::string::npos) {
+      if (skipped) skipped->push_back(f + " (localizer image, ImageType " + image_type + ")");
       continue;
     }
     DicomSeriesInfo& s = by_uid[uid];
@@ -293,8 +300,8 @@ Volume read_dicom_folder(const std::string& folder, const ReadOptions& options, 
       source->warnings.push_back("no series in the folder says it is CT; using series " + chosen->series_uid +
                                  (chosen->modality.empty() ? " (modality not stated)" : " (" + chosen->modality + ")"));
     if (!skipped.empty())
-      source->warnings.push_back(std::to_string(skipped.size()) + " file(s) skipped (not DICOM images), e.g. " +
-                                 skipped.front());
+      source->warnings.push_back(std::to_string(skipped.size()) + " file(s) left out (not DICOM images, or " +
+                                 "localizers), e.g. " + skipped.front());
   }
   const std::string context = "reading DICOM series " + chosen->series_uid;
 

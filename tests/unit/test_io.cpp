@@ -327,6 +327,28 @@ TEST(DicomSeries, MixedOrientationsInOneSeriesAreRefused) {
   EXPECT_NE(msg.find("mixed series"), std::string::npos) << msg;
 }
 
+TEST(DicomSeries, ALocalizerInTheSeriesIsLeftOutWithAWarningNotRefused) {
+  TempDir tmp;
+  auto slices = pulmo::test::axial_stack(5, 2.0);
+  pulmo::test::SyntheticSlice scout = slices[2];  // a coronal scout of another size, in the same series
+  scout.orientation = {1, 0, 0, 0, 0, -1};
+  scout.rows = 20;
+  slices.push_back(scout);
+  pulmo::test::write_synthetic_series(tmp.file("s"), slices);
+  pulmo::test::set_dicom_tag(tmp.file("s/slice_005.dcm"), 0x0008, 0x0008, "ORIGINAL\\PRIMARY\\LOCALIZER");
+  SourceInfo src;
+  const Volume v = read_volume(tmp.file("s"), {}, &src);
+  EXPECT_EQ(v.geometry.size[2], 5);
+  EXPECT_EQ(v.geometry.size[1], 16);
+  std::string all;
+  for (const std::string& w : src.warnings) all += w + "\n";
+  EXPECT_NE(all.find("1 file(s) left out"), std::string::npos) << all;
+  EXPECT_NE(all.find("slice_005.dcm (localizer image"), std::string::npos) << all;
+  // the same file without its ImageType is a mixed series, as before
+  pulmo::test::set_dicom_tag(tmp.file("s/slice_005.dcm"), 0x0008, 0x0008, nullptr);
+  EXPECT_EQ(read_code(tmp.file("s")), ExitCode::BadSeries);
+}
+
 TEST(DicomSeries, DuplicatePositionsAreRefusedAsMixed) {
   TempDir tmp;
   auto slices = pulmo::test::axial_stack(4, 2.0);
