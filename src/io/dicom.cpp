@@ -1,5 +1,6 @@
 // DICOM folders: find the series (GDCM scanner), validate one, read it (ITK + GDCM).
 #include <gdcmDirectory.h>
+#include <gdcmReader.h>
 #include <gdcmScanner.h>
 #include <gdcmTag.h>
 #include <itkGDCMImageIO.h>
@@ -11,6 +12,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <set>
 #include <sstream>
 
 #include "io/internal.h"
@@ -56,6 +58,26 @@ std::string dicom_meta_problem(const std::string& file) {
       return "an element of the file meta information claims " + std::to_string(length) + " bytes past the end of the file";
     at = value_at + length;
   }
+  return "";
+}
+
+std::string dicom_single_file_problem(const std::string& file) {
+  gdcm::Reader reader;
+  reader.SetFileName(file.c_str());
+  const std::set<gdcm::Tag> tags{gdcm::Tag(0x0008, 0x0016), gdcm::Tag(0x0028, 0x0008)};
+  if (!reader.ReadSelectedTags(tags)) return "";  // not DICOM: the other readers decide
+  const gdcm::DataSet& ds = reader.GetFile().GetDataSet();
+  auto value = [&ds](const gdcm::Tag& t) {
+    if (!ds.FindDataElement(t)) return std::string();
+    const gdcm::ByteValue* v = ds.GetDataElement(t).GetByteValue();
+    return v ? trim(std::string(v->GetPointer(), v->GetLength())) : std::string();
+  };
+  if (value(gdcm::Tag(0x0008, 0x0016)) == "1.2.840.10008.5.1.4.1.1.66.4")
+    return "is a DICOM Segmentation (SEG), not an image: its frames are segments on the slices of another series "
+           "(read_dicom_seg in pulmo/io.h reads it onto its CT's grid)";
+  const std::string frames = value(gdcm::Tag(0x0028, 0x0008));
+  if (std::atoi(frames.c_str()) > 1)
+    return "is a multi-frame image (" + frames + " frames); convert it to single-frame slices";
   return "";
 }
 

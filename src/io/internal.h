@@ -15,6 +15,9 @@ std::string trim(const std::string& s);
 // The file meta group (0002) of a DICOM Part 10 file checked against the file's size: "" when sound (or
 // not Part 10), else what is wrong. GDCM 3.0 (Debian, assertions on) aborts the process on such groups.
 std::string dicom_meta_problem(const std::string& file);
+// A single DICOM file that is not one image of one frame: a DICOM Segmentation, a multi-frame image. "" when it
+// is one (or not DICOM), else what it is. Read before ITK, which would make a stack with a made-up 1 mm spacing.
+std::string dicom_single_file_problem(const std::string& file);
 FileFormat format_of_io(const itk::ImageIOBase* io);
 std::string component_name(itk::IOComponentEnum c);
 

@@ -339,6 +339,8 @@ Volume read_file(const std::string& path, const ReadOptions& options, SourceInfo
   {
     const std::string problem = dicom_meta_problem(path);  // before GDCM's probe, which would abort
     if (!problem.empty()) throw Error(ExitCode::Unreadable, "'" + path + "': corrupt DICOM header (" + problem + ")");
+    const std::string what = dicom_single_file_problem(path);
+    if (!what.empty()) throw Error(ExitCode::BadDimension, "'" + path + "' " + what);
   }
   itk::ImageIOBase::Pointer io =
       itk::ImageIOFactory::CreateImageIO(path.c_str(), itk::ImageIOFactory::IOFileModeEnum::ReadMode);

@@ -207,6 +207,14 @@ TEST(DicomSeg, ReadingRefusesWhatIsNotASegmentationOfThisGrid) {
   EXPECT_EQ(code_of([&] { read_dicom_seg(files_of(s.folder)[0], s.ct.geometry); }, &msg), ExitCode::Unreadable);
   EXPECT_NE(msg.find("not a DICOM Segmentation"), std::string::npos) << msg;
   EXPECT_EQ(code_of([&] { read_dicom_seg(s.tmp.file("none.dcm"), s.ct.geometry); }), ExitCode::NotFound);
+  // read as an image, a SEG would be a stack of segment frames with a made-up spacing: refused, and why
+  EXPECT_EQ(code_of([&] { read_volume(out); }, &msg), ExitCode::BadDimension);
+  EXPECT_NE(msg.find("is a DICOM Segmentation (SEG), not an image"), std::string::npos) << msg;
+  // so is a single file that says it holds several frames
+  const std::string slice = files_of(s.folder)[0];
+  pulmo::test::set_dicom_tag(slice, 0x0028, 0x0008, "3");
+  EXPECT_EQ(code_of([&] { read_volume(slice); }, &msg), ExitCode::BadDimension);
+  EXPECT_NE(msg.find("multi-frame image (3 frames)"), std::string::npos) << msg;
   Geometry smaller = s.ct.geometry;
   smaller.size[0] = 15;
   EXPECT_EQ(code_of([&] { read_dicom_seg(out, smaller); }), ExitCode::Mismatch);
