@@ -100,6 +100,8 @@ struct CxrTrainConfig {
 // Reads a YAML configuration; unknown keys are refused (Error BadConfig, the valid keys listed). Relative
 // paths are resolved against the configuration's folder.
 CxrTrainConfig read_cxr_train_config(const std::string& path);
+// Every key of that configuration as a Markdown table (docs/cxr.md; `pulmo cxr train --print-config-table`).
+std::string cxr_train_config_table();
 
 struct MetricSummary {
   std::string name;              // "balanced_accuracy", "roc_auc", "sensitivity", "specificity"

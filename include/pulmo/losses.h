@@ -13,7 +13,7 @@
 
 namespace pulmo {
 
-enum class LossKind { Dice, CrossEntropy, DiceCE, Focal, Tversky };
+enum class LossKind : int { Dice, CrossEntropy, DiceCE, Focal, Tversky };
 const char* loss_name(LossKind kind);
 LossKind parse_loss_kind(const std::string& name);  // "dice", "ce", "dice_ce", "focal", "tversky"; BadConfig otherwise
 

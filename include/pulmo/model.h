@@ -31,9 +31,7 @@ struct ModelInfo {
   NetworkOptions network;
   Vec3 spacing_mm{1.5, 1.5, 1.5};                 // input spacing (x, y, z) the network was trained at
   std::array<int64_t, 3> patch_size{96, 96, 96};  // (x, y, z) voxels
-  double hu_min = -1024, hu_max = 600;            // HU window: clip to it ...
-  std::string normalisation = "window01";         // ... then "window01": map to [0, 1]; "zscore": (x-mean)/std
-  double norm_mean = 0, norm_std = 1;             // for "zscore" (after clipping)
+  IntensityOptions intensity;                     // HU window and normalisation, as training prepared the images
   std::vector<std::string> label_names{"background", "right_lung", "left_lung"};
   std::string training_json = "{}";              // free-form JSON: training data, config, history
   std::map<std::string, double> metrics;          // e.g. validation_dice
@@ -48,9 +46,6 @@ struct LoadedModel {
   ModelInfo info;
   std::shared_ptr<Network> network;  // in eval() mode, on CPU
 };
-
-// The HU window and normalisation of a model, as the preprocessing functions take them (transforms.h).
-IntensityOptions intensity_options(const ModelInfo& info);
 
 // model.json text <-> ModelInfo. Both throw Error(BadConfig): writing when training_json is not a JSON object;
 // parsing for another format_version (checked before any other key), unknown keys, wrong values, label_names

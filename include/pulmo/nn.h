@@ -23,7 +23,7 @@
 
 namespace pulmo {
 
-enum class Norm { Instance, Batch };
+enum class Norm : int { Instance, Batch };
 const char* norm_name(Norm norm);
 
 struct UNetOptions {

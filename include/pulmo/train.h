@@ -24,8 +24,11 @@
 
 namespace pulmo {
 
+enum class OptimizerType : int { Adam, AdamW, Sgd };     // "adam", "adamw", "sgd" in configurations
+enum class ScheduleType : int { Constant, Poly, Cosine, Plateau };  // "constant", "poly", "cosine", "plateau"
+
 struct OptimizerOptions {
-  std::string type = "adam";    // "adam", "adamw" or "sgd"
+  OptimizerType type = OptimizerType::Adam;
   double lr = 1e-3;             // initial (peak) learning rate
   double weight_decay = 0.0;    // L2 (adam, sgd) or decoupled (adamw)
   double beta1 = 0.9, beta2 = 0.999;
@@ -34,7 +37,7 @@ struct OptimizerOptions {
 };
 
 struct ScheduleOptions {
-  std::string type = "poly";    // "constant", "poly", "cosine" or "plateau"
+  ScheduleType type = ScheduleType::Poly;
   int64_t warmup_steps = 0;     // linear warm-up from 0
   double poly_power = 0.9;      // poly: lr * (1 - step/steps)^power
   double min_lr = 0.0;          // cosine: floor

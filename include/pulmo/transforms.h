@@ -36,10 +36,15 @@ void index_foreground(Sample& sample, int64_t max_points = 20000);
 
 // ---- preprocessing (deterministic) ----------------------------------------------------------
 
+enum class Normalisation : int {
+  Window01,  // "window01": [hu_min, hu_max] -> [0, 1]
+  ZScore,    // "zscore": (x - mean) / std
+};
+
 struct IntensityOptions {
   double hu_min = -1024, hu_max = 600;  // clip window
-  std::string normalisation = "window01";  // "window01": [hu_min, hu_max] -> [0, 1]; "zscore": (x - mean) / std
-  double mean = 0, std = 1;
+  Normalisation normalisation = Normalisation::Window01;
+  double mean = 0, std = 1;             // zscore
 };
 // Clips and normalises HU (returns float).
 at::Tensor normalise_intensity(const at::Tensor& hu, const IntensityOptions& o);

@@ -99,8 +99,11 @@ Sample prepare_case(const Case& c, const DataOptions& d, const TrainOptions& t, 
 }
 
 std::vector<Split> make_splits(const Manifest& m, const DataOptions& d) {
-  if (d.split == "kfold") return kfold_splits(m, d.folds, d.validation_fraction, d.split_seed);
-  if (d.split == "loo") return leave_one_patient_out(m, d.validation_fraction, d.split_seed);
+  switch (d.split) {
+    case SplitKind::KFold: return kfold_splits(m, d.folds, d.validation_fraction, d.split_seed);
+    case SplitKind::LeaveOnePatientOut: return leave_one_patient_out(m, d.validation_fraction, d.split_seed);
+    case SplitKind::Holdout: break;
+  }
   return {holdout_split(m, d.validation_fraction, d.test_fraction, d.split_seed)};
 }
 
@@ -117,11 +120,7 @@ ModelInfo model_info(const TrainConfig& cfg, const std::string& name) {
   info.name = name;
   info.task = cfg.data.task;
   info.spacing_mm = cfg.data.spacing_mm;
-  info.hu_min = cfg.data.intensity.hu_min;
-  info.hu_max = cfg.data.intensity.hu_max;
-  info.normalisation = cfg.data.intensity.normalisation;
-  info.norm_mean = cfg.data.intensity.mean;
-  info.norm_std = cfg.data.intensity.std;
+  info.intensity = cfg.data.intensity;
   info.label_names = cfg.data.task == "lesions" ? std::vector<std::string>{"background", "ground_glass", "consolidation"}
                                                 : std::vector<std::string>{"background", "right_lung", "left_lung"};
   if (cfg.data.task == "lung_box") info.label_names = {"x0", "y0", "z0", "x1", "y1", "z1"};
@@ -190,7 +189,7 @@ std::vector<FoldOutcome> train_from_config(const TrainJobOptions& job) {
   for (int f : folds) {
     const Split& split = splits[f];
     TrainOptions o = cfg.train;
-    if (splits.size() > 1 || cfg.data.split != "holdout") o.output = (fs::path(cfg.train.output) / ("fold_" + std::to_string(f))).string();
+    if (splits.size() > 1 || cfg.data.split != SplitKind::Holdout) o.output = (fs::path(cfg.train.output) / ("fold_" + std::to_string(f))).string();
     o.resume = job.resume;
     o.progress = job.progress;
     nlohmann::json training = {{"config", nlohmann::json::parse(train_config_to_json(cfg))},

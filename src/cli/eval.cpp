@@ -7,7 +7,7 @@
 #include <iostream>
 
 #include "cli/command.h"
-#include "core/json_fields.h"
+#include "core/json_number.h"
 #include "pulmo/cxr_model.h"
 #include "pulmo/error.h"
 #include "pulmo/eval.h"

@@ -1,16 +1,77 @@
-// pulmo cxr train configuration (YAML or JSON), read strictly: unknown keys are refused.
+// pulmo cxr train configuration (YAML or JSON), read strictly: unknown keys are refused. Every key is declared once
+// (cxr_train_config_schema()), which also renders the key table of docs/cxr.md.
 #include <filesystem>
 
-#include "core/json_fields.h"
+#include "core/config_text.h"
+#include "core/schema.h"
 #include "pulmo/cxr_model.h"
 #include "pulmo/error.h"
 #include "pulmo/fileutil.h"
-#include "train/internal.h"
+#include "train/schemas.h"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
 
 namespace pulmo::cxr {
+namespace {
+
+const Schema<CxrTrainConfig>& cxr_train_config_schema() {
+  using C = CxrTrainConfig;
+  static const Schema<C> data =
+      Schema<C>()
+          .field("manifest", &C::manifest, "a CXR manifest (cxr_manifest_csv); or the two folders below")
+          .field("hannover", &C::hannover, "the Hannover mhh-covid19 folder (data.csv + png/)")
+          .field("ieee8023", &C::ieee8023, "the ieee8023 folder (metadata.csv + images/)")
+          .field("severe_within_days", member(&C::hannover_options, &HannoverOptions::severe_within_days),
+                 "Hannover: ICU admission or death within this many days after the image = severe", Bounds().min(0))
+          .field("exclude_from_icu_admission", member(&C::hannover_options, &HannoverOptions::exclude_from_icu_admission),
+                 "Hannover: leave out images taken on or after the day of ICU admission (else they count as severe)");
+  static const Schema<ModelOptions> model =
+      Schema<ModelOptions>()
+          .field("image_size", &ModelOptions::image_size, "letterboxed square side (pixels)", Bounds().min(32).max(1024))
+          .field("channels", &ModelOptions::channels,
+                 "one residual stage each; every stage after the first halves the size", Bounds().min(1))
+          .field("clinical_hidden", &ModelOptions::clinical_hidden, "width of the clinical MLP", Bounds().min(1))
+          .field("dropout", &ModelOptions::dropout, "dropout probability", Bounds().min(0).below(1))
+          .field("lung_crop", &ModelOptions::lung_crop,
+                 "a lung segmenter folder (models/cxr_lungs), relative to the configuration; \"\" = no cropping")
+          .field("lung_crop_margin", &ModelOptions::lung_crop_margin,
+                 "widen the lungs' box by this fraction of its width / height on each side", Bounds().min(0).max(1));
+  static const Schema<CxrAugment> augment =
+      Schema<CxrAugment>()
+          .field("enabled", &CxrAugment::enabled, "augment the training images")
+          .field("rotation_deg", &CxrAugment::rotation_deg, "rotation, uniform +- degrees", Bounds().finite())
+          .field("scale", &CxrAugment::scale, "zoom, uniform 1 +- scale", Bounds().finite())
+          .field("translate", &CxrAugment::translate, "shift, a fraction of the side, uniform +-", Bounds().finite())
+          .field("brightness", &CxrAugment::brightness, "additive, uniform +-", Bounds().finite())
+          .field("contrast", &CxrAugment::contrast, "multiplicative about the mean, uniform 1 +-", Bounds().finite())
+          .field("local_contrast", &CxrAugment::local_contrast,
+                 "local contrast equalisation: x + a (x - local mean), a uniform in [0, this]", Bounds().finite());
+  static const Schema<C> training =
+      Schema<C>()
+          .field("variants", &C::variants, "the model variants to cross-validate",
+                 Choices{"fused", "image", "clinical", "logistic"})
+          .field("folds", &C::folds, "patient-level cross-validation folds", Bounds().min(2))
+          .field("validation_fraction", &C::validation_fraction,
+                 "share of the training patients kept for early stopping and the threshold", Bounds().above(0).below(1))
+          .field("epochs", &C::epochs, "largest number of epochs", Bounds().min(1))
+          .field("batch_size", &C::batch_size, "images per step", Bounds().min(2))
+          .field("patience", &C::patience, "epochs without improvement before stopping", Bounds().min(1))
+          .field("seed", &C::seed, "splits, initialisation, augmentation")
+          .field("bootstrap", &C::bootstrap, "bootstrap resamples of the confidence intervals", Bounds().min(0))
+          .field("permutation_repeats", &C::permutation_repeats, "repeats of the permutation importance", Bounds().min(0));
+  static const Schema<C> schema =
+      Schema<C>()
+          .group("data", data)
+          .section("model", &C::model, model)
+          .section("optimizer", &C::optimizer, optimizer_schema().only({"type", "lr", "weight_decay"}))
+          .section("augment", &C::augment, augment)
+          .group("training", training)
+          .field("output", &C::output, "the model folder, relative to the configuration");
+  return schema;
+}
+
+}  // namespace
 
 CxrTrainConfig read_cxr_train_config(const std::string& path) {
   const std::string text = read_text_file(path);
@@ -19,63 +80,11 @@ CxrTrainConfig read_cxr_train_config(const std::string& path) {
   CxrTrainConfig c;
   c.config_text = text;
   const std::string where = "'" + path + "'";
-  JsonFields f(j, where);
+  cxr_train_config_schema().read(j, c, SchemaContext(where));
   const fs::path base = fs::path(path).parent_path();
   auto resolve = [&](std::string& p) {
     if (!p.empty() && fs::path(p).is_relative()) p = (base / p).lexically_normal().string();
   };
-  {
-    JsonFields g(f.object("data"), where + ": data");
-    g.get("manifest", c.manifest);
-    g.get("hannover", c.hannover);
-    g.get("ieee8023", c.ieee8023);
-    g.get("severe_within_days", c.hannover_options.severe_within_days);
-    g.get("exclude_from_icu_admission", c.hannover_options.exclude_from_icu_admission);
-    g.finish();
-  }
-  {
-    JsonFields g(f.object("model"), where + ": model");
-    g.get("image_size", c.model.image_size);
-    g.get("channels", c.model.channels);
-    g.get("clinical_hidden", c.model.clinical_hidden);
-    g.get("dropout", c.model.dropout);
-    g.get("lung_crop", c.model.lung_crop);
-    g.get("lung_crop_margin", c.model.lung_crop_margin);
-    g.finish();
-  }
-  {
-    JsonFields g(f.object("optimizer"), where + ": optimizer");
-    g.get("type", c.optimizer.type);
-    g.get("lr", c.optimizer.lr);
-    g.get("weight_decay", c.optimizer.weight_decay);
-    g.finish();
-  }
-  {
-    JsonFields g(f.object("augment"), where + ": augment");
-    g.get("enabled", c.augment.enabled);
-    g.get("rotation_deg", c.augment.rotation_deg);
-    g.get("scale", c.augment.scale);
-    g.get("translate", c.augment.translate);
-    g.get("brightness", c.augment.brightness);
-    g.get("contrast", c.augment.contrast);
-    g.get("local_contrast", c.augment.local_contrast);
-    g.finish();
-  }
-  {
-    JsonFields g(f.object("training"), where + ": training");
-    g.get("variants", c.variants);
-    g.get("folds", c.folds);
-    g.get("validation_fraction", c.validation_fraction);
-    g.get("epochs", c.epochs);
-    g.get("batch_size", c.batch_size);
-    g.get("patience", c.patience);
-    g.get("seed", c.seed);
-    g.get("bootstrap", c.bootstrap);
-    g.get("permutation_repeats", c.permutation_repeats);
-    g.finish();
-  }
-  f.get("output", c.output);
-  f.finish();
   resolve(c.manifest);
   resolve(c.hannover);
   resolve(c.ieee8023);
@@ -84,17 +93,11 @@ CxrTrainConfig read_cxr_train_config(const std::string& path) {
   auto bad = [&](const std::string& m) { throw Error(ExitCode::BadConfig, where + ": " + m); };
   if (c.manifest.empty() && c.hannover.empty() && c.ieee8023.empty())
     bad("data needs a manifest, or the hannover and/or ieee8023 folders");
-  if (c.model.image_size < 32 || c.model.image_size > 1024) bad("model.image_size must be in [32, 1024]");
-  if (!(c.model.lung_crop_margin >= 0 && c.model.lung_crop_margin <= 1)) bad("model.lung_crop_margin must be in [0, 1]");
-  if (c.folds < 2) bad("training.folds must be >= 2");
-  if (!(c.validation_fraction > 0 && c.validation_fraction < 1)) bad("training.validation_fraction must be in (0, 1)");
-  if (c.epochs < 1 || c.batch_size < 2 || c.patience < 1) bad("training.epochs >= 1, batch_size >= 2, patience >= 1");
   if (c.variants.empty()) bad("training.variants lists none of fused, image, clinical, logistic");
-  for (const auto& v : c.variants)
-    if (v != "fused" && v != "image" && v != "clinical" && v != "logistic")
-      bad("unknown variant '" + v + "' (valid: fused, image, clinical, logistic)");
   if (c.output.empty()) bad("output (the model folder) is missing");
   return c;
 }
+
+std::string cxr_train_config_table() { return cxr_train_config_schema().markdown_table(CxrTrainConfig{}); }
 
 }  // namespace pulmo::cxr

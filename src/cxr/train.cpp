@@ -15,7 +15,7 @@
 #include <sstream>
 #include <cstring>
 
-#include "core/json_fields.h"
+#include "core/json_number.h"
 #include "core/tempfile.h"
 #include "cxr/internal.h"
 #include "cxr/net.h"
@@ -151,7 +151,7 @@ FitResult fit_model(const CxrTrainConfig& c, const std::string& variant, const s
   const int64_t steps_per_epoch = (n + c.batch_size - 1) / c.batch_size;
   const int64_t total_steps = steps_per_epoch * c.epochs;
   ScheduleOptions schedule;
-  schedule.type = "cosine";
+  schedule.type = ScheduleType::Cosine;
   schedule.min_lr = c.optimizer.lr * 0.05;
   double best = INFINITY;
   int bad = 0;

@@ -13,12 +13,9 @@ namespace pulmo {
 at::Tensor normalise_intensity(const at::Tensor& hu, const IntensityOptions& o) {
   if (!(o.hu_max > o.hu_min)) throw Error(ExitCode::BadConfig, "intensity window: hu_max must exceed hu_min");
   at::Tensor x = hu.to(at::kFloat).clamp(o.hu_min, o.hu_max);
-  if (o.normalisation == "window01") return (x - o.hu_min) / (o.hu_max - o.hu_min);
-  if (o.normalisation == "zscore") {
-    if (!(o.std > 0)) throw Error(ExitCode::BadConfig, "intensity: zscore needs std > 0");
-    return (x - o.mean) / o.std;
-  }
-  throw Error(ExitCode::BadConfig, "unknown normalisation '" + o.normalisation + "' (valid: window01, zscore)");
+  if (o.normalisation == Normalisation::Window01) return (x - o.hu_min) / (o.hu_max - o.hu_min);
+  if (!(o.std > 0)) throw Error(ExitCode::BadConfig, "intensity: zscore needs std > 0");
+  return (x - o.mean) / o.std;
 }
 
 Volume resample_to_spacing(const Volume& volume, const Vec3& spacing_mm, bool label) {

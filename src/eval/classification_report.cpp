@@ -10,7 +10,7 @@
 #include <set>
 
 #include "eval/csv.h"
-#include "core/json_fields.h"
+#include "core/json_number.h"
 #include "eval/tables.h"
 #include "pulmo/error.h"
 #include "pulmo/eval_set.h"

@@ -11,7 +11,7 @@
 #include <sstream>
 
 #include "data/csv.h"
-#include "core/json_fields.h"
+#include "core/json_number.h"
 #include "eval/tables.h"
 #include "pulmo/error.h"
 #include "pulmo/eval_set.h"

@@ -8,6 +8,7 @@
 #include <cmath>
 #include <limits>
 
+#include "nn/schemas.h"
 #include "pulmo/error.h"
 
 namespace pulmo {
@@ -59,21 +60,11 @@ at::Tensor masked_mean(const at::Tensor& per_voxel, const at::Tensor& valid) {
 
 }  // namespace
 
-const char* loss_name(LossKind kind) {
-  switch (kind) {
-    case LossKind::Dice: return "dice";
-    case LossKind::CrossEntropy: return "ce";
-    case LossKind::DiceCE: return "dice_ce";
-    case LossKind::Focal: return "focal";
-    case LossKind::Tversky: return "tversky";
-  }
-  return "?";
-}
+const char* loss_name(LossKind kind) { return name_of(loss_kind_names(), kind).c_str(); }
 
 LossKind parse_loss_kind(const std::string& name) {
-  for (LossKind k : {LossKind::Dice, LossKind::CrossEntropy, LossKind::DiceCE, LossKind::Focal, LossKind::Tversky})
-    if (name == loss_name(k)) return k;
-  throw Error(ExitCode::BadConfig, "unknown loss '" + name + "' (valid: dice, ce, dice_ce, focal, tversky)");
+  if (const LossKind* k = find_name(loss_kind_names(), name)) return *k;
+  throw Error(ExitCode::BadConfig, "unknown loss '" + name + "' (valid: " + names_list(loss_kind_names()) + ")");
 }
 
 at::Tensor soft_dice_loss(const at::Tensor& logits, const at::Tensor& target, const LossOptions& o, const at::Tensor& valid) {

@@ -4,8 +4,9 @@
 #include <filesystem>
 #include <sstream>
 
-#include "core/json_fields.h"
-#include "nn/network_json.h"
+#include "core/schema.h"
+#include "data/schemas.h"
+#include "nn/schemas.h"
 #include "pulmo/error.h"
 #include "pulmo/fileutil.h"
 #include "pulmo/model.h"
@@ -16,102 +17,50 @@ using nlohmann::json;
 namespace pulmo {
 namespace {
 
-Norm parse_norm(const std::string& s, const std::string& where) {
-  if (s == "instance") return Norm::Instance;
-  if (s == "batch") return Norm::Batch;
-  throw Error(ExitCode::BadConfig, where + ": norm must be 'instance' or 'batch', not '" + s + "'");
+// model.json (docs/model-format.md); format_version is checked before this reads anything.
+const Schema<ModelInfo>& model_schema() {
+  static const Schema<ModelInfo> input =
+      Schema<ModelInfo>()
+          .field("spacing_mm", &ModelInfo::spacing_mm, "(x, y, z) spacing the network was trained at", Bounds().above(0))
+          .field("patch_size", &ModelInfo::patch_size, "(x, y, z) sliding-window size", Bounds().min(1));
+  static const Schema<ModelInfo> schema =
+      Schema<ModelInfo>()
+          .field("format_version", &ModelInfo::format_version, "the model.json format")
+          .field("name", &ModelInfo::name, "free text")
+          .field("task", &ModelInfo::task, "what the network does", Choices{"lungs", "lesions", "lung_box", "cxr_lungs"})
+          .section("network", &ModelInfo::network, network_schema())
+          .group("input", input)
+          .section("intensity", &ModelInfo::intensity, intensity_schema())
+          .field("label_names", &ModelInfo::label_names, "name of each output channel")
+          .custom(
+              "training",
+              [](ModelInfo& m, const json& v, const SchemaContext& ctx) {
+                if (!v.is_object()) ctx.fail_key("training", "must be an object");
+                m.training_json = v.dump();
+              },
+              [](const ModelInfo& m) {
+                json training;
+                try {
+                  training = json::parse(m.training_json.empty() ? "{}" : m.training_json);
+                } catch (const json::parse_error& e) {
+                  throw Error(ExitCode::BadConfig, "model '" + m.name + "': the training block is not valid JSON: " + e.what());
+                }
+                if (!training.is_object())
+                  throw Error(ExitCode::BadConfig, "model '" + m.name + "': the training block must be a JSON object, not " +
+                                                       std::string(training.type_name()));
+                return training;
+              },
+              "object", "free-form: the training configuration, manifest, fold and cases")
+          .field("metrics", &ModelInfo::metrics, "numbers measured on the validation set")
+          .field("weights", &ModelInfo::weights, "file name of the weights inside the folder")
+          .field("box_frame", &ModelInfo::box_frame, "lung_box models: how the outputs place the box")
+          .write_if([](const ModelInfo& m) { return !m.box_frame.empty(); });
+  return schema;
 }
 
 }  // namespace
 
-json network_to_json(const NetworkOptions& o) {
-  const UNetOptions& u = o.unet;
-  const BoxNetOptions& b = o.boxnet;
-  json j = {{"type", o.type}};
-  if (o.type == "boxnet")
-    j["boxnet"] = {{"in_channels", b.in_channels}, {"levels", b.levels}, {"base_width", b.base_width},
-                   {"norm", norm_name(b.norm)}, {"leaky_slope", b.leaky_slope}, {"input_size", b.input_size},
-                   {"hidden", b.hidden}, {"coord_channels", b.coord_channels}};
-  else
-    j["unet"] = {{"dims", u.dims}, {"in_channels", u.in_channels}, {"out_channels", u.out_channels},
-                 {"depth", u.depth}, {"base_width", u.base_width}, {"max_width", u.max_width},
-                 {"norm", norm_name(u.norm)}, {"leaky_slope", u.leaky_slope}, {"residual", u.residual},
-                 {"deep_supervision", u.deep_supervision}, {"dropout", u.dropout}};
-  return j;
-}
-
-NetworkOptions network_from_json(const json& j, const std::string& where) {
-  NetworkOptions o;
-  JsonFields f(j, where);
-  f.get("type", o.type);
-  const json uj = f.object("unet"), bj = f.object("boxnet");
-  f.finish();
-  JsonFields u(uj, where + ".unet");
-  std::string norm = norm_name(o.unet.norm);
-  u.get("dims", o.unet.dims);
-  u.get("in_channels", o.unet.in_channels);
-  u.get("out_channels", o.unet.out_channels);
-  u.get("depth", o.unet.depth);
-  u.get("base_width", o.unet.base_width);
-  u.get("max_width", o.unet.max_width);
-  u.get("norm", norm);
-  u.get("leaky_slope", o.unet.leaky_slope);
-  u.get("residual", o.unet.residual);
-  u.get("deep_supervision", o.unet.deep_supervision);
-  u.get("dropout", o.unet.dropout);
-  u.finish();
-  o.unet.norm = parse_norm(norm, where + ".unet");
-  JsonFields b(bj, where + ".boxnet");
-  norm = norm_name(o.boxnet.norm);
-  b.get("in_channels", o.boxnet.in_channels);
-  b.get("levels", o.boxnet.levels);
-  b.get("base_width", o.boxnet.base_width);
-  b.get("norm", norm);
-  b.get("leaky_slope", o.boxnet.leaky_slope);
-  b.get("input_size", o.boxnet.input_size);
-  b.get("hidden", o.boxnet.hidden);
-  b.get("coord_channels", o.boxnet.coord_channels);
-  b.finish();
-  o.boxnet.norm = parse_norm(norm, where + ".boxnet");
-  if (o.type != "unet" && o.type != "boxnet")
-    throw Error(ExitCode::BadConfig, where + ": unknown network type '" + o.type + "' (valid: unet, boxnet)");
-  return o;
-}
-
-IntensityOptions intensity_options(const ModelInfo& m) {
-  IntensityOptions o;
-  o.hu_min = m.hu_min;
-  o.hu_max = m.hu_max;
-  o.normalisation = m.normalisation;
-  o.mean = m.norm_mean;
-  o.std = m.norm_std;
-  return o;
-}
-
-std::string model_info_to_json(const ModelInfo& m) {
-  json training;
-  try {
-    training = json::parse(m.training_json.empty() ? "{}" : m.training_json);
-  } catch (const json::parse_error& e) {
-    throw Error(ExitCode::BadConfig, "model '" + m.name + "': the training block is not valid JSON: " + e.what());
-  }
-  if (!training.is_object())
-    throw Error(ExitCode::BadConfig, "model '" + m.name + "': the training block must be a JSON object, not " +
-                                         std::string(training.type_name()));
-  json j = {{"format_version", m.format_version},
-            {"name", m.name},
-            {"task", m.task},
-            {"network", network_to_json(m.network)},
-            {"input", {{"spacing_mm", m.spacing_mm}, {"patch_size", m.patch_size}}},
-            {"intensity", {{"hu_min", m.hu_min}, {"hu_max", m.hu_max}, {"normalisation", m.normalisation},
-                           {"mean", m.norm_mean}, {"std", m.norm_std}}},
-            {"label_names", m.label_names},
-            {"training", training},
-            {"metrics", m.metrics},
-            {"weights", m.weights}};
-  if (!m.box_frame.empty()) j["box_frame"] = m.box_frame;
-  return j.dump(2) + "\n";
-}
+std::string model_info_to_json(const ModelInfo& m) { return model_schema().write(m).dump(2) + "\n"; }
 
 ModelInfo model_info_from_json(const std::string& text, const std::string& where) {
   json j;
@@ -131,32 +80,7 @@ ModelInfo model_info_from_json(const std::string& text, const std::string& where
                                          " is not supported: this pulmo reads model folders of format_version " +
                                          std::to_string(kModelFormatVersion) +
                                          " (docs/model-format.md lists the changes); retrain the model with this pulmo");
-  JsonFields f(j, where);
-  f.get("format_version", m.format_version);
-  f.get("name", m.name);
-  f.get("task", m.task);
-  m.network = network_from_json(f.object("network"), where + ": network");
-  {
-    JsonFields in(f.object("input"), where + ": input");
-    in.get("spacing_mm", m.spacing_mm);
-    in.get("patch_size", m.patch_size);
-    in.finish();
-  }
-  {
-    JsonFields in(f.object("intensity"), where + ": intensity");
-    in.get("hu_min", m.hu_min);
-    in.get("hu_max", m.hu_max);
-    in.get("normalisation", m.normalisation);
-    in.get("mean", m.norm_mean);
-    in.get("std", m.norm_std);
-    in.finish();
-  }
-  f.get("label_names", m.label_names);
-  m.training_json = f.object("training").dump();
-  f.get("metrics", m.metrics);
-  f.get("weights", m.weights);
-  f.get("box_frame", m.box_frame);
-  f.finish();
+  model_schema().read(j, m, SchemaContext(where));
   if (m.task == "lung_box") {
     if (m.network.type != "boxnet") throw Error(ExitCode::BadConfig, where + ": a lung_box model needs network.type boxnet");
     if (m.box_frame != "grid_fraction")
@@ -167,14 +91,6 @@ ModelInfo model_info_from_json(const std::string& text, const std::string& where
   if (m.network.type == "unet" && static_cast<int>(m.label_names.size()) != std::max(2, m.network.unet.out_channels))
     throw Error(ExitCode::BadConfig, where + ": label_names has " + std::to_string(m.label_names.size()) +
                                          " names for " + std::to_string(m.network.unet.out_channels) + " output channels");
-  if (m.task != "lungs" && m.task != "lesions" && m.task != "lung_box" && m.task != "cxr_lungs")
-    throw Error(ExitCode::BadConfig, where + ": task must be lungs, lesions, lung_box or cxr_lungs, not '" + m.task + "'");
-  if (m.normalisation != "window01" && m.normalisation != "zscore")
-    throw Error(ExitCode::BadConfig, where + ": normalisation must be window01 or zscore");
-  if (!(m.hu_max > m.hu_min)) throw Error(ExitCode::BadConfig, where + ": hu_max must exceed hu_min");
-  for (int a = 0; a < 3; ++a)
-    if (!(m.spacing_mm[a] > 0) || m.patch_size[a] < 1)
-      throw Error(ExitCode::BadConfig, where + ": spacing_mm and patch_size must be positive");
   if (m.weights.empty() || m.weights.find('/') != std::string::npos)
     throw Error(ExitCode::BadConfig, where + ": weights must be a file name inside the folder");
   return m;

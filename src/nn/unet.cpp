@@ -9,6 +9,7 @@
 
 #include <algorithm>
 
+#include "nn/schemas.h"
 #include "pulmo/error.h"
 
 namespace pulmo {
@@ -182,7 +183,7 @@ std::vector<at::Tensor> BoxNetImpl::forward_all(const at::Tensor& x) {
 
 }  // namespace nn
 
-const char* norm_name(Norm norm) { return norm == Norm::Batch ? "batch" : "instance"; }
+const char* norm_name(Norm norm) { return name_of(norm_names(), norm).c_str(); }
 
 std::shared_ptr<Network> make_network(const NetworkOptions& options) {
   if (options.type == "unet") {

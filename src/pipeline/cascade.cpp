@@ -10,7 +10,7 @@
 #include <sstream>
 
 #include "core/hash.h"
-#include "core/json_fields.h"
+#include "core/schema.h"
 #include "image/morphology.h"
 #include "image/resample.h"
 #include "pulmo/dataset.h"
@@ -46,24 +46,31 @@ struct StagePlan {
 
 struct CascadePlan {
   std::string folder, name;
+  int format_version = kCascadeFormatVersion;
   StagePlan box, lungs, lesions;
 };
 
-StagePlan read_stage(JsonFields& parent, const std::string& key, const StagePlan& defaults) {
-  StagePlan s = defaults;
-  JsonFields f(parent.object(key), parent.where() + ": " + key);
-  f.get("model", s.model);
-  f.get("margin_mm", s.margin_mm);
-  f.get("threshold", s.threshold);
-  f.get("overlap", s.overlap);
-  f.get("min_hu", s.min_hu);
-  f.get("extend_lungs", s.extend_lungs);
-  f.finish();
-  if (s.model.empty()) throw Error(ExitCode::BadConfig, f.where() + ": no model folder ('model')");
-  if (!(s.margin_mm >= 0 && s.margin_mm <= 200)) throw Error(ExitCode::BadConfig, f.where() + ": margin_mm must be in 0..200");
-  if (!(s.threshold > 0 && s.threshold < 1)) throw Error(ExitCode::BadConfig, f.where() + ": threshold must be in (0, 1)");
-  if (!(s.overlap >= 0 && s.overlap < 1)) throw Error(ExitCode::BadConfig, f.where() + ": overlap must be in [0, 1)");
-  return s;
+// cascade.json (docs/model-format.md). Each stage's defaults are set before reading: an absent key keeps them.
+const Schema<CascadePlan>& cascade_schema() {
+  static const Schema<StagePlan> stage =
+      Schema<StagePlan>()
+          .field("model", &StagePlan::model, "model folder, relative to the cascade folder")
+          .field("margin_mm", &StagePlan::margin_mm, "box margin", Bounds().min(0).max(200))
+          .field("threshold", &StagePlan::threshold, "foreground when the summed foreground probability reaches it",
+                 Bounds().above(0).below(1))
+          .field("overlap", &StagePlan::overlap, "sliding-window overlap", Bounds().min(0).below(1))
+          .field("min_hu", &StagePlan::min_hu, "lesions: a voxel below this HU is not a lesion")
+          .field("extend_lungs", &StagePlan::extend_lungs, "lesions: lesion regions touching the lungs become lung")
+          .check([](const StagePlan& s, const SchemaContext& ctx) {
+            if (s.model.empty()) ctx.fail(ctx.path() + ": no model folder ('model')");
+          });
+  static const Schema<CascadePlan> schema = Schema<CascadePlan>()
+                                                .field("format_version", &CascadePlan::format_version, "1")
+                                                .field("name", &CascadePlan::name, "free text")
+                                                .section("lung_box", &CascadePlan::box, stage)
+                                                .section("lungs", &CascadePlan::lungs, stage)
+                                                .section("lesions", &CascadePlan::lesions, stage);
+  return schema;
 }
 
 CascadePlan read_plan(const std::string& folder) {
@@ -81,15 +88,11 @@ CascadePlan read_plan(const std::string& folder) {
       j["format_version"].get<int>() != kCascadeFormatVersion)
     throw Error(ExitCode::BadConfig, path.string() + ": format_version must be " + std::to_string(kCascadeFormatVersion));
   CascadePlan p;
+  p.box = {"", 15.0, 0.5, 0.0, -1e9};
+  p.lungs = {"", 0.0, 0.5, 0.5, -1e9};
+  p.lesions = {"", 5.0, 0.5, 0.5, -1e9};
+  cascade_schema().read(j, p, SchemaContext(path.string()));
   p.folder = folder;
-  JsonFields f(j, path.string());
-  int version = 0;
-  f.get("format_version", version);
-  f.get("name", p.name);
-  p.box = read_stage(f, "lung_box", {"", 15.0, 0.5, 0.0, -1e9});
-  p.lungs = read_stage(f, "lungs", {"", 0.0, 0.5, 0.5, -1e9});
-  p.lesions = read_stage(f, "lesions", {"", 5.0, 0.5, 0.5, -1e9});
-  f.finish();
   return p;
 }
 
@@ -179,7 +182,7 @@ IndexBox predict_box(const Volume& ct, StageModel& m) {
   {
     at::NoGradGuard no_grad;
     m.model.network->eval();
-    const at::Tensor x = box_network_input(lps.voxels, info.network.boxnet.input_size, intensity_options(info));
+    const at::Tensor x = box_network_input(lps.voxels, info.network.boxnet.input_size, info.intensity);
     out = m.model.network->forward(x.unsqueeze(0).unsqueeze(0))[0].to(at::kDouble).cpu();  // [6]
   }
   const Geometry& g = lps.geometry;
@@ -226,7 +229,7 @@ ModelGridProbabilities segment_region(const Volume& region, StageModel& m, const
                                       const std::vector<std::pair<int, int>>& swap, bool keep_passes, int mc_passes,
                                       bool bfloat16) {
   const ModelInfo& info = m.model.info;
-  const Volume prepared = prepare_image(region, info.spacing_mm, intensity_options(info));
+  const Volume prepared = prepare_image(region, info.spacing_mm, info.intensity);
   SlidingWindowOptions w;
   w.overlap = s.overlap;
   w.replicate_padding = thin_stack(region.geometry);

@@ -3,7 +3,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "core/json_fields.h"
+#include "core/json_number.h"
 #include "pulmo/fileutil.h"
 #include "pulmo/report.h"
 

@@ -93,7 +93,7 @@ TrainResult train_lung_box(const TrainOptions& o, ModelInfo info, const std::vec
   for (const Sample& s : train)
     if (!s.label.defined() || !s.label.ne(0).any().item<bool>())
       throw Error(ExitCode::NoData, "train: case '" + s.id + "' has no lung voxel (a lung box needs lungs)");
-  const IntensityOptions intensity{info.hu_min, info.hu_max, info.normalisation, info.norm_mean, info.norm_std};
+  const IntensityOptions& intensity = info.intensity;
   const std::array<int64_t, 3> grid = o.network.boxnet.input_size;
   torch::manual_seed(o.seed);
   std::shared_ptr<Network> net = make_network(o.network);

@@ -11,7 +11,7 @@
 #include <set>
 #include <sstream>
 
-#include "core/json_fields.h"
+#include "core/json_number.h"
 #include "pulmo/error.h"
 #include "pulmo/fileutil.h"
 

@@ -1,198 +1,184 @@
-// Training configuration: JSON or YAML -> TrainConfig, strictly.
-#include <yaml-cpp/yaml.h>
-
+// Training configuration: JSON or YAML -> TrainConfig, strictly, and back; every key declared once
+// (train_config_schema()), which also renders the key table of docs/training.md.
 #include <cmath>
 #include <filesystem>
-#include <set>
 
-#include "core/json_fields.h"
-#include "nn/network_json.h"
+#include "core/config_text.h"
+#include "data/schemas.h"
+#include "nn/schemas.h"
 #include "pulmo/error.h"
 #include "pulmo/fileutil.h"
 #include "pulmo/runtime.h"
 #include "pulmo/train_config.h"
-#include "train/internal.h"
+#include "train/schemas.h"
 
 using nlohmann::json;
 
 namespace pulmo {
+
+const NameTable<OptimizerType>& optimizer_type_names() {
+  static const NameTable<OptimizerType> names = {
+      {OptimizerType::Adam, "adam"}, {OptimizerType::AdamW, "adamw"}, {OptimizerType::Sgd, "sgd"}};
+  return names;
+}
+
+const NameTable<ScheduleType>& schedule_type_names() {
+  static const NameTable<ScheduleType> names = {{ScheduleType::Constant, "constant"},
+                                                {ScheduleType::Poly, "poly"},
+                                                {ScheduleType::Cosine, "cosine"},
+                                                {ScheduleType::Plateau, "plateau"}};
+  return names;
+}
+
+const NameTable<SplitKind>& split_kind_names() {
+  static const NameTable<SplitKind> names = {
+      {SplitKind::Holdout, "holdout"}, {SplitKind::KFold, "kfold"}, {SplitKind::LeaveOnePatientOut, "loo"}};
+  return names;
+}
+
+const Schema<OptimizerOptions>& optimizer_schema() {
+  using O = OptimizerOptions;
+  static const Schema<O> schema =
+      Schema<O>()
+          .enum_field("type", &O::type, optimizer_type_names(), "the optimiser")
+          .field("lr", &O::lr, "initial (peak) learning rate", Bounds().above(0).finite())
+          .field("weight_decay", &O::weight_decay, "L2 (adam, sgd) or decoupled (adamw)", Bounds().finite())
+          .field("beta1", &O::beta1, "adam, adamw", Bounds().finite())
+          .field("beta2", &O::beta2, "adam, adamw", Bounds().finite())
+          .field("momentum", &O::momentum, "sgd", Bounds().finite())
+          .field("nesterov", &O::nesterov, "sgd");
+  return schema;
+}
+
 namespace {
 
-json yaml_to_json(const YAML::Node& n) {
-  switch (n.Type()) {
-    case YAML::NodeType::Map: {
-      json j = json::object();
-      for (const auto& kv : n) {
-        const std::string key = kv.first.as<std::string>();
-        if (j.contains(key))
-          throw Error(ExitCode::BadConfig, "duplicate key '" + key + "' (line " + std::to_string(kv.first.Mark().line + 1) +
-                                               "): which value was meant is unclear");
-        j[key] = yaml_to_json(kv.second);
-      }
-      return j;
-    }
-    case YAML::NodeType::Sequence: {
-      json j = json::array();
-      for (const auto& v : n) j.push_back(yaml_to_json(v));
-      return j;
-    }
-    case YAML::NodeType::Scalar: {
-      const std::string s = n.Scalar();
-      if (n.Tag() == "!") return s;  // quoted
-      if (s == "true" || s == "True" || s == "yes") return true;
-      if (s == "false" || s == "False" || s == "no") return false;
-      try {
-        size_t used = 0;
-        const long long i = std::stoll(s, &used);
-        if (used == s.size()) return i;
-        const double d = std::stod(s, &used);
-        if (used == s.size()) return d;
-      } catch (const std::exception&) {
-      }
-      return s;
-    }
-    default: return nullptr;
-  }
+const Schema<DataOptions>& data_schema() {
+  using D = DataOptions;
+  static const Schema<D> schema =
+      Schema<D>()
+          .field("manifest", &D::manifest, "CSV or JSON manifest of the cases (docs/datasets.md); relative to the "
+                                           "configuration file's folder")
+          .field("task", &D::task,
+                 "lungs (labels 1 right, 2 left), lesions (1 ground-glass, 2 consolidation), lung_box (network.type "
+                 "boxnet) or cxr_lungs (chest X-rays, 2-D: the manifest's image and lungs mask PNG, docs/cxr.md)",
+                 Choices{"lungs", "lesions", "lung_box", "cxr_lungs"})
+          .enum_field("split", &D::split, split_kind_names(),
+                      "holdout, kfold or loo (leave one patient out); always by patient")
+          .field("folds", &D::folds, "kfold: number of folds (at least 2)")
+          .field("fold", &D::fold, "kfold / loo: train only this fold (-1 = every fold, one sub-folder each)",
+                 Bounds().min(-1))
+          .field("validation_fraction", &D::validation_fraction, "share of the training patients used for validation",
+                 Bounds().min(0).below(1))
+          .field("test_fraction", &D::test_fraction,
+                 "holdout: share of the patients kept out for testing; below 1 - validation_fraction",
+                 Bounds().min(0).below(1))
+          .field("split_seed", &D::split_seed, "shuffles the patients")
+          .field("spacing_mm", &D::spacing_mm, "resample every case to this (x, y, z); <= 0 keeps that axis",
+                 Bounds().finite())
+          .embed(&D::intensity, intensity_schema());
+  return schema;
 }
 
-// nlohmann keeps the last of two equal keys without a word: refuse duplicates in every object.
-json parse_json_without_duplicates(const std::string& text) {
-  std::vector<std::set<std::string>> keys;
-  json::parser_callback_t cb = [&keys](int /*depth*/, json::parse_event_t event, json& parsed) {
-    if (event == json::parse_event_t::object_start) keys.emplace_back();
-    else if (event == json::parse_event_t::object_end && !keys.empty()) keys.pop_back();
-    else if (event == json::parse_event_t::key && !keys.empty() && !keys.back().insert(parsed.get<std::string>()).second)
-      throw Error(ExitCode::BadConfig, "duplicate key '" + parsed.get<std::string>() + "': which value was meant is unclear");
-    return true;
-  };
-  return json::parse(text, cb);
+const Schema<AugmentOptions>& augment_schema() {
+  using A = AugmentOptions;
+  static const Schema<A> schema =
+      Schema<A>()
+          .field("enabled", &A::enabled, "augment the training patches")
+          .field("flip_probability", member(&A::flip, &FlipOptions::probability),
+                 "per axis x, y, z; an x (left-right) flip swaps the right and left lung labels", Bounds::probability())
+          .field("rotate_scale_probability", member(&A::spatial, &SpatialOptions::probability),
+                 "chance of a rotation and scaling", Bounds::probability())
+          .field("rotate_degrees", member(&A::spatial, &SpatialOptions::rotate_degrees),
+                 "uniform in +- value about x, y, z", Bounds().finite())
+          .field("scale_min", member(&A::spatial, &SpatialOptions::scale_min), "isotropic zoom, uniform in [min, max]",
+                 Bounds().above(0).finite())
+          .field("scale_max", member(&A::spatial, &SpatialOptions::scale_max), "see scale_min", Bounds().above(0).finite())
+          .field("elastic_probability", member(&A::spatial, &SpatialOptions::elastic_probability),
+                 "chance of an elastic deformation", Bounds::probability())
+          .field("elastic_mm", member(&A::spatial, &SpatialOptions::elastic_mm), "largest control-point displacement",
+                 Bounds().finite())
+          .field("elastic_grid", member(&A::spatial, &SpatialOptions::elastic_grid), "control points per axis")
+          .field("shift_probability", member(&A::intensity, &IntensityAugmentOptions::shift_probability),
+                 "intensity + U(-shift, shift)", Bounds::probability())
+          .field("shift", member(&A::intensity, &IntensityAugmentOptions::shift), "see shift_probability", Bounds().finite())
+          .field("scale_probability", member(&A::intensity, &IntensityAugmentOptions::scale_probability),
+                 "intensity * U(1 - scale, 1 + scale)", Bounds::probability())
+          .field("scale", member(&A::intensity, &IntensityAugmentOptions::scale), "see scale_probability", Bounds().finite())
+          .field("gamma_probability", member(&A::intensity, &IntensityAugmentOptions::gamma_probability),
+                 "gamma U(gamma_min, gamma_max) on the [min, max]-rescaled patch", Bounds::probability())
+          .field("gamma_min", member(&A::intensity, &IntensityAugmentOptions::gamma_min), "see gamma_probability",
+                 Bounds().finite())
+          .field("gamma_max", member(&A::intensity, &IntensityAugmentOptions::gamma_max), "see gamma_probability",
+                 Bounds().finite())
+          .field("noise_probability", member(&A::intensity, &IntensityAugmentOptions::noise_probability),
+                 "Gaussian noise, standard deviation U(0, noise_std)", Bounds::probability())
+          .field("noise_std", member(&A::intensity, &IntensityAugmentOptions::noise_std), "see noise_probability",
+                 Bounds().finite())
+          .field("blur_probability", member(&A::intensity, &IntensityAugmentOptions::blur_probability),
+                 "Gaussian blur, sigma U(blur_sigma_min, blur_sigma_max) voxels", Bounds::probability())
+          .field("blur_sigma_min", member(&A::intensity, &IntensityAugmentOptions::blur_sigma_min),
+                 "see blur_probability", Bounds().finite())
+          .field("blur_sigma_max", member(&A::intensity, &IntensityAugmentOptions::blur_sigma_max),
+                 "see blur_probability", Bounds().finite())
+          .field("lowres_probability", member(&A::intensity, &IntensityAugmentOptions::lowres_probability),
+                 "simulated low resolution: down by U(lowres_zoom_min, lowres_zoom_max), back up", Bounds::probability())
+          .field("lowres_zoom_min", member(&A::intensity, &IntensityAugmentOptions::lowres_zoom_min),
+                 "see lowres_probability", Bounds().finite())
+          .field("lowres_zoom_max", member(&A::intensity, &IntensityAugmentOptions::lowres_zoom_max),
+                 "see lowres_probability", Bounds().finite());
+  return schema;
 }
 
-void read_data(JsonFields& f, DataOptions& d) {
-  f.get("manifest", d.manifest);
-  f.get("task", d.task);
-  f.get("split", d.split);
-  f.get("folds", d.folds);
-  f.get("fold", d.fold);
-  f.get("validation_fraction", d.validation_fraction);
-  f.get("test_fraction", d.test_fraction);
-  f.get("split_seed", d.split_seed);
-  f.get("spacing_mm", d.spacing_mm);
-  f.get("hu_min", d.intensity.hu_min);
-  f.get("hu_max", d.intensity.hu_max);
-  f.get("normalisation", d.intensity.normalisation);
-  f.get("mean", d.intensity.mean);
-  f.get("std", d.intensity.std);
-  f.finish();
+const Schema<TrainConfig>& training_schema() {
+  using C = TrainConfig;
+  auto train = [](auto TrainOptions::*m) { return member(&C::train, m); };
+  static const Schema<C> schema =
+      Schema<C>()
+          .field("patch_size", train(&TrainOptions::patch_size),
+                 "(x, y, z) voxels; multiples of 2^(depth-1) for a U-Net, network.boxnet.input_size for lung_box",
+                 Bounds().min(1))
+          .field("foreground_probability", train(&TrainOptions::foreground_probability),
+                 "share of the patches centred on a labelled voxel", Bounds::probability())
+          .field("batch_size", train(&TrainOptions::batch_size), "patches per optimiser step", Bounds().min(1))
+          .field("steps", train(&TrainOptions::steps), "optimiser steps in total", Bounds().min(1))
+          .field("validate_every", train(&TrainOptions::validate_every), "steps between validations (and log rows)",
+                 Bounds().min(1))
+          .field("checkpoint_every", train(&TrainOptions::checkpoint_every),
+                 "steps between checkpoints (0 = only at the end)", Bounds().min(0))
+          .field("early_stopping_patience", train(&TrainOptions::early_stopping_patience),
+                 "validations without improvement before stopping (0 = never)")
+          .field("early_stopping_min_delta", train(&TrainOptions::early_stopping_min_delta),
+                 "the smallest rise of the validation Dice that counts as an improvement", Bounds().finite())
+          .field("grad_clip_norm", train(&TrainOptions::grad_clip_norm), "largest global gradient norm (0 = no clipping)",
+                 Bounds().finite())
+          .field("amp", train(&TrainOptions::amp), "mixed precision, CUDA only (ignored on CPU)")
+          .field("device", train(&TrainOptions::device), "auto: CUDA when available", Choices{"auto", "cpu", "cuda"})
+          .field("seed", train(&TrainOptions::seed), "network initialisation, batches, augmentation, dropout")
+          .field("workers", train(&TrainOptions::workers), "loader threads (0 = in the training thread)",
+                 Bounds().min(0).max(kMaxLoaderWorkers, "loader threads (pulmo's limit; 2-8 keep a GPU busy)"))
+          .field("prefetch", train(&TrainOptions::prefetch), "batches built ahead", Bounds().min(1).max(kMaxPrefetch))
+          .field("threads", &C::threads,
+                 "LibTorch, OpenMP and ITK threads (0 = every available core; at most 4 per core; pulmo --threads "
+                 "overrides)",
+                 Bounds().min(0));
+  return schema;
 }
 
-void read_loss(JsonFields& f, LossOptions& l) {
-  std::string type = loss_name(l.kind);
-  f.get("type", type);
-  l.kind = parse_loss_kind(type);
-  f.get("batch_dice", l.batch_dice);
-  f.get("include_background", l.include_background);
-  f.get("smooth", l.smooth);
-  f.get("dice_weight", l.dice_weight);
-  f.get("ce_weight", l.ce_weight);
-  f.get("focal_gamma", l.focal_gamma);
-  f.get("tversky_alpha", l.tversky_alpha);
-  f.get("tversky_beta", l.tversky_beta);
-  f.finish();
-}
-
-void read_optimizer(JsonFields& f, OptimizerOptions& o) {
-  f.get("type", o.type);
-  f.get("lr", o.lr);
-  f.get("weight_decay", o.weight_decay);
-  f.get("beta1", o.beta1);
-  f.get("beta2", o.beta2);
-  f.get("momentum", o.momentum);
-  f.get("nesterov", o.nesterov);
-  f.finish();
-}
-
-void read_schedule(JsonFields& f, ScheduleOptions& s) {
-  f.get("type", s.type);
-  f.get("warmup_steps", s.warmup_steps);
-  f.get("poly_power", s.poly_power);
-  f.get("min_lr", s.min_lr);
-  f.get("plateau_factor", s.plateau_factor);
-  f.get("plateau_patience", s.plateau_patience);
-  f.finish();
-}
-
-void read_augment(JsonFields& f, AugmentOptions& a) {
-  f.get("enabled", a.enabled);
-  f.get("flip_probability", a.flip.probability);
-  f.get("rotate_scale_probability", a.spatial.probability);
-  f.get("rotate_degrees", a.spatial.rotate_degrees);
-  f.get("scale_min", a.spatial.scale_min);
-  f.get("scale_max", a.spatial.scale_max);
-  f.get("elastic_probability", a.spatial.elastic_probability);
-  f.get("elastic_mm", a.spatial.elastic_mm);
-  f.get("elastic_grid", a.spatial.elastic_grid);
-  IntensityAugmentOptions& i = a.intensity;
-  f.get("shift_probability", i.shift_probability);
-  f.get("shift", i.shift);
-  f.get("scale_probability", i.scale_probability);
-  f.get("scale", i.scale);
-  f.get("gamma_probability", i.gamma_probability);
-  f.get("gamma_min", i.gamma_min);
-  f.get("gamma_max", i.gamma_max);
-  f.get("noise_probability", i.noise_probability);
-  f.get("noise_std", i.noise_std);
-  f.get("blur_probability", i.blur_probability);
-  f.get("blur_sigma_min", i.blur_sigma_min);
-  f.get("blur_sigma_max", i.blur_sigma_max);
-  f.get("lowres_probability", i.lowres_probability);
-  f.get("lowres_zoom_min", i.lowres_zoom_min);
-  f.get("lowres_zoom_max", i.lowres_zoom_max);
-  f.finish();
-}
-
-void read_training(JsonFields& f, TrainOptions& t, int& threads) {
-  f.get("patch_size", t.patch_size);
-  f.get("foreground_probability", t.foreground_probability);
-  f.get("batch_size", t.batch_size);
-  f.get("steps", t.steps);
-  f.get("validate_every", t.validate_every);
-  f.get("checkpoint_every", t.checkpoint_every);
-  f.get("early_stopping_patience", t.early_stopping_patience);
-  f.get("early_stopping_min_delta", t.early_stopping_min_delta);
-  f.get("grad_clip_norm", t.grad_clip_norm);
-  f.get("amp", t.amp);
-  f.get("device", t.device);
-  f.get("seed", t.seed);
-  f.get("workers", t.workers);
-  f.get("prefetch", t.prefetch);
-  f.get("threads", threads);
-  f.finish();
-}
-
-void validate(const TrainConfig& c, const std::string& where) {
-  auto bad = [&](const std::string& m) { throw Error(ExitCode::BadConfig, where + ": " + m); };
+// The checks that involve several sections, after those of single values.
+void validate(const TrainConfig& c, const SchemaContext& ctx) {
+  auto bad = [&](const std::string& m) { ctx.fail(m); };
   const DataOptions& d = c.data;
-  if (d.task != "lungs" && d.task != "lesions" && d.task != "lung_box" && d.task != "cxr_lungs")
-    bad("data.task must be lungs, lesions, lung_box or cxr_lungs");
-  if (d.split != "holdout" && d.split != "kfold" && d.split != "loo") bad("data.split must be holdout, kfold or loo");
-  if (d.split == "kfold" && d.folds < 2) bad("data.folds must be >= 2");
-  if (d.validation_fraction < 0 || d.validation_fraction >= 1) bad("data.validation_fraction must be in [0, 1)");
-  if (d.test_fraction < 0 || d.test_fraction + d.validation_fraction >= 1) bad("data.test_fraction must be in [0, 1 - validation_fraction)");
-  if (!(d.intensity.hu_max > d.intensity.hu_min)) bad("data.hu_max must exceed data.hu_min");
+  if (d.split == SplitKind::KFold && d.folds < 2) bad("data.folds must be >= 2 for split kfold (not " + std::to_string(d.folds) + ")");
+  if (d.test_fraction + d.validation_fraction >= 1) bad("data.test_fraction must be in [0, 1 - validation_fraction)");
   const TrainOptions& t = c.train;
-  if (t.steps < 1 || t.batch_size < 1 || t.validate_every < 1) bad("training.steps, batch_size and validate_every must be >= 1");
-  if (t.checkpoint_every < 0 || t.workers < 0 || t.prefetch < 1) bad("training.checkpoint_every/workers must be >= 0, prefetch >= 1");
-  if (!(t.optimizer.lr > 0)) bad("optimizer.lr must be > 0");
-  if (t.optimizer.type != "adam" && t.optimizer.type != "adamw" && t.optimizer.type != "sgd")
-    bad("optimizer.type must be adam, adamw or sgd");
-  const std::string& s = t.schedule.type;
-  if (s != "constant" && s != "poly" && s != "cosine" && s != "plateau") bad("schedule.type must be constant, poly, cosine or plateau");
+  const int max_threads = kMaxThreadsPerCore * available_cores();
+  if (c.threads > max_threads)
+    bad("training.threads " + std::to_string(c.threads) + " is more than " + std::to_string(kMaxThreadsPerCore) +
+        " per available core (at most " + std::to_string(max_threads) + " here; 0 = every core)");
   if (d.task == "lung_box") {
     if (t.network.type != "boxnet") bad("network.type must be boxnet for data.task lung_box");
     if (t.patch_size != t.network.boxnet.input_size)
       bad("training.patch_size must equal network.boxnet.input_size for a lung_box model (the whole CT is resampled to it)");
-    if (c.threads < 0) bad("training.threads must be >= 0");
     return;
   }
   if (t.network.type != "unet") bad("network.type must be unet for segmentation training");
@@ -204,91 +190,48 @@ void validate(const TrainConfig& c, const std::string& where) {
   if (flat && t.patch_size[0] != t.patch_size[1])
     bad("training.patch_size must be square for data.task cxr_lungs (the X-ray is letterboxed to size x size)");
   if (t.network.unet.out_channels != 3 && t.network.unet.out_channels != 2)
-    bad("network.unet.out_channels must be 3 (background + 2 labels) or 2 (background + any label)");
-  const UNetOptions& u = t.network.unet;
-  if (u.depth < 1 || u.depth > 7) bad("network.unet.depth must be 1..7 (not " + std::to_string(u.depth) + ")");
-  if (u.base_width < 1 || u.max_width < 1) bad("network.unet.base_width and max_width must be >= 1");
-  auto probability = [&](const char* name, double p) {
-    if (!(p >= 0 && p <= 1)) bad(std::string(name) + " is a probability and must be in [0, 1] (not " + std::to_string(p) + ")");
-  };
-  const AugmentOptions& a = t.augment;
-  for (double p : a.flip.probability) probability("augment.flip_probability", p);
-  probability("augment.rotate_scale_probability", a.spatial.probability);
-  probability("augment.elastic_probability", a.spatial.elastic_probability);
-  probability("augment.shift_probability", a.intensity.shift_probability);
-  probability("augment.scale_probability", a.intensity.scale_probability);
-  probability("augment.gamma_probability", a.intensity.gamma_probability);
-  probability("augment.noise_probability", a.intensity.noise_probability);
-  probability("augment.blur_probability", a.intensity.blur_probability);
-  probability("augment.lowres_probability", a.intensity.lowres_probability);
-  probability("training.foreground_probability", t.foreground_probability);
-  if (!(u.dropout >= 0 && u.dropout < 1)) bad("network.unet.dropout must be in [0, 1)");
-  if (t.workers > kMaxLoaderWorkers)
-    bad("training.workers " + std::to_string(t.workers) + " is more than " + std::to_string(kMaxLoaderWorkers) +
-        " loader threads (pulmo's limit; 2-8 keep a GPU busy)");
-  if (t.prefetch > kMaxPrefetch) bad("training.prefetch must be <= " + std::to_string(kMaxPrefetch));
-  const int max_threads = kMaxThreadsPerCore * available_cores();
-  if (c.threads > max_threads)
-    bad("training.threads " + std::to_string(c.threads) + " is more than " + std::to_string(kMaxThreadsPerCore) +
-        " per available core (at most " + std::to_string(max_threads) + " here; 0 = every core)");
-  for (int a2 = 0; a2 < 3; ++a2)
-    if (!std::isfinite(d.spacing_mm[a2])) bad("data.spacing_mm must be finite");
+    bad("network.unet.out_channels must be 3 (background + 2 labels) or 2 (background + one label)");
   const int64_t div = network_divisor(t.network);
-  for (int a2 = 0; a2 < (flat ? 2 : 3); ++a2)
-    if (t.patch_size[a2] < 1 || t.patch_size[a2] % div != 0)
-      bad("training.patch_size entries must be positive multiples of " + std::to_string(div));
-  if (c.threads < 0) bad("training.threads must be >= 0");
+  for (int a = 0; a < (flat ? 2 : 3); ++a)
+    if (t.patch_size[a] % div != 0) bad("training.patch_size entries must be positive multiples of " + std::to_string(div));
 }
 
 }  // namespace
 
-json parse_yaml_or_json(const std::string& text, bool yaml, const std::string& where) {
-  try {
-    return yaml ? yaml_to_json(YAML::Load(text)) : parse_json_without_duplicates(text);
-  } catch (const Error& e) {
-    throw e.with_context(where);
-  } catch (const YAML::Exception& e) {
-    throw Error(ExitCode::BadConfig, where + ": not valid YAML: " + e.what());
-  } catch (const json::parse_error& e) {
-    throw Error(ExitCode::BadConfig, where + ": not valid JSON: " + e.what());
-  }
+const Schema<TrainConfig>& train_config_schema() {
+  using C = TrainConfig;
+  static const Schema<C> schema =
+      Schema<C>()
+          .section("data", &C::data, data_schema())
+          .section("network", member(&C::train, &TrainOptions::network), network_schema())
+          .section("loss", member(&C::train, &TrainOptions::loss), loss_schema())
+          .section("optimizer", member(&C::train, &TrainOptions::optimizer), optimizer_schema())
+          .section("schedule", member(&C::train, &TrainOptions::schedule),
+                   Schema<ScheduleOptions>()
+                       .enum_field("type", &ScheduleOptions::type, schedule_type_names(),
+                                   "the learning-rate schedule (after the warm-up)")
+                       .field("warmup_steps", &ScheduleOptions::warmup_steps, "linear warm-up from 0 over these steps")
+                       .field("poly_power", &ScheduleOptions::poly_power, "poly: lr * (1 - t)^power", Bounds().finite())
+                       .field("min_lr", &ScheduleOptions::min_lr, "cosine: floor", Bounds().finite())
+                       .field("plateau_factor", &ScheduleOptions::plateau_factor,
+                              "plateau: lr *= factor after plateau_patience validations without improvement",
+                              Bounds().finite())
+                       .field("plateau_patience", &ScheduleOptions::plateau_patience, "see plateau_factor"))
+          .section("augment", member(&C::train, &TrainOptions::augment), augment_schema())
+          .group("training", training_schema())
+          .field("output", member(&C::train, &TrainOptions::output),
+                 "model folder (required here or with --output); relative to the working directory");
+  return schema;
 }
 
 TrainConfig parse_train_config(const std::string& text, bool yaml, const std::string& where) {
-  json j = parse_yaml_or_json(text, yaml, where);
+  const json j = parse_yaml_or_json(text, yaml, where);
   TrainConfig c;
-  JsonFields f(j, where);
-  {
-    JsonFields g(f.object("data"), where + ": data");
-    read_data(g, c.data);
-  }
-  if (f.has("network")) c.train.network = network_from_json(f.object("network"), where + ": network");
-  else f.object("network");
-  {
-    JsonFields g(f.object("loss"), where + ": loss");
-    read_loss(g, c.train.loss);
-  }
-  {
-    JsonFields g(f.object("optimizer"), where + ": optimizer");
-    read_optimizer(g, c.train.optimizer);
-  }
-  {
-    JsonFields g(f.object("schedule"), where + ": schedule");
-    read_schedule(g, c.train.schedule);
-  }
-  {
-    JsonFields g(f.object("augment"), where + ": augment");
-    read_augment(g, c.train.augment);
-  }
-  {
-    JsonFields g(f.object("training"), where + ": training");
-    read_training(g, c.train, c.threads);
-  }
-  f.get("output", c.train.output);
-  f.finish();
+  const SchemaContext ctx(where);
+  train_config_schema().read(j, c, ctx);
   // GGO / consolidation have no side; X-ray lungs are one label (1 lung)
   if (c.data.task == "lesions" || c.data.task == "cxr_lungs") c.train.augment.flip.swap_labels.clear();
-  validate(c, where);
+  validate(c, ctx);
   return c;
 }
 
@@ -298,47 +241,8 @@ TrainConfig read_train_config(const std::string& path) {
   return parse_train_config(read_text_file(path), ext == ".yaml" || ext == ".yml", path);
 }
 
-std::string train_config_to_json(const TrainConfig& c) {
-  const DataOptions& d = c.data;
-  const TrainOptions& t = c.train;
-  const LossOptions& l = t.loss;
-  const AugmentOptions& a = t.augment;
-  const IntensityAugmentOptions& i = a.intensity;
-  json j;
-  j["data"] = {{"manifest", d.manifest}, {"task", d.task}, {"split", d.split}, {"folds", d.folds}, {"fold", d.fold},
-               {"validation_fraction", d.validation_fraction}, {"test_fraction", d.test_fraction},
-               {"split_seed", d.split_seed}, {"spacing_mm", d.spacing_mm}, {"hu_min", d.intensity.hu_min},
-               {"hu_max", d.intensity.hu_max}, {"normalisation", d.intensity.normalisation},
-               {"mean", d.intensity.mean}, {"std", d.intensity.std}};
-  j["network"] = network_to_json(t.network);
-  j["loss"] = {{"type", loss_name(l.kind)}, {"batch_dice", l.batch_dice}, {"include_background", l.include_background},
-               {"smooth", l.smooth}, {"dice_weight", l.dice_weight}, {"ce_weight", l.ce_weight},
-               {"focal_gamma", l.focal_gamma}, {"tversky_alpha", l.tversky_alpha}, {"tversky_beta", l.tversky_beta}};
-  j["optimizer"] = {{"type", t.optimizer.type}, {"lr", t.optimizer.lr}, {"weight_decay", t.optimizer.weight_decay},
-                    {"beta1", t.optimizer.beta1}, {"beta2", t.optimizer.beta2}, {"momentum", t.optimizer.momentum},
-                    {"nesterov", t.optimizer.nesterov}};
-  j["schedule"] = {{"type", t.schedule.type}, {"warmup_steps", t.schedule.warmup_steps},
-                   {"poly_power", t.schedule.poly_power}, {"min_lr", t.schedule.min_lr},
-                   {"plateau_factor", t.schedule.plateau_factor}, {"plateau_patience", t.schedule.plateau_patience}};
-  j["augment"] = {{"enabled", a.enabled}, {"flip_probability", a.flip.probability},
-                  {"rotate_scale_probability", a.spatial.probability}, {"rotate_degrees", a.spatial.rotate_degrees},
-                  {"scale_min", a.spatial.scale_min}, {"scale_max", a.spatial.scale_max},
-                  {"elastic_probability", a.spatial.elastic_probability}, {"elastic_mm", a.spatial.elastic_mm},
-                  {"elastic_grid", a.spatial.elastic_grid}, {"shift_probability", i.shift_probability},
-                  {"shift", i.shift}, {"scale_probability", i.scale_probability}, {"scale", i.scale},
-                  {"gamma_probability", i.gamma_probability}, {"gamma_min", i.gamma_min}, {"gamma_max", i.gamma_max},
-                  {"noise_probability", i.noise_probability}, {"noise_std", i.noise_std},
-                  {"blur_probability", i.blur_probability}, {"blur_sigma_min", i.blur_sigma_min},
-                  {"blur_sigma_max", i.blur_sigma_max}, {"lowres_probability", i.lowres_probability},
-                  {"lowres_zoom_min", i.lowres_zoom_min}, {"lowres_zoom_max", i.lowres_zoom_max}};
-  j["training"] = {{"patch_size", t.patch_size}, {"foreground_probability", t.foreground_probability},
-                   {"batch_size", t.batch_size}, {"steps", t.steps}, {"validate_every", t.validate_every},
-                   {"checkpoint_every", t.checkpoint_every}, {"early_stopping_patience", t.early_stopping_patience},
-                   {"early_stopping_min_delta", t.early_stopping_min_delta}, {"grad_clip_norm", t.grad_clip_norm},
-                   {"amp", t.amp}, {"device", t.device}, {"seed", t.seed}, {"workers", t.workers},
-                   {"prefetch", t.prefetch}, {"threads", c.threads}};
-  j["output"] = t.output;
-  return j.dump(2) + "\n";
-}
+std::string train_config_to_json(const TrainConfig& c) { return train_config_schema().write(c).dump(2) + "\n"; }
+
+std::string train_config_table() { return train_config_schema().markdown_table(TrainConfig{}); }
 
 }  // namespace pulmo

@@ -18,10 +18,6 @@ namespace pulmo {
 // type.
 std::unique_ptr<torch::optim::Optimizer> make_optimizer(const OptimizerOptions& o, std::vector<at::Tensor> params);
 
-// YAML (yaml = true) or JSON text as JSON (YAML scalars typed: numbers, booleans, quoted strings stay strings;
-// duplicate JSON keys refused). Error(BadConfig) naming `where` when it does not parse.
-nlohmann::json parse_yaml_or_json(const std::string& text, bool yaml, const std::string& where);
-
 // A test hook: train_segmentation() that stops abruptly before `step`, writing nothing more, as a kill would (the
 // checkpoints written before stay). True when it stopped there (false when training ended first).
 bool train_segmentation_killed_before(int64_t step, const TrainOptions& o, ModelInfo info,

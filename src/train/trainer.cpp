@@ -194,7 +194,7 @@ void Trainer::after_validation_point() {
     st_.plateau_bad = 0;
   } else {
     st_.bad_validations++;
-    if (o_.schedule.type == "plateau" && ++st_.plateau_bad >= o_.schedule.plateau_patience) {
+    if (o_.schedule.type == ScheduleType::Plateau && ++st_.plateau_bad >= o_.schedule.plateau_patience) {
       st_.plateau_scale *= o_.schedule.plateau_factor;
       st_.plateau_bad = 0;
     }

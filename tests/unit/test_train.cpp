@@ -72,19 +72,19 @@ TEST(Schedules, PolyCosineWarmupAndPlateauFollowTheirFormulas) {
   OptimizerOptions opt;
   opt.lr = 0.01;
   ScheduleOptions s;
-  s.type = "poly";
+  s.type = ScheduleType::Poly;
   s.poly_power = 0.9;
   EXPECT_DOUBLE_EQ(scheduled_lr(opt, s, 0, 100), 0.01);
   EXPECT_NEAR(scheduled_lr(opt, s, 50, 100), 0.01 * std::pow(0.5, 0.9), 1e-15);
-  s.type = "cosine";
+  s.type = ScheduleType::Cosine;
   s.min_lr = 0.001;
   EXPECT_NEAR(scheduled_lr(opt, s, 50, 100), 0.001 + 0.5 * 0.009, 1e-15);
   EXPECT_NEAR(scheduled_lr(opt, s, 100, 100), 0.001, 1e-15);
-  s.type = "constant";
+  s.type = ScheduleType::Constant;
   s.warmup_steps = 10;
   EXPECT_NEAR(scheduled_lr(opt, s, 4, 100), 0.005, 1e-15);
   s.warmup_steps = 0;
-  s.type = "plateau";
+  s.type = ScheduleType::Plateau;
   EXPECT_DOUBLE_EQ(scheduled_lr(opt, s, 70, 100, 0.25), 0.0025);
 }
 
@@ -185,7 +185,7 @@ TEST(TrainConfig, YamlAndJsonGiveTheSameConfiguration) {
   const TrainConfig j = parse_train_config(
       R"({"optimizer": {"type": "sgd", "lr": 0.01}, "training": {"patch_size": [64, 64, 32]}, "output": "out"})", false);
   EXPECT_EQ(train_config_to_json(y), train_config_to_json(j));
-  EXPECT_EQ(y.train.optimizer.type, "sgd");
+  EXPECT_EQ(y.train.optimizer.type, OptimizerType::Sgd);
   EXPECT_EQ(y.train.patch_size[2], 32);
 }
 
@@ -239,8 +239,8 @@ TEST(BoxTrainer, LearnsWhereTheLungsAreAndWritesABoxModelFolder) {
   o.optimizer.lr = 3e-3;
   o.output = dir.file("box");
   ModelInfo info;
-  info.hu_min = -1024;
-  info.hu_max = 400;
+  info.intensity.hu_min = -1024;
+  info.intensity.hu_max = 400;
   const TrainResult r = train_lung_box(o, info, {cases[0], cases[1], cases[3]}, {cases[2]});
   EXPECT_EQ(r.steps_done, 150);
   EXPECT_GT(r.best_validation_dice, 0.6) << "validation box IoU";
