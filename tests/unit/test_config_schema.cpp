@@ -1,10 +1,13 @@
-// Configuration schemas: the training configuration, model.json and the YAML reader.
+// The configurations read through their schemas: the training configuration, model.json, and the YAML typing.
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
 
+#include <cmath>
 #include <filesystem>
+#include <vector>
 
+#include "core/config_text.h"
 #include "pulmo/error.h"
 #include "pulmo/fileutil.h"
 #include "pulmo/model.h"
@@ -33,4 +36,66 @@ TEST(ConfigSchema, ShippedModelJsonAndTrainingConfigsAreRewrittenByteForByte) {
     ++checked;
   }
   EXPECT_EQ(checked, 4);
+}
+
+// ---- YAML scalars keep the type they are written with ------------------------------------------------------------
+
+TEST(YamlScalars, APlainScalarIsANumberBooleanOrNullOnlyAsTheYaml12CoreSchemaSays) {
+  using nlohmann::json;
+  const std::vector<std::pair<std::string, json>> cases = {
+      {"12", 12}, {"-3", -3}, {"+7", 7}, {"0x1f", 31}, {"0o17", 15}, {"18446744073709551615", 18446744073709551615ull},
+      {"1.5", 1.5}, {"1e-5", 1e-5}, {"1.0e-5", 1e-5}, {".5", 0.5}, {"-2.", -2.0}, {"true", true}, {"False", false},
+      {"TRUE", true}, {"fAlSe", false}, {"null", nullptr}, {"~", nullptr}, {"", nullptr},
+      // strings: YAML 1.1 booleans, numbers with separators, dates, hex-looking words
+      {"yes", "yes"}, {"no", "no"}, {"on", "on"}, {"off", "off"}, {"y", "y"}, {"1_000", "1_000"},
+      {"2024-01-01", "2024-01-01"}, {"0x", "0x"}, {"1.2.3", "1.2.3"}, {"nan", "nan"}, {"inf", "inf"}, {"cuda:0", "cuda:0"}};
+  for (const auto& [text, expected] : cases) {
+    const json got = yaml_plain_scalar(text);
+    EXPECT_EQ(got, expected) << "'" << text << "' -> " << got.dump();
+    EXPECT_EQ(got.type(), expected.type()) << "'" << text << "'";
+  }
+  EXPECT_TRUE(std::isinf(yaml_plain_scalar(".inf").get<double>()));
+  EXPECT_LT(yaml_plain_scalar("-.Inf").get<double>(), 0);
+  EXPECT_TRUE(std::isnan(yaml_plain_scalar(".nan").get<double>()));
+  // Quoted and block scalars are strings, whatever they hold.
+  const json j = parse_yaml_or_json("a: \"12\"\nb: 'true'\nc: !!str 3\nd: |\n  7\ne: 0.5\n", true, "t");
+  EXPECT_EQ(j.at("a"), "12");
+  EXPECT_EQ(j.at("b"), "true");
+  EXPECT_EQ(j.at("c"), "3");
+  EXPECT_EQ(j.at("d"), "7\n");
+  EXPECT_EQ(j.at("e"), 0.5);
+}
+
+TEST(YamlScalars, ABooleanKeyTakesYesNoOnOffAndAStringKeyKeepsThemAsText) {
+  const TrainConfig off = parse_train_config("training:\n  amp: no\naugment:\n  enabled: off\nloss:\n  batch_dice: Yes\n", true);
+  EXPECT_FALSE(off.train.amp);
+  EXPECT_FALSE(off.train.augment.enabled);
+  EXPECT_TRUE(off.train.loss.batch_dice);
+  EXPECT_FALSE(parse_train_config("training:\n  amp: \"no\"\n", true).train.amp);
+  EXPECT_TRUE(parse_train_config("training:\n  amp: on\n", true).train.amp);
+  EXPECT_TRUE(parse_train_config("training:\n  amp: TRUE\n", true).train.amp);
+  // The folder "no" and the manifest "yes" (a YAML 1.1 reader made them booleans).
+  const TrainConfig named = parse_train_config("output: no\ndata:\n  manifest: yes\n", true);
+  EXPECT_EQ(named.train.output, "no");
+  EXPECT_EQ(named.data.manifest, "yes");
+  EXPECT_EQ(parse_train_config("output: \"2024\"\n", true).train.output, "2024");
+  EXPECT_EQ(parse_train_config("data:\n  split_seed: 18446744073709551615\n", true).data.split_seed, 18446744073709551615ull);
+  EXPECT_EQ(parse_train_config("training:\n  seed: 0x10\n", true).train.seed, 16u);
+  EXPECT_DOUBLE_EQ(parse_train_config("optimizer:\n  lr: 1e-3\n", true).train.optimizer.lr, 1e-3);
+  auto refused = [](const std::string& yaml, const std::string& part) {
+    try {
+      parse_train_config(yaml, true, "c.yaml");
+      ADD_FAILURE() << "accepted: " << yaml;
+    } catch (const Error& e) {
+      EXPECT_EQ(e.code(), ExitCode::BadConfig) << e.what();
+      EXPECT_NE(std::string(e.what()).find(part), std::string::npos) << e.what();
+    }
+  };
+  refused("output: 2024\n", "c.yaml: key 'output' must be a string (not 2024); in YAML, quote it: \"2024\"");
+  refused("training:\n  device: 1\n", "c.yaml: training: key 'device' must be a string (not 1)");
+  refused("training:\n  device: \"1\"\n", "c.yaml: training.device must be one of auto, cpu, cuda (not '1')");
+  refused("training:\n  amp: 1\n", "key 'amp' must be a boolean: true/false, yes/no or on/off (not 1)");
+  refused("training:\n  amp: maybe\n", "key 'amp' must be a boolean");
+  refused("training:\n  steps: \"5\"\n", "key 'steps' must be an integer (not \"5\")");
+  refused("augment:\n  gamma_probability: .nan\n", "augment.gamma_probability is a probability and must be in [0, 1] (not nan)");
 }
