@@ -23,7 +23,7 @@ struct CxrArgs {
   std::string config, image, model = "models/cxr", clinical_file, heatmap, out_dir, manifest, features, variant;
   std::string ieee8023, hannover, output, lung_model = "models/cxr_lungs", cases = "test";
   std::vector<std::string> clinical, attributes{"sex", "view", "source"};
-  bool json = false;
+  bool json = false, print_config_table = false;
   int bootstrap = 1000, folds = 5;
   uint64_t seed = 20201;
 };
@@ -35,6 +35,11 @@ std::map<std::string, double> clinical_of(const CxrArgs& a) {
 }
 
 int run_train(const CxrArgs& a, const GlobalOptions& g) {
+  if (a.print_config_table) {
+    std::cout << cxr::cxr_train_config_table();
+    return 0;
+  }
+  if (a.config.empty()) throw Error(ExitCode::Usage, "--config is required");
   const cxr::CxrTrainConfig c = cxr::read_cxr_train_config(a.config);
   const cxr::CvResult r = cxr::train_cxr(c, g.quiet ? nullptr : &std::cerr);
   std::printf("%-10s %-30s %-30s %-30s %-30s\n", "variant", "balanced accuracy", "ROC AUC", "sensitivity", "specificity");
@@ -149,7 +154,9 @@ Action register_cxr(CLI::App& app, const GlobalOptions& global) {
   CLI::App* sub = app.add_subcommand("cxr", "Chest X-ray prognosis: severe COVID-19 course from an X-ray + clinical values (docs/cxr.md)");
   sub->require_subcommand(1);
   CLI::App* train = sub->add_subcommand("train", "Cross-validate the CXR variants and train the model (YAML config)");
-  train->add_option("--config", a->config, "training configuration (YAML/JSON)")->required()->check(CLI::ExistingFile);
+  train->add_option("--config", a->config, "training configuration (YAML/JSON)")->check(CLI::ExistingFile);
+  train->add_flag("--print-config-table", a->print_config_table,
+                  "print every configuration key as the Markdown table of docs/cxr.md, and exit");
   auto add_inputs = [&](CLI::App* s) {
     s->add_option("image", a->image, "chest X-ray (PNG, JPEG, DICOM)")->required();
     s->add_option("--model", a->model, "model folder")->capture_default_str();

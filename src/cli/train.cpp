@@ -1,25 +1,32 @@
 // pulmo train --config FILE [--resume] [--output DIR] [--fold N]: the arguments of train_from_config()
 // (pulmo/job.h), which trains a model folder per fold from a manifest with patient-level splits (docs/training.md);
-// prints one line per fold.
+// prints one line per fold. pulmo train --print-config-table: the key table of docs/training.md.
 #include <iomanip>
 #include <iostream>
 #include <memory>
 #include <string>
 
 #include "cli/command.h"
+#include "pulmo/error.h"
 #include "pulmo/job.h"
 #include "pulmo/train.h"
+#include "pulmo/train_config.h"
 
 namespace pulmo::cli {
 namespace {
 
 struct TrainCliOptions {
   std::string config, output;
-  bool resume = false;
+  bool resume = false, print_config_table = false;
   int fold = -1;  // -1 = as in the config (data.fold)
 };
 
 int run_train(const TrainCliOptions& cli, const GlobalOptions& global) {
+  if (cli.print_config_table) {
+    std::cout << train_config_table();
+    return 0;
+  }
+  if (cli.config.empty()) throw Error(ExitCode::Usage, "--config is required");
   TrainJobOptions job;
   job.config = cli.config;
   job.output = cli.output;
@@ -45,7 +52,10 @@ int run_train(const TrainCliOptions& cli, const GlobalOptions& global) {
 Action register_train(CLI::App& app, const GlobalOptions& global) {
   auto opt = std::make_shared<TrainCliOptions>();
   CLI::App* sub = app.add_subcommand("train", "Train a lung or lesion segmentation model from a manifest (docs/training.md)");
-  sub->add_option("--config", opt->config, "training configuration, JSON or YAML (.yaml/.yml)")->required();
+  sub->add_option("--config", opt->config, "training configuration, JSON or YAML (.yaml/.yml)");
+  sub->add_flag("--print-config-table", opt->print_config_table,
+                "print every configuration key (type, default, allowed values, meaning) as the Markdown table of "
+                "docs/training.md, and exit");
   sub->add_flag("--resume", opt->resume, "continue from the checkpoint in the output folder");
   sub->add_option("--output", opt->output, "model folder (overrides the config's 'output')");
   sub->add_option("--fold", opt->fold, "train only this fold (overrides data.fold)")->check(CLI::NonNegativeNumber);

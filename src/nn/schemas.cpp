@@ -26,7 +26,8 @@ const Schema<NetworkOptions>& network_schema() {
                  Bounds().min(2).max(3))
           .field("in_channels", &UNetOptions::in_channels, "input channels", Bounds().min(1))
           .field("out_channels", &UNetOptions::out_channels,
-                 "classes: background + 2 labels (3), background + one label (2); 1 = a single sigmoid output",
+                 "classes: 3 = background + 2 labels, 2 = background + one label (training takes these two; label values "
+                 "must stay below it)",
                  Bounds().min(1))
           .field("depth", &UNetOptions::depth, "resolution levels; patch sizes must be multiples of 2^(depth-1)",
                  Bounds().min(1).max(7))

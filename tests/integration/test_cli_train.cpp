@@ -66,6 +66,18 @@ TEST(CliTrain, AMissingConfigIsNotFound) {
   EXPECT_EQ(run_pulmo("train --config '" + dir.file("none.json") + "'").exit_code, 3);
 }
 
+TEST(CliTrain, PrintConfigTablePrintsTheKeyTableAndAConfigIsOtherwiseRequired) {
+  for (const std::string& command : {"train", "cxr train"}) {
+    const auto table = run_pulmo(command + " --print-config-table");
+    EXPECT_EQ(table.exit_code, 0) << table.err;
+    EXPECT_EQ(table.out.rfind("| key | type | default | allowed | meaning |\n", 0), 0u) << table.out;
+    EXPECT_NE(table.out.find("| `optimizer.lr` | number | `0.001` | > 0 |"), std::string::npos) << table.out;
+    const auto none = run_pulmo(command);
+    EXPECT_EQ(none.exit_code, 2) << none.err;
+    EXPECT_NE(none.err.find("--config is required"), std::string::npos) << none.err;
+  }
+}
+
 TEST(CliTrain, AnUnknownKeyIsABadConfigListingTheValidKeys) {
   TempDir dir;
   pulmo::write_text_atomic(dir.file("c.yaml"), "training:\n  stepz: 3\n");

@@ -3,11 +3,15 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <functional>
+#include <sstream>
 #include <vector>
 
 #include "core/config_text.h"
+#include "pulmo/cxr_model.h"
 #include "pulmo/error.h"
 #include "pulmo/fileutil.h"
 #include "pulmo/model.h"
@@ -98,4 +102,71 @@ TEST(YamlScalars, ABooleanKeyTakesYesNoOnOffAndAStringKeyKeepsThemAsText) {
   refused("training:\n  amp: maybe\n", "key 'amp' must be a boolean");
   refused("training:\n  steps: \"5\"\n", "key 'steps' must be an integer (not \"5\")");
   refused("augment:\n  gamma_probability: .nan\n", "augment.gamma_probability is a probability and must be in [0, 1] (not nan)");
+}
+
+// ---- the key tables of the docs are the schemas' -----------------------------------------------------------------
+
+namespace {
+
+// The lines between the "BEGIN config-table" and "END config-table" comments of a docs file.
+std::string generated_table(const std::string& path) {
+  const std::string text = read_text_file(path);
+  const size_t begin = text.find("\n<!-- BEGIN config-table");
+  const size_t end = text.find("\n<!-- END config-table");
+  if (begin == std::string::npos || end == std::string::npos || end < begin) return "(no BEGIN/END config-table markers)";
+  const size_t first = text.find('\n', begin + 1) + 1;
+  return text.substr(first, end + 1 - first);
+}
+
+// Line by line: "- " what the docs hold and the schema does not, "+ " the reverse.
+std::string line_difference(const std::string& docs, const std::string& schema) {
+  auto lines = [](const std::string& t) {
+    std::vector<std::string> v;
+    std::istringstream in(t);
+    for (std::string l; std::getline(in, l);) v.push_back(l);
+    return v;
+  };
+  const auto a = lines(docs), b = lines(schema);
+  std::string out;
+  for (const auto& l : a)
+    if (std::find(b.begin(), b.end(), l) == b.end()) out += "- " + l + "\n";
+  for (const auto& l : b)
+    if (std::find(a.begin(), a.end(), l) == a.end()) out += "+ " + l + "\n";
+  return out.empty() ? "(the same lines in another order)\n" : out;
+}
+
+void expect_docs_table(const std::string& docs, const std::string& table) {
+  const std::string in_docs = generated_table(test::data_path("../" + docs));
+  EXPECT_TRUE(in_docs == table) << docs << " and the configuration schema disagree (- docs, + schema):\n"
+                            << line_difference(in_docs, table)
+                            << "Refresh the table after building: scripts/refresh-config-tables.sh build/pulmo";
+}
+
+}  // namespace
+
+TEST(ConfigTables, DocsTrainingAndCxrHoldTheTablesTheSchemasRender) {
+  expect_docs_table("docs/training.md", train_config_table());
+  expect_docs_table("docs/cxr.md", cxr::cxr_train_config_table());
+}
+
+TEST(ConfigTables, TheTrainingTableHasARowForEveryKeyTheWriterWrites) {
+  const std::string table = train_config_table();
+  // Every leaf of the written configuration (both network architectures: only one is written at a time).
+  TrainConfig box;
+  box.train.network.type = "boxnet";
+  int leaves = 0;
+  std::function<void(const nlohmann::json&, const std::string&)> walk = [&](const nlohmann::json& j, const std::string& key) {
+    if (j.is_object()) {
+      for (auto it = j.begin(); it != j.end(); ++it) walk(it.value(), key.empty() ? it.key() : key + "." + it.key());
+      return;
+    }
+    ++leaves;
+    EXPECT_NE(table.find("| `" + key + "` |"), std::string::npos) << key;
+  };
+  walk(nlohmann::json::parse(train_config_to_json(TrainConfig{})), "");
+  walk(nlohmann::json::parse(train_config_to_json(box)).at("network"), "network");
+  EXPECT_EQ(static_cast<long>(std::count(table.begin(), table.end(), '\n')), 2 + leaves - 1);  // network.type twice
+  EXPECT_NE(table.find("| `optimizer.type` | string | `adam` | adam, adamw, sgd |"), std::string::npos) << table;
+  EXPECT_NE(table.find("| `training.workers` | integer | `2` | 0..64 |"), std::string::npos) << table;
+  EXPECT_NE(table.find("| `data.hu_min` | number | `-1024` |"), std::string::npos) << table;
 }
