@@ -84,13 +84,16 @@ struct TrainJobOptions {
   std::string config;                  // training configuration file: JSON, or YAML for .yaml / .yml (docs/training.md)
   std::string output;                  // model folder, replacing the configuration's "output" ("" = keep it)
   std::optional<int> fold;             // replaces data.fold: the one fold to train, or -1 for every fold
+  std::optional<int> threads;          // replaces training.threads for this run (0 = every available core; `pulmo
+                                       // --threads N`); the stored configuration keeps the file's value
   bool resume = false;                 // continue each fold from the checkpoint in its model folder
   std::ostream* progress = nullptr;    // the trainer's progress lines with ETA (e.g. &std::cerr); nullptr = silent
   std::function<void(const std::string&)> note;  // a line per case prepared and per fold started
   std::function<void(const FoldOutcome&)> fold_done;  // called as each fold ends
 };
 
-// Trains what the configuration file `job.config` describes, as `pulmo train` does: reads the manifest (relative to
+// Trains what the configuration file `job.config` describes, as `pulmo train` does: sets the LibTorch, OpenMP and ITK
+// thread counts of the process to training.threads (set_threads(), pulmo/runtime.h), reads the manifest (relative to
 // the configuration's folder), makes the patient-level splits, prepares every case a chosen fold needs once
 // (resampled and normalised; refused with Error(BadConfig) when the patch or the prepared cases cannot fit in this
 // machine's memory), then for each fold writes its model folder (output/, or output/fold_N/ for k-fold and

@@ -17,6 +17,7 @@
 #include "pulmo/error.h"
 #include "pulmo/fileutil.h"
 #include "pulmo/job.h"
+#include "pulmo/runtime.h"
 #include "pulmo/train.h"
 #include "pulmo/train_config.h"
 
@@ -138,6 +139,16 @@ std::vector<FoldOutcome> train_from_config(const TrainJobOptions& job) {
   TrainConfig cfg = read_train_config(job.config);
   if (!job.output.empty()) cfg.train.output = job.output;
   if (job.fold) cfg.data.fold = *job.fold;
+  if (job.threads) {
+    const int max_threads = kMaxThreadsPerCore * available_cores();
+    if (*job.threads < 0 || *job.threads > max_threads)
+      throw Error(ExitCode::BadConfig, "threads " + std::to_string(*job.threads) + " must be 0..." +
+                                           std::to_string(max_threads) + " (at most " + std::to_string(kMaxThreadsPerCore) +
+                                           " per available core; 0 = every core)");
+  }
+  // Before any case is prepared: resampling runs on these threads too. The stored configuration keeps the file's
+  // training.threads (model.json stays as it was), the progress notes name the count used.
+  const int threads = set_threads(job.threads ? *job.threads : cfg.threads);
   if (cfg.train.output.empty()) throw Error(ExitCode::BadConfig, job.config + ": no output folder (key 'output' or --output)");
   if (cfg.data.manifest.empty()) throw Error(ExitCode::BadConfig, job.config + ": no data.manifest");
   fs::path manifest_path(cfg.data.manifest);
@@ -211,7 +222,7 @@ std::vector<FoldOutcome> train_from_config(const TrainJobOptions& job) {
     write_text_atomic((fs::path(o.output) / ("config" + (ext.empty() ? std::string(".json") : ext))).string(), config_text);
     note("fold " + std::to_string(f) + ": " + std::to_string(train.size()) + " training, " +
          std::to_string(validation.size()) + " validation, " + std::to_string(split.test.size()) +
-         " test case(s) -> " + o.output);
+         " test case(s) -> " + o.output + ", on " + std::to_string(threads) + " thread(s)");
     FoldOutcome outcome;
     outcome.fold = f;
     outcome.output = o.output;

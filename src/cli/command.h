@@ -15,6 +15,7 @@ namespace pulmo::cli {
 
 struct GlobalOptions {
   int threads = 0;  // 0 = all available cores
+  bool threads_given = false;  // --threads was on the command line (it then overrides training.threads)
   bool quiet = false;
 };
 

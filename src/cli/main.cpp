@@ -28,8 +28,10 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   app.set_version_flag("--version", PULMO_VERSION);
   cli::GlobalOptions global;
-  app.add_option("--threads", global.threads, "threads for LibTorch/OpenMP/ITK (default: all available cores)")
-      ->check(CLI::NonNegativeNumber);
+  CLI::Option* threads = app.add_option("--threads", global.threads,
+                                        "threads for LibTorch/OpenMP/ITK (default: all available cores; pulmo train: "
+                                        "training.threads of the configuration)")
+                              ->check(CLI::NonNegativeNumber);
   app.add_flag("-q,--quiet", global.quiet, "print only results and errors");
 
   std::map<CLI::App*, cli::Action> actions;
@@ -62,6 +64,7 @@ int main(int argc, char** argv) {
     return static_cast<int>(ExitCode::Usage);
   }
 
+  global.threads_given = threads->count() > 0;
   try {
     const int max_threads = kMaxThreadsPerCore * available_cores();
     if (global.threads > max_threads)

@@ -31,6 +31,7 @@ int run_train(const TrainCliOptions& cli, const GlobalOptions& global) {
   job.config = cli.config;
   job.output = cli.output;
   if (cli.fold >= 0) job.fold = cli.fold;
+  if (global.threads_given) job.threads = global.threads;
   job.resume = cli.resume;
   job.progress = global.quiet ? nullptr : &std::cerr;
   job.note = [&global](const std::string& message) { note(global, message); };

@@ -1,6 +1,8 @@
 // pulmo train: configuration errors, a short training run, resume.
 #include <ATen/ATen.h>
+#include <ATen/Parallel.h>
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 #include <filesystem>
 #include <fstream>
@@ -10,6 +12,7 @@
 #include "pulmo/io.h"
 #include "pulmo/job.h"
 #include "pulmo/model.h"
+#include "pulmo/runtime.h"
 #include "support/test_support.h"
 
 using pulmo::test::run_pulmo;
@@ -180,4 +183,46 @@ TEST(TrainJob, TrainsEveryFoldOfAKFoldConfigurationOrOnlyTheOneAsked) {
     EXPECT_EQ(e.code(), pulmo::ExitCode::BadConfig);
     EXPECT_NE(std::string(e.what()).find("data.fold 3 does not exist (3 folds)"), std::string::npos) << e.what();
   }
+}
+
+// training.threads is applied where training starts (it was only checked); pulmo --threads overrides it for the run,
+// while the model's stored configuration keeps the file's value (model.json as before).
+TEST(TrainJob, TrainingThreadsSetsTheThreadCountAndTheOverrideWins) {
+  TempDir dir;
+  write_cases(dir);
+  std::string config = kTinyConfig;
+  const std::string workers = "\"workers\": 1";
+  config.replace(config.find(workers), workers.size(), workers + ", \"threads\": 1");
+  pulmo::write_text_atomic(dir.file("train.json"), config);
+  pulmo::TrainJobOptions job;
+  job.config = dir.file("train.json");
+  job.output = dir.file("one");
+  std::vector<std::string> notes;
+  job.note = [&](const std::string& line) { notes.push_back(line); };
+  pulmo::set_threads(2);
+  pulmo::train_from_config(job);
+  EXPECT_EQ(at::get_num_threads(), 1);
+  ASSERT_FALSE(notes.empty());
+  EXPECT_NE(notes.back().find(", on 1 thread(s)"), std::string::npos) << notes.back();
+  auto stored_threads = [](const std::string& folder) {
+    const auto training = nlohmann::json::parse(pulmo::load_model(folder).info.training_json);
+    return training.at("config").at("training").at("threads").get<int>();
+  };
+  EXPECT_EQ(stored_threads(dir.file("one")), 1);
+  job.output = dir.file("two");
+  job.threads = 2;
+  pulmo::train_from_config(job);
+  EXPECT_EQ(at::get_num_threads(), 2);
+  EXPECT_NE(notes.back().find(", on 2 thread(s)"), std::string::npos) << notes.back();
+  EXPECT_EQ(stored_threads(dir.file("two")), 1);
+  job.threads = -1;
+  EXPECT_THROW(pulmo::train_from_config(job), pulmo::Error);
+  // The command line: --threads overrides the configuration's 1.
+  const auto r = run_pulmo("--threads 2 train --config '" + dir.file("train.json") + "' --output '" + dir.file("cli") + "'");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find(", on 2 thread(s)"), std::string::npos) << r.err;
+  const auto plain = run_pulmo("train --config '" + dir.file("train.json") + "' --output '" + dir.file("cli1") + "'");
+  ASSERT_EQ(plain.exit_code, 0) << plain.err;
+  EXPECT_NE(plain.err.find(", on 1 thread(s)"), std::string::npos) << plain.err;
+  pulmo::set_threads(0);
 }
