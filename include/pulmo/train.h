@@ -111,7 +111,7 @@ double scheduled_lr(const OptimizerOptions& opt, const ScheduleOptions& s, int64
 // the changed keys, "key old -> new", of the stored and the current TrainOptions::config_json, except
 // those of kResumeMayChange (docs/training.md). Empty when nothing that matters changed.
 std::vector<std::string> resume_config_changes(const std::string& stored_json, const std::string& current_json);
-extern const char* const kResumeMayChange[6];
+extern const char* const kResumeMayChange[7];
 
 // The log as CSV text (header + one row per validation).
 std::string log_csv(const std::vector<LogRow>& log);

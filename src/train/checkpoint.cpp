@@ -62,8 +62,10 @@ LoopState state_from_json(const json& j) {
 
 }  // namespace
 
-const char* const kResumeMayChange[] = {"training.steps", "training.workers", "training.prefetch", "training.threads",
-                                        "output", "data.manifest (the cases of each split must stay the same)"};
+const char* const kResumeMayChange[] = {
+    "training.steps", "training.workers", "training.prefetch", "training.threads", "output",
+    "data.manifest (the cases of each split must stay the same)",
+    "data.fold (which folds a run trains; each fold folder keeps its fold number and cases)"};
 
 void save_checkpoint(const std::string& path, const torch::nn::Module& net, const torch::optim::Optimizer& optimizer,
                      const LoopState& state, const std::string& config_json) {
@@ -126,10 +128,17 @@ std::vector<std::string> resume_config_changes(const std::string& stored_json, c
   } catch (const json::exception&) {
     return {"the stored configuration is unreadable"};
   }
-  // The configuration sits under "config" next to the split (fold, cases); other layouts are compared whole.
-  static const std::set<std::string> may_change = {"config.training.steps", "config.training.workers",
-                                                   "config.training.prefetch", "config.training.threads",
-                                                   "config.output", "config.data.manifest", "manifest"};
+  // The configuration sits under "config" next to the split (fold, folds, cases); other layouts are compared whole.
+  // The split's own "fold" and "cases" stay compared: data.fold only chooses the folds to train, so `--resume
+  // --fold 1` continues fold_1 of an all-folds run (and the reverse), never another fold's training.
+  static const std::set<std::string> may_change = [] {
+    std::set<std::string> keys = {"manifest"};  // the manifest's resolved path
+    for (const char* k : kResumeMayChange) {
+      const std::string key = k;
+      keys.insert("config." + key.substr(0, key.find(" (")));
+    }
+    return keys;
+  }();
   std::vector<std::string> out;
   std::function<void(const json&, const json&, const std::string&)> diff = [&](const json& x, const json& y,
                                                                                const std::string& key) {

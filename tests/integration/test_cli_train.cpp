@@ -226,3 +226,24 @@ TEST(TrainJob, TrainingThreadsSetsTheThreadCountAndTheOverrideWins) {
   EXPECT_NE(plain.err.find(", on 1 thread(s)"), std::string::npos) << plain.err;
   pulmo::set_threads(0);
 }
+
+// pulmo train --resume --fold N after an all-folds run continues that fold (it was refused: data.fold -1 -> N).
+TEST(CliTrain, ResumingOneFoldOfAnAllFoldsRunContinuesThatFold) {
+  TempDir dir;
+  write_cases(dir);
+  std::string config = kTinyConfig;
+  const std::string data = "\"validation_fraction\": 0.34";
+  config.replace(config.find(data), data.size(), "\"split\": \"kfold\", \"folds\": 3");
+  pulmo::write_text_atomic(dir.file("train.json"), config);
+  const std::string args = "-q --threads 2 train --config '" + dir.file("train.json") + "' --output '" + dir.file("m") + "'";
+  const auto all = run_pulmo(args);
+  ASSERT_EQ(all.exit_code, 0) << all.err;
+  const auto one = run_pulmo(args + " --resume --fold 1");
+  EXPECT_EQ(one.exit_code, 0) << one.err;
+  EXPECT_NE(one.out.find("fold 1: 4 steps (resumed)"), std::string::npos) << one.out;
+  EXPECT_EQ(one.out.find("fold 0"), std::string::npos) << one.out;
+  const auto back = run_pulmo(args + " --resume");  // all folds again, after one was resumed alone
+  EXPECT_EQ(back.exit_code, 0) << back.err;
+  for (const char* line : {"fold 0: 4 steps (resumed)", "fold 1: 4 steps (resumed)", "fold 2: 4 steps (resumed)"})
+    EXPECT_NE(back.out.find(line), std::string::npos) << back.out;
+}

@@ -326,6 +326,29 @@ TEST(TrainConfigValues, ResourceSettingsAndDepthHaveBoundsAndClearMessages) {
 
 // ---- --resume with another configuration ----------------------------------------------------------------
 
+// data.fold chooses which folds a run trains (--fold): resuming fold 1 of an all-folds run changes it, while the
+// fold a folder holds ("fold") and its cases must stay.
+TEST(ResumeConfig, DataFoldMayChangeButNotTheFoldAFolderHolds) {
+  const std::string all = R"({"config": {"data": {"fold": -1, "split": "kfold"}}, "fold": 1, "folds": 3,
+                              "cases": {"train": ["c1"], "validation": ["c2"]}})";
+  const std::string one = R"({"config": {"data": {"fold": 1, "split": "kfold"}}, "fold": 1, "folds": 3,
+                              "cases": {"train": ["c1"], "validation": ["c2"]}})";
+  EXPECT_TRUE(resume_config_changes(all, one).empty());
+  EXPECT_TRUE(resume_config_changes(one, all).empty());
+  const std::string other = R"({"config": {"data": {"fold": 2, "split": "kfold"}}, "fold": 2, "folds": 3,
+                                "cases": {"train": ["c2"], "validation": ["c1"]}})";
+  const auto diff = resume_config_changes(all, other);
+  ASSERT_EQ(diff.size(), 3u);
+  EXPECT_EQ(diff[0], "cases.train (the split's cases differ)");
+  EXPECT_EQ(diff[2], "fold 1 -> 2");
+  const std::string listed = [] {
+    std::string s;
+    for (const char* k : kResumeMayChange) s += std::string(k) + "\n";
+    return s;
+  }();
+  EXPECT_NE(listed.find("data.fold"), std::string::npos) << listed;
+}
+
 TEST(ResumeConfig, NamesChangedKeysAndAllowsOnlyTheDocumentedOnes) {
   const std::string a = R"({"config": {"optimizer": {"lr": 0.001}, "training": {"steps": 10, "workers": 2},
                                        "data": {"split_seed": 1, "manifest": "a.csv"}, "output": "m"},
