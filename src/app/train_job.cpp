@@ -5,6 +5,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <iomanip>
@@ -93,6 +94,19 @@ Sample prepare_case(const Case& c, const DataOptions& d, const TrainOptions& t, 
     s.image = image.voxels;
   }
   s.label = label.voxels.to(at::kByte);
+  // out_channels 2 is one foreground label: a case with labels 1 and 2 would end in an index error inside the loss.
+  const int channels = t.network.unet.out_channels;
+  const int64_t top = d.task == "lung_box" ? 0 : s.label.max().item<int64_t>();
+  if (top >= std::max(2, channels)) {
+    const bool lesions = d.task == "lesions";
+    throw Error(ExitCode::BadConfig,
+                std::string(lesions ? "its lesion labels" : "its lung labels") + " hold the value " + std::to_string(top) +
+                    (lesions ? " (1 ground-glass, 2 consolidation)" : " (1 right lung, 2 left lung)") +
+                    ", but network.unet.out_channels " + std::to_string(channels) + " takes the labels 0.." +
+                    std::to_string(std::max(2, channels) - 1) + " only: set network.unet.out_channels to 3" +
+                    (lesions ? ", or give the cases a manifest convention with one lesion label (binary, mosmed, covid19-20)"
+                             : " (pulmo's lung labels always name the side)"));
+  }
   s.spacing_mm = image.geometry.spacing_mm;
   s.id = c.case_id;
   index_foreground(s);

@@ -6,6 +6,7 @@
 #include <torch/nn/utils/clip_grad.h>
 #include <torch/utils.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <filesystem>
@@ -110,6 +111,15 @@ void Trainer::setup() {
   for (int a = 0; a < (flat ? 2 : 3); ++a)
     if (o_.patch_size[a] < 1 || o_.patch_size[a] % div != 0)
       throw Error(ExitCode::BadConfig, "train: patch_size entries must be positive multiples of " + std::to_string(div));
+  // A label value the network has no channel for ends in an index error deep inside the loss.
+  const int labels = o_.network.type == "unet" ? std::max(2, o_.network.unet.out_channels) : 0;
+  for (const std::vector<Sample>* set : {&train_, &validation_})
+    for (const Sample& s : *set)
+      if (labels > 0 && s.label.defined() && s.label.numel() > 0 && s.label.max().item<int64_t>() >= labels)
+        throw Error(ExitCode::BadConfig, "train: case '" + s.id + "' holds the label value " +
+                                             std::to_string(s.label.max().item<int64_t>()) + ", but the network's " +
+                                             std::to_string(o_.network.unet.out_channels) +
+                                             " output channels take the labels 0.." + std::to_string(labels - 1));
   const bool cuda = torch::cuda::is_available();
   if (o_.device == "cuda" && !cuda) throw Error(ExitCode::BadConfig, "train: device 'cuda' requested but CUDA is not available");
   if (o_.device != "auto" && o_.device != "cpu" && o_.device != "cuda")

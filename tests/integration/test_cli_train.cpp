@@ -247,3 +247,19 @@ TEST(CliTrain, ResumingOneFoldOfAnAllFoldsRunContinuesThatFold) {
   for (const char* line : {"fold 0: 4 steps (resumed)", "fold 1: 4 steps (resumed)", "fold 2: 4 steps (resumed)"})
     EXPECT_NE(back.out.find(line), std::string::npos) << back.out;
 }
+
+// Labels 1 and 2 with a network of 2 output channels ended in an internal LibTorch error (exit 1).
+TEST(CliTrain, LabelValuesTheNetworkHasNoChannelForAreABadConfigNamingTheKey) {
+  TempDir dir;
+  write_cases(dir);  // lung labels 1 and 2
+  std::string config = kTinyConfig;
+  const std::string unet = "\"base_width\": 4";
+  config.replace(config.find(unet), unet.size(), unet + ", \"out_channels\": 2");
+  pulmo::write_text_atomic(dir.file("train.json"), config);
+  pulmo::test::expect_refused_command("-q --threads 2 train --config '" + dir.file("train.json") + "' --output '" +
+                                          dir.file("model") + "'",
+                                      10, "lung labels hold the value 2 (1 right lung, 2 left lung), but "
+                                          "network.unet.out_channels 2 takes the labels 0..1 only: set "
+                                          "network.unet.out_channels to 3",
+                                      dir.file("model"));
+}

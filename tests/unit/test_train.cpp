@@ -173,6 +173,25 @@ TEST(Trainer, WritesTheModelFolderLogAndCurves) {
   EXPECT_NE(model_info_to_json(m.info).find("copied"), std::string::npos);
 }
 
+TEST(Trainer, ALabelValueWithoutAnOutputChannelIsABadConfigNotAnIndexError) {
+  test::TempDir dir;
+  TrainOptions o = tiny_options(dir.file("m"));
+  o.network.unet.out_channels = 2;  // background + one label; the cases hold 1 and 2
+  Sample a = box_case(0), b = box_case(1);
+  a.id = "a";
+  b.id = "b";
+  try {
+    train_segmentation(o, ModelInfo{}, {a}, {b});
+    FAIL() << "trained";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ExitCode::BadConfig);
+    EXPECT_NE(std::string(e.what()).find("case 'a' holds the label value 2, but the network's 2 output channels take "
+                                         "the labels 0..1"),
+              std::string::npos)
+        << e.what();
+  }
+}
+
 TEST(TrainConfig, EveryDefaultSurvivesARoundTripThroughJson) {
   const TrainConfig c = parse_train_config("{}", false);
   const std::string text = train_config_to_json(c);
