@@ -26,13 +26,17 @@ struct XrayImage {
   std::string view;           // view from the file's metadata (DICOM ViewPosition), "" when unknown
   std::string modality;       // DICOM Modality, "" for PNG/JPEG
   std::string photometric;    // DICOM PhotometricInterpretation as stored ("MONOCHROME1" comes back inverted)
-  bool windowed = false;      // a DICOM window (center/width) was applied
+  bool windowed = false;      // a DICOM VOI transform (a window or a VOI LUT) was applied
+  std::string voi;            // which: "LINEAR window", "LINEAR_EXACT window", "SIGMOID window", "VOI LUT" or ""
 };
 
-// Reads a chest radiograph: PNG/JPEG (8/16 bit, grey or grey stored as RGB) or a DICOM file (CR/DX/RG/DR;
-// rescale slope/intercept, window center/width when present, MONOCHROME1 inverted). Intensities are mapped to
-// 0..1 between the 0.5th and 99.5th percentile (after the DICOM window, when there is one).
-// Refusals (pulmo::Error): NotFound - no such file; Unreadable - not an image; BadDimension - a colour picture,
+// Reads a chest radiograph: PNG/JPEG (8/16 bit, grey or grey stored as RGB) or a DICOM file (CR/DX/RG/DR/PX)
+// through the DICOM grayscale pipeline: stored values -> Modality LUT (rescale slope/intercept or the Modality LUT
+// Sequence) -> VOI LUT (the VOI LUT Sequence, else the first Window Center/Width with the VOI LUT Function LINEAR,
+// LINEAR_EXACT or SIGMOID) -> MONOCHROME1 inverted. Intensities are then mapped to 0..1 between the 0.5th and
+// 99.5th percentile (of the VOI output, when there is one). docs/cxr.md.
+// Refusals (pulmo::Error): NotFound - no such file; Unreadable - not an image, a DICOM whose LUT descriptor does not
+// match its data, a Window Width <= 0, an unknown VOI LUT Function; BadDimension - a colour picture or colour DICOM,
 // a 3-D volume or multi-frame file; NotAChestXray - an image of a single value, a lateral view (DICOM
 // ViewPosition LL/RL/LAT), a DICOM of another modality (CT, MR, US, ...).
 XrayImage read_xray(const std::string& path);

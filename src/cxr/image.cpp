@@ -1,9 +1,9 @@
-// Chest X-ray reading (PNG/JPEG/DICOM through ITK/GDCM), refusals and letterboxing.
+// Chest X-ray reading (PNG/JPEG through ITK, DICOM through the grayscale pipeline of io/dicom_grey.h), refusals
+// and letterboxing.
 #include <itkGDCMImageIO.h>
 #include <itkImage.h>
 #include <itkImageFileReader.h>
 #include <itkImageIOFactory.h>
-#include <itkMetaDataObject.h>
 #include <itkVectorImage.h>
 
 #include <algorithm>
@@ -12,6 +12,8 @@
 #include <filesystem>
 #include <sstream>
 
+#include "io/dicom_grey.h"
+#include "io/internal.h"
 #include "pulmo/cxr.h"
 #include "pulmo/error.h"
 
@@ -30,25 +32,6 @@ std::string trim(std::string s) {
 std::string upper(std::string s) {
   for (char& c : s) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
   return s;
-}
-
-std::string meta(const itk::MetaDataDictionary& dict, const char* tag) {
-  std::string value;
-  if (itk::ExposeMetaData<std::string>(dict, tag, value)) return trim(value);
-  return "";
-}
-
-// First number of a DICOM multi-valued string ("40\\400" -> 40); NaN when none.
-double first_number(const std::string& s) {
-  if (s.empty()) return NAN;
-  std::string first = s.substr(0, s.find('\\'));
-  try {
-    size_t used = 0;
-    const double v = std::stod(first, &used);
-    return used > 0 ? v : NAN;
-  } catch (...) {
-    return NAN;
-  }
 }
 
 double quantile_of(std::vector<float> values, double q) {
@@ -72,15 +55,39 @@ std::string frontal_view(const std::string& view) {
   return "";
 }
 
-XrayImage read_xray(const std::string& path) {
-  std::error_code ec;
-  if (!fs::exists(path, ec)) throw Error(ExitCode::NotFound, "'" + path + "' does not exist");
-  if (fs::is_directory(path, ec)) throw Error(ExitCode::Unreadable, "'" + path + "' is a folder, not an X-ray image file");
-  if (fs::file_size(path, ec) == 0) throw Error(ExitCode::Unreadable, "'" + path + "' is empty (0 bytes)");
-  itk::ImageIOBase::Pointer io =
-      itk::ImageIOFactory::CreateImageIO(path.c_str(), itk::ImageIOFactory::IOFileModeEnum::ReadMode);
-  if (!io) throw Error(ExitCode::Unreadable, "'" + path + "' is not an image pulmo can read (PNG, JPEG or DICOM expected)");
-  XrayImage x;
+namespace {
+
+// The 0.5th and 99.5th percentiles of `pixels` (a sample of at most about 200000), else their min and max.
+std::pair<double, double> display_range(const std::vector<float>& pixels) {
+  std::vector<float> sample;
+  const size_t n = pixels.size(), stride = std::max<size_t>(1, n / 200000);
+  for (size_t i = 0; i < n; i += stride) sample.push_back(pixels[i]);
+  double lo = quantile_of(sample, 0.005), hi = quantile_of(sample, 0.995);
+  if (!(hi > lo)) {
+    lo = *std::min_element(pixels.begin(), pixels.end());
+    hi = *std::max_element(pixels.begin(), pixels.end());
+  }
+  return {lo, hi};
+}
+
+void refuse_non_radiograph(const std::string& path, const XrayImage& x) {
+  static const std::vector<std::string> radiographic = {"CR", "DX", "DR", "RG", "PX"};
+  if (!x.modality.empty() && std::find(radiographic.begin(), radiographic.end(), x.modality) == radiographic.end())
+    throw Error(ExitCode::NotAChestXray, "'" + path + "' is a DICOM of modality " + x.modality +
+                                             ", not a radiograph (CR, DX, DR, RG expected)");
+  if (is_lateral_view(x.view))
+    throw Error(ExitCode::NotAChestXray,
+                "'" + path + "' is a lateral view (ViewPosition " + x.view + "); the model needs a frontal (AP/PA) chest X-ray");
+}
+
+void refuse_too_small(const std::string& path, const XrayImage& x) {
+  if (x.width < 16 || x.height < 16)
+    throw Error(ExitCode::NotAChestXray, "'" + path + "' is " + std::to_string(x.width) + " x " + std::to_string(x.height) +
+                                             " pixels; too small for a chest X-ray");
+}
+
+// A PNG or JPEG (or another picture format ITK reads): grey, or grey stored as RGB.
+void read_picture(const std::string& path, const itk::ImageIOBase::Pointer& io, XrayImage& x) {
   try {
     io->SetFileName(path);
     io->ReadImageInformation();
@@ -99,29 +106,8 @@ XrayImage read_xray(const std::string& path) {
   const std::string io_name = io->GetNameOfClass();
   x.format = io_name.find("PNG") != std::string::npos    ? "png"
              : io_name.find("JPEG") != std::string::npos ? "jpeg"
-             : io_name.find("GDCM") != std::string::npos ? "dicom"
                                                          : io_name;
   x.bits = int(io->GetComponentSize()) * 8;
-  const bool dicom = dynamic_cast<itk::GDCMImageIO*>(io.GetPointer()) != nullptr;
-  double window_center = NAN, window_width = NAN;
-  if (dicom) {
-    const auto& dict = io->GetMetaDataDictionary();
-    x.modality = upper(meta(dict, "0008|0060"));
-    x.photometric = upper(meta(dict, "0028|0004"));
-    x.view = meta(dict, "0018|5101");
-    const double stored = first_number(meta(dict, "0028|0101"));
-    if (std::isfinite(stored)) x.bits = int(stored);
-    window_center = first_number(meta(dict, "0028|1050"));
-    window_width = first_number(meta(dict, "0028|1051"));
-    static const std::vector<std::string> radiographic = {"CR", "DX", "DR", "RG", "PX"};
-    if (!x.modality.empty() && std::find(radiographic.begin(), radiographic.end(), x.modality) == radiographic.end())
-      throw Error(ExitCode::NotAChestXray, "'" + path + "' is a DICOM of modality " + x.modality +
-                                               ", not a radiograph (CR, DX, DR, RG expected)");
-    if (is_lateral_view(x.view))
-      throw Error(ExitCode::NotAChestXray,
-                  "'" + path + "' is a lateral view (ViewPosition " + x.view + "); the model needs a frontal (AP/PA) chest X-ray");
-  }
-
   using Image = itk::VectorImage<float, 2>;
   auto reader = itk::ImageFileReader<Image>::New();
   reader->SetImageIO(io);
@@ -136,9 +122,7 @@ XrayImage read_xray(const std::string& path) {
   const auto size = image->GetLargestPossibleRegion().GetSize();
   x.width = int(size[0]);
   x.height = int(size[1]);
-  if (x.width < 16 || x.height < 16)
-    throw Error(ExitCode::NotAChestXray, "'" + path + "' is " + std::to_string(x.width) + " x " + std::to_string(x.height) +
-                                             " pixels; too small for a chest X-ray");
+  refuse_too_small(path, x);
   const size_t n = size_t(x.width) * size_t(x.height);
   const unsigned nc = image->GetNumberOfComponentsPerPixel();
   const float* buf = image->GetBufferPointer();
@@ -170,25 +154,59 @@ XrayImage read_xray(const std::string& path) {
   if (!(hi_all > lo_all))
     throw Error(ExitCode::NotAChestXray, "'" + path + "' holds a single value (" + std::to_string(lo_all) +
                                              ") in every pixel: no X-ray in it");
-  // Window (DICOM VOI), then percentile normalisation; MONOCHROME1 inverted.
-  if (dicom && std::isfinite(window_center) && std::isfinite(window_width) && window_width > 1) {
-    x.windowed = true;
-    const double lo = window_center - 0.5 - (window_width - 1) / 2, hi = window_center - 0.5 + (window_width - 1) / 2;
-    for (float& v : x.pixels) v = float(std::clamp((double(v) - lo) / (hi - lo), 0.0, 1.0));
+}
+
+// A DICOM radiograph through the DICOM grayscale pipeline (io/dicom_grey.h): Modality LUT, VOI LUT or window,
+// MONOCHROME1 inversion.
+void read_dicom_xray(const std::string& path, XrayImage& x) {
+  const io::DicomGreyImage g = io::read_dicom_grey(path, [&](const io::DicomImageHeader& h) {
+    x.modality = upper(h.modality);
+    x.photometric = h.photometric;
+    x.view = h.view;
+    x.bits = h.bits_stored;
+    x.width = h.columns;
+    x.height = h.rows;
+    refuse_non_radiograph(path, x);
+    if (h.frames > 1)
+      throw Error(ExitCode::BadDimension, "'" + path + "' holds " + std::to_string(h.frames) +
+                                              " frames (a multi-frame file); a chest X-ray is one 2-D image");
+    refuse_too_small(path, x);
+  });
+  if (!(g.modality_max > g.modality_min))
+    throw Error(ExitCode::NotAChestXray, "'" + path + "' holds a single value (" + std::to_string(g.modality_min) +
+                                             ") in every pixel: no X-ray in it");
+  x.pixels = g.pixels;
+  x.voi = g.voi == "table" ? "VOI LUT" : g.voi.empty() ? "" : g.voi + " window";
+  x.windowed = !g.voi.empty();
+}
+
+}  // namespace
+
+XrayImage read_xray(const std::string& path) {
+  std::error_code ec;
+  if (!fs::exists(path, ec)) throw Error(ExitCode::NotFound, "'" + path + "' does not exist");
+  if (fs::is_directory(path, ec)) throw Error(ExitCode::Unreadable, "'" + path + "' is a folder, not an X-ray image file");
+  if (fs::file_size(path, ec) == 0) throw Error(ExitCode::Unreadable, "'" + path + "' is empty (0 bytes)");
+  {
+    const std::string problem = io::dicom_meta_problem(path);  // before GDCM's probe, which would abort
+    if (!problem.empty()) throw Error(ExitCode::Unreadable, "'" + path + "': corrupt DICOM header (" + problem + ")");
   }
-  std::vector<float> sample;
-  const size_t stride = std::max<size_t>(1, n / 200000);
-  for (size_t i = 0; i < n; i += stride) sample.push_back(x.pixels[i]);
-  double p_lo = quantile_of(sample, 0.005), p_hi = quantile_of(sample, 0.995);
-  if (!(p_hi > p_lo)) {
-    p_lo = *std::min_element(x.pixels.begin(), x.pixels.end());
-    p_hi = *std::max_element(x.pixels.begin(), x.pixels.end());
+  itk::ImageIOBase::Pointer io =
+      itk::ImageIOFactory::CreateImageIO(path.c_str(), itk::ImageIOFactory::IOFileModeEnum::ReadMode);
+  if (!io) throw Error(ExitCode::Unreadable, "'" + path + "' is not an image pulmo can read (PNG, JPEG or DICOM expected)");
+  XrayImage x;
+  if (dynamic_cast<itk::GDCMImageIO*>(io.GetPointer()) != nullptr) {
+    x.format = "dicom";
+    read_dicom_xray(path, x);
+  } else {
+    read_picture(path, io, x);
   }
+  const size_t n = x.pixels.size();
+  // Percentile normalisation (after the DICOM VOI transform, when there was one).
+  const auto [p_lo, p_hi] = display_range(x.pixels);
   if (!(p_hi > p_lo))
     throw Error(ExitCode::NotAChestXray, "'" + path + "' holds a single value inside its display window: no X-ray in it");
-  // MONOCHROME1 (low value = white) is inverted by ITK's GDCM reader itself (ITK 5: the pixel data come back as
-  // MONOCHROME2); CxrRead.DicomWindowIsAppliedAndMonochrome1Inverted checks that the result is inverted once.
-  for (float& v : x.pixels) v = float(std::clamp((double(v) - p_lo) / (p_hi - p_lo), 0.0, 1.0));
+  for (size_t i = 0; i < n; ++i) x.pixels[i] = float(std::clamp((double(x.pixels[i]) - p_lo) / (p_hi - p_lo), 0.0, 1.0));
   return x;
 }
 

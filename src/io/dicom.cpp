@@ -88,6 +88,63 @@ std::string trim(const std::string& s) {
   return s.substr(b, e - b);
 }
 
+std::vector<double> dicom_numbers(const char* value) {
+  std::vector<double> out;
+  if (!value) return out;
+  std::string s(value);
+  std::replace(s.begin(), s.end(), '\\', ' ');
+  std::istringstream in(s);
+  double x;
+  while (in >> x) out.push_back(x);
+  return out;
+}
+
+// GDCM reads a slice whose native (uncompressed) pixel data is cut short without an error, and ITK
+// (or read_dicom_grey) would fill the rest with zeros. Find the Pixel Data element (7FE0,0010) in the file's bytes - explicit VR
+// ("OB"/"OW", 2 reserved bytes, 32-bit length) or implicit VR (32-bit length), little endian - whose
+// declared length covers the image, and compare that length with the bytes that follow it. Compressed
+// (encapsulated, undefined length) pixel data is left to its decoder, which fails on a cut stream.
+void check_pixel_data_complete(const std::string& file, int rows, int columns, int samples_per_pixel,
+                               int bits_allocated, int frames, const std::string& context) {
+  if (rows <= 0 || columns <= 0 || bits_allocated <= 0) return;
+  const int64_t need = int64_t{rows} * columns * std::max(1, samples_per_pixel) * ((bits_allocated + 7) / 8) *
+                       std::max(1, frames);
+  std::ifstream in(file, std::ios::binary);
+  const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  // No compression expands more than about 1032-fold (deflate; JPEG far less): a header promising more
+  // is a lie that would make ITK allocate gigabytes (a fuzzer finding).
+  if (need / 1032 > static_cast<int64_t>(bytes.size()))
+    throw Error(ExitCode::Unreadable, context + ": '" + file + "' promises " + std::to_string(columns) + "x" +
+                                          std::to_string(rows) + " pixels (" + std::to_string(need) +
+                                          " bytes) in a " + std::to_string(bytes.size()) +
+                                          "-byte file (truncated file or lying header)");
+  static const std::string tag("\xe0\x7f\x10\x00", 4);
+  auto u32 = [&bytes](size_t at) {
+    uint32_t v = 0;
+    std::memcpy(&v, bytes.data() + at, 4);
+    return v;
+  };
+  // The last candidate wins: an icon image (0088,0200) nests its own, smaller Pixel Data before it.
+  int64_t declared = -1, start = -1;
+  for (size_t at = bytes.find(tag); at != std::string::npos; at = bytes.find(tag, at + 1)) {
+    if (at + 12 <= bytes.size() && (bytes.compare(at + 4, 2, "OW") == 0 || bytes.compare(at + 4, 2, "OB") == 0) &&
+        bytes[at + 6] == 0 && bytes[at + 7] == 0) {
+      const uint32_t len = u32(at + 8);
+      if (len != 0xffffffffu && len >= need) declared = len, start = static_cast<int64_t>(at + 12);
+    } else if (at + 8 <= bytes.size()) {
+      const uint32_t len = u32(at + 4);
+      if (len != 0xffffffffu && len >= need && len == static_cast<uint32_t>(need + (need & 1)))
+        declared = len, start = static_cast<int64_t>(at + 8);
+    }
+  }
+  if (declared < 0) return;  // not found (or compressed): the decoder decides
+  const int64_t have = static_cast<int64_t>(bytes.size()) - start;
+  if (have < declared)
+    throw Error(ExitCode::Unreadable, context + ": '" + file + "' is truncated: its pixel data holds " +
+                                          std::to_string(have) + " of the " + std::to_string(declared) +
+                                          " bytes its header declares; cannot decode it");
+}
+
 namespace {
 
 const char* const kNoSeriesUid = "(no SeriesInstanceUID)";
@@ -101,16 +158,6 @@ const gdcm::Tag kSeriesUid(0x0020, 0x000e), kStudyUid(0x0020, 0x000d), kModality
     kSeriesNumber(0x0020, 0x0011), kInstanceNumber(0x0020, 0x0013), kBitsAllocated(0x0028, 0x0100),
     kSamplesPerPixel(0x0028, 0x0002), kPixelData(0x7fe0, 0x0010), kImageType(0x0008, 0x0008);
 
-std::vector<double> numbers(const char* value) {
-  std::vector<double> out;
-  if (!value) return out;
-  std::string s(value);
-  std::replace(s.begin(), s.end(), '\\', ' ');
-  std::istringstream in(s);
-  double x;
-  while (in >> x) out.push_back(x);
-  return out;
-}
 
 std::string text(const gdcm::Scanner& scanner, const std::string& file, const gdcm::Tag& tag) {
   const char* v = scanner.GetValue(file.c_str(), tag);
@@ -142,11 +189,11 @@ std::string fmt(double x) {
 Slice slice_from(const gdcm::Scanner& scanner, const std::string& f) {
   Slice s;
   s.file = f;
-  const auto pos = numbers(scanner.GetValue(f.c_str(), kPosition));
+  const auto pos = dicom_numbers(scanner.GetValue(f.c_str(), kPosition));
   if (pos.size() == 3) s.position = {pos[0], pos[1], pos[2]};
   s.has_position = pos.size() == 3;
-  s.orientation = numbers(scanner.GetValue(f.c_str(), kOrientation));
-  s.pixel_spacing = numbers(scanner.GetValue(f.c_str(), kPixelSpacing));
+  s.orientation = dicom_numbers(scanner.GetValue(f.c_str(), kOrientation));
+  s.pixel_spacing = dicom_numbers(scanner.GetValue(f.c_str(), kPixelSpacing));
   s.rows = std::atoi(text(scanner, f, kRows).c_str());
   s.columns = std::atoi(text(scanner, f, kColumns).c_str());
   s.frames = std::atoi(text(scanner, f, kFrames).c_str());
@@ -155,51 +202,6 @@ Slice slice_from(const gdcm::Scanner& scanner, const std::string& f) {
   s.series_number = text(scanner, f, kSeriesNumber);
   s.instance_number = text(scanner, f, kInstanceNumber);
   return s;
-}
-
-// GDCM reads a slice whose native (uncompressed) pixel data is cut short without an error, and ITK
-// fills the rest with zeros. Find the Pixel Data element (7FE0,0010) in the file's bytes - explicit VR
-// ("OB"/"OW", 2 reserved bytes, 32-bit length) or implicit VR (32-bit length), little endian - whose
-// declared length covers the image, and compare that length with the bytes that follow it. Compressed
-// (encapsulated, undefined length) pixel data is left to its decoder, which fails on a cut stream.
-void check_pixel_data_complete(const Slice& s, const std::string& context) {
-  if (s.rows <= 0 || s.columns <= 0 || s.bits_allocated <= 0) return;
-  const int64_t need = int64_t{s.rows} * s.columns * std::max(1, s.samples_per_pixel) * ((s.bits_allocated + 7) / 8) *
-                       std::max(1, s.frames);
-  std::ifstream in(s.file, std::ios::binary);
-  const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  // No compression expands more than about 1032-fold (deflate; JPEG far less): a header promising more
-  // is a lie that would make ITK allocate gigabytes (a fuzzer finding).
-  if (need / 1032 > static_cast<int64_t>(bytes.size()))
-    throw Error(ExitCode::Unreadable, context + ": '" + s.file + "' promises " + std::to_string(s.columns) + "x" +
-                                          std::to_string(s.rows) + " pixels (" + std::to_string(need) +
-                                          " bytes) in a " + std::to_string(bytes.size()) +
-                                          "-byte file (truncated file or lying header)");
-  static const std::string tag("\xe0\x7f\x10\x00", 4);
-  auto u32 = [&bytes](size_t at) {
-    uint32_t v = 0;
-    std::memcpy(&v, bytes.data() + at, 4);
-    return v;
-  };
-  // The last candidate wins: an icon image (0088,0200) nests its own, smaller Pixel Data before it.
-  int64_t declared = -1, start = -1;
-  for (size_t at = bytes.find(tag); at != std::string::npos; at = bytes.find(tag, at + 1)) {
-    if (at + 12 <= bytes.size() && (bytes.compare(at + 4, 2, "OW") == 0 || bytes.compare(at + 4, 2, "OB") == 0) &&
-        bytes[at + 6] == 0 && bytes[at + 7] == 0) {
-      const uint32_t len = u32(at + 8);
-      if (len != 0xffffffffu && len >= need) declared = len, start = static_cast<int64_t>(at + 12);
-    } else if (at + 8 <= bytes.size()) {
-      const uint32_t len = u32(at + 4);
-      if (len != 0xffffffffu && len >= need && len == static_cast<uint32_t>(need + (need & 1)))
-        declared = len, start = static_cast<int64_t>(at + 8);
-    }
-  }
-  if (declared < 0) return;  // not found (or compressed): the decoder decides
-  const int64_t have = static_cast<int64_t>(bytes.size()) - start;
-  if (have < declared)
-    throw Error(ExitCode::Unreadable, context + ": '" + s.file + "' is truncated: its pixel data holds " +
-                                          std::to_string(have) + " of the " + std::to_string(declared) +
-                                          " bytes its header declares; cannot decode it");
 }
 
 }  // namespace
@@ -431,7 +433,7 @@ Volume read_dicom_folder(const std::string& folder, const ReadOptions& options, 
 
   std::vector<std::string> ordered;
   for (const Slice& s : slices) {
-    check_pixel_data_complete(s, context);
+    check_pixel_data_complete(s.file, s.rows, s.columns, s.samples_per_pixel, s.bits_allocated, s.frames, context);
     ordered.push_back(s.file);
   }
   using Image = itk::Image<float, 3>;

@@ -4,6 +4,7 @@
 #include <itkImageIOBase.h>
 
 #include <string>
+#include <vector>
 
 #include "pulmo/io.h"
 
@@ -18,6 +19,12 @@ std::string dicom_meta_problem(const std::string& file);
 // A single DICOM file that is not one image of one frame: a DICOM Segmentation, a multi-frame image. "" when it
 // is one (or not DICOM), else what it is. Read before ITK, which would make a stack with a made-up 1 mm spacing.
 std::string dicom_single_file_problem(const std::string& file);
+// The numbers of a DICOM multi-valued decimal or integer string ("40\\400" -> 40, 400); none when not numbers.
+std::vector<double> dicom_numbers(const char* value);
+// Error(Unreadable) naming `context` when the native pixel data of a DICOM file (rows x columns x samples x
+// bits_allocated/8 x frames bytes) is cut short, or when the header promises more than any compression could hold.
+void check_pixel_data_complete(const std::string& file, int rows, int columns, int samples_per_pixel,
+                               int bits_allocated, int frames, const std::string& context);
 FileFormat format_of_io(const itk::ImageIOBase* io);
 std::string component_name(itk::IOComponentEnum c);
 

@@ -97,6 +97,10 @@ TEST_F(CliCxr, BadInputsHaveTheirExitCodesAndLeaveNothing) {
   write_raw_file(t.file("notes.png"), "not an image\n");
   write_dicom(t.file("lateral.dcm"), "DX", "LL");
   write_dicom(t.file("ct.dcm"), "CT", "");
+  write_dicom(t.file("nowidth.dcm"), "DX", "PA", "MONOCHROME2", "640,-1");
+  DicomSpec lying;
+  lying.voi_lut = DicomLut{4096, 0, 16, "US", std::vector<uint16_t>(10, 1), false};
+  write_dicom_file(t.file("lying_lut.dcm"), lying);
   struct Bad {
     std::string args;
     int code;
@@ -108,6 +112,8 @@ TEST_F(CliCxr, BadInputsHaveTheirExitCodesAndLeaveNothing) {
       {t.file("notes.png"), 4, "not an image"},
       {t.file("lateral.dcm"), 13, "lateral view"},
       {t.file("ct.dcm"), 13, "modality CT"},
+      {t.file("nowidth.dcm"), 4, "Window Width (0028,1051) -1 is not positive"},
+      {t.file("lying_lut.dcm"), 4, "says 4096 entries of 16 bits, but the LUT Data (0028,3006) holds 20 bytes"},
       {t.file("absent.png"), 3, "does not exist"},
       {dir_->file("x0.png") + " crp_level=3", 2, "unknown clinical input 'crp_level'"},
       {dir_->file("x0.png") + " age=300", 2, "out of range"},

@@ -1,15 +1,18 @@
-// Small synthetic chest X-ray files for the CXR tests (written with ITK; nothing downloaded).
+// Small synthetic chest X-ray files for the CXR tests (written with ITK and GDCM; nothing downloaded).
 #include "support/cxr_images.h"
 
-#include <itkGDCMImageIO.h>
+#include <gdcmDataSet.h>
+#include <gdcmSequenceOfItems.h>
+#include <gdcmUIDGenerator.h>
+#include <gdcmWriter.h>
 #include <itkImageFileWriter.h>
-#include <itkMetaDataObject.h>
 #include <itkRGBPixel.h>
 
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <random>
+#include <stdexcept>
 
 #include "pulmo/cxr.h"
 #include "pulmo/fileutil.h"
@@ -61,46 +64,103 @@ void write_rgb(const std::string& path, int w, int h, bool colour) {
   writer->Update();
 }
 
-// A single-frame 12-bit DICOM radiograph (value = 40 * x + y).
+namespace {
+
+void put(gdcm::DataSet& ds, uint16_t group, uint16_t element, gdcm::VR vr, std::string value) {
+  if (value.size() % 2) value += vr == gdcm::VR::UI || vr == gdcm::VR::OB ? '\0' : ' ';
+  gdcm::DataElement de(gdcm::Tag(group, element));
+  de.SetVR(vr);
+  de.SetByteValue(value.data(), uint32_t(value.size()));
+  ds.Replace(de);
+}
+
+void put_us(gdcm::DataSet& ds, uint16_t group, uint16_t element, uint16_t v) {
+  put(ds, group, element, gdcm::VR::US, std::string(reinterpret_cast<const char*>(&v), 2));
+}
+
+std::string words(const std::vector<uint16_t>& v) {
+  return std::string(reinterpret_cast<const char*>(v.data()), v.size() * 2);
+}
+
+void put_lut(gdcm::DataSet& ds, uint16_t sequence_element, const DicomLut& lut) {
+  gdcm::Item item;
+  item.SetVLToUndefined();
+  gdcm::DataSet& nested = item.GetNestedDataSet();
+  put(nested, 0x0028, 0x3002, lut.descriptor_vr == "SS" ? gdcm::VR::SS : gdcm::VR::US,
+      words({lut.entries, lut.first, lut.bits}));
+  std::string data;
+  if (lut.bytes)
+    for (uint16_t v : lut.data) data += char(uint8_t(v));
+  else
+    data = words(lut.data);
+  put(nested, 0x0028, 0x3006, lut.bytes ? gdcm::VR::OB : gdcm::VR::OW, data);
+  gdcm::SmartPointer<gdcm::SequenceOfItems> sq = new gdcm::SequenceOfItems;
+  sq->SetLengthToUndefined();
+  sq->AddItem(item);
+  gdcm::DataElement de(gdcm::Tag(0x0028, sequence_element));
+  de.SetVR(gdcm::VR::SQ);
+  de.SetValue(*sq);
+  de.SetVLToUndefined();
+  ds.Replace(de);
+}
+
+}  // namespace
+
+void write_dicom_file(const std::string& path, const DicomSpec& s) {
+  gdcm::Writer writer;
+  gdcm::File& file = writer.GetFile();
+  file.GetHeader().SetDataSetTransferSyntax(gdcm::TransferSyntax::ExplicitVRLittleEndian);
+  gdcm::DataSet& ds = file.GetDataSet();
+  const std::string sop = s.modality == "CR"   ? "1.2.840.10008.5.1.4.1.1.1"
+                          : s.modality == "DX" ? "1.2.840.10008.5.1.4.1.1.1.1"
+                          : s.modality == "CT" ? "1.2.840.10008.5.1.4.1.1.2"
+                                               : "1.2.840.10008.5.1.4.1.1.7";
+  put(ds, 0x0008, 0x0016, gdcm::VR::UI, sop);
+  gdcm::UIDGenerator uid;
+  put(ds, 0x0008, 0x0018, gdcm::VR::UI, uid.Generate());
+  put(ds, 0x0008, 0x0060, gdcm::VR::CS, s.modality);
+  if (!s.view.empty()) put(ds, 0x0018, 0x5101, gdcm::VR::CS, s.view);
+  put_us(ds, 0x0028, 0x0002, 1);
+  put(ds, 0x0028, 0x0004, gdcm::VR::CS, s.photometric);
+  put_us(ds, 0x0028, 0x0010, uint16_t(s.height));
+  put_us(ds, 0x0028, 0x0011, uint16_t(s.width));
+  put_us(ds, 0x0028, 0x0100, uint16_t(s.bits_allocated));
+  put_us(ds, 0x0028, 0x0101, uint16_t(s.bits_stored));
+  put_us(ds, 0x0028, 0x0102, uint16_t(s.bits_stored - 1));
+  put_us(ds, 0x0028, 0x0103, s.is_signed ? 1 : 0);
+  if (!s.window_center.empty()) put(ds, 0x0028, 0x1050, gdcm::VR::DS, s.window_center);
+  if (!s.window_width.empty()) put(ds, 0x0028, 0x1051, gdcm::VR::DS, s.window_width);
+  if (!s.rescale_intercept.empty()) put(ds, 0x0028, 0x1052, gdcm::VR::DS, s.rescale_intercept);
+  if (!s.rescale_slope.empty()) put(ds, 0x0028, 0x1053, gdcm::VR::DS, s.rescale_slope);
+  if (!s.voi_function.empty()) put(ds, 0x0028, 0x1056, gdcm::VR::CS, s.voi_function);
+  if (s.modality_lut) put_lut(ds, 0x3000, *s.modality_lut);
+  if (s.voi_lut) put_lut(ds, 0x3010, *s.voi_lut);
+  std::vector<int32_t> stored = s.stored;
+  if (stored.empty())
+    for (int y = 0; y < s.height; ++y)
+      for (int x = 0; x < s.width; ++x) stored.push_back(40 * x + y);
+  const uint32_t mask = s.bits_stored >= 32 ? 0xffffffffu : (1u << s.bits_stored) - 1;
+  std::string pixels;
+  for (int32_t v : stored) {
+    const uint32_t w = (uint32_t(v) & mask) | (s.unused_bits & ~mask);
+    pixels.append(reinterpret_cast<const char*>(&w), size_t(s.bits_allocated / 8));  // little endian host
+  }
+  put(ds, 0x7fe0, 0x0010, s.bits_allocated == 8 ? gdcm::VR::OB : gdcm::VR::OW, pixels);
+  writer.SetFileName(path.c_str());
+  if (!writer.Write()) throw std::runtime_error("GDCM could not write " + path);
+}
+
 void write_dicom(const std::string& path, const std::string& modality, const std::string& view,
                  const std::string& photometric, const std::string& window) {
-  using Image = itk::Image<uint16_t, 2>;
-  auto image = Image::New();
-  Image::RegionType region;
-  region.SetSize(0, 64);
-  region.SetSize(1, 48);
-  image->SetRegions(region);
-  image->Allocate();
-  for (int y = 0; y < 48; ++y)
-    for (int x = 0; x < 64; ++x) image->SetPixel({{x, y}}, uint16_t(40 * x + y));
-  auto io = itk::GDCMImageIO::New();
-  itk::MetaDataDictionary& dict = io->GetMetaDataDictionary();
-  itk::EncapsulateMetaData<std::string>(dict, "0008|0060", modality);
-  // The SOP class decides the modality GDCM writes (without one it writes OT, "other").
-  const std::string sop = modality == "CR"   ? "1.2.840.10008.5.1.4.1.1.1"
-                          : modality == "DX" ? "1.2.840.10008.5.1.4.1.1.1.1"
-                          : modality == "CT" ? "1.2.840.10008.5.1.4.1.1.2"
-                                             : "1.2.840.10008.5.1.4.1.1.7";
-  itk::EncapsulateMetaData<std::string>(dict, "0008|0016", sop);
-  itk::EncapsulateMetaData<std::string>(dict, "0018|5101", view);
-  itk::EncapsulateMetaData<std::string>(dict, "0028|0004", photometric);
+  DicomSpec s;
+  s.modality = modality;
+  s.view = view;
+  s.photometric = photometric;
   if (!window.empty()) {
-    itk::EncapsulateMetaData<std::string>(dict, "0028|1050", window.substr(0, window.find(',')));
-    itk::EncapsulateMetaData<std::string>(dict, "0028|1051", window.substr(window.find(',') + 1));
+    s.window_center = window.substr(0, window.find(','));
+    s.window_width = window.substr(window.find(',') + 1);
   }
-  auto writer = itk::ImageFileWriter<Image>::New();
-  writer->SetFileName(path);
-  writer->SetInput(image);
-  writer->SetImageIO(io);
-  writer->SetUseInputMetaDataDictionary(false);  // else the image's empty dictionary replaces the tags above
-  writer->Update();
-  if (photometric == "MONOCHROME1") {
-    // GDCM writes MONOCHROME2 whatever it is told: patch the value in place (same length).
-    std::string bytes = pulmo::read_text_file(path);
-    const size_t at = bytes.find("MONOCHROME2");
-    if (at != std::string::npos) bytes[at + 10] = '1';
-    pulmo::write_text_atomic(path, bytes);
-  }
+  write_dicom_file(path, s);
 }
 
 // 24 cases of 12 patients, 40 x 48 images: severe ones have a bright blob, and a higher CRP.

@@ -96,12 +96,35 @@ TEST(CxrRead, DicomWindowIsAppliedAndMonochrome1Inverted) {
   write_dicom(t.file("w.dcm"), "CR", "AP", "MONOCHROME2", "640,1200");
   const cxr::XrayImage w = cxr::read_xray(t.file("w.dcm"));
   EXPECT_TRUE(w.windowed);
+  EXPECT_EQ(w.voi, "LINEAR window");
   EXPECT_FLOAT_EQ(w.pixels[40], w.pixels[63]);   // both above the window
   EXPECT_LT(w.pixels[5], w.pixels[20]);
+  // MONOCHROME1 with the same window: the window selects the same stored values, the result is inverted once.
+  write_dicom(t.file("m1w.dcm"), "CR", "AP", "MONOCHROME1", "640,1200");
+  const cxr::XrayImage m1w = cxr::read_xray(t.file("m1w.dcm"));
+  ASSERT_EQ(m1w.photometric, "MONOCHROME1");
+  ASSERT_EQ(m1w.pixels.size(), w.pixels.size());
+  for (size_t i = 0; i < w.pixels.size(); ++i) ASSERT_NEAR(m1w.pixels[i], 1.0f - w.pixels[i], 1e-6) << i;
   write_dicom(t.file("m1.dcm"), "CR", "AP", "MONOCHROME1");
   const cxr::XrayImage m1 = cxr::read_xray(t.file("m1.dcm"));
-  ASSERT_EQ(m1.photometric, "MONOCHROME1") << "GDCM did not keep the photometric interpretation";
+  EXPECT_FALSE(m1.windowed);
   EXPECT_GT(m1.pixels[0], m1.pixels[63]);  // inverted: high stored value = dark
+}
+
+TEST(CxrRead, BadDicomVoiDataIsUnreadableAndAColourDicomIsRefused) {
+  TempDir t;
+  write_dicom(t.file("w0.dcm"), "DX", "PA", "MONOCHROME2", "640,0");
+  expect_error([&] { cxr::read_xray(t.file("w0.dcm")); }, ExitCode::Unreadable, "Window Width (0028,1051) 0 is not positive");
+  DicomSpec s;
+  s.photometric = "RGB";
+  write_dicom_file(t.file("rgb.dcm"), s);
+  expect_error([&] { cxr::read_xray(t.file("rgb.dcm")); }, ExitCode::BadDimension, "colour DICOM");
+  s = DicomSpec();
+  s.modality = "CT";
+  s.window_width = "0";
+  s.window_center = "40";
+  write_dicom_file(t.file("ct.dcm"), s);  // the modality is refused before the window is looked at
+  expect_error([&] { cxr::read_xray(t.file("ct.dcm")); }, ExitCode::NotAChestXray, "modality CT");
 }
 
 TEST(CxrImage, LetterboxKeepsTheAspectAndPadsWithZero) {

@@ -5,10 +5,12 @@
 #include <filesystem>
 #include <fstream>
 
+#include "io/dicom_grey.h"
 #include "io/itk_bridge.h"
 #include "pulmo/error.h"
 #include "pulmo/io.h"
 #include "pulmo/stats.h"
+#include "support/cxr_images.h"
 #include "support/synthetic_dicom.h"
 #include "support/test_support.h"
 
@@ -411,4 +413,261 @@ TEST(DicomSingleSlice, EveryCovidSliceOfTheSharedDataHasADirectionMatchingItsFol
     ++described;
   }
   EXPECT_EQ(described, 62);
+}
+
+// ---- the DICOM grayscale pipeline of one radiograph (io/dicom_grey.h) ---------------------------------------------
+// Files of 64 x 48 pixels whose stored value is 40 x + y unless said otherwise; expectations computed by hand from
+// PS3.3 C.11.
+
+namespace {
+
+using pulmo::test::DicomLut;
+using pulmo::test::DicomSpec;
+
+float pixel(const io::DicomGreyImage& g, int x, int y) { return g.pixels[size_t(y) * 64 + size_t(x)]; }
+
+io::DicomGreyImage grey(const TempDir& t, const DicomSpec& s) {
+  const std::string path = t.file("g.dcm");
+  pulmo::test::write_dicom_file(path, s);
+  return io::read_dicom_grey(path);
+}
+
+void expect_unreadable(const TempDir& t, const DicomSpec& s, const std::string& fragment) {
+  try {
+    grey(t, s);
+    ADD_FAILURE() << "no error; expected one saying '" << fragment << "'";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ExitCode::Unreadable) << e.what();
+    EXPECT_NE(std::string(e.what()).find(fragment), std::string::npos) << e.what();
+  }
+}
+
+}  // namespace
+
+TEST(DicomGrey, NoVoiGivesTheModalityValuesAndMonochrome1MirrorsThem) {
+  TempDir t;
+  DicomSpec s;
+  s.unused_bits = 0xf000;  // overlay garbage above the 12 stored bits is masked off
+  io::DicomGreyImage g = grey(t, s);
+  EXPECT_EQ(g.voi, "");
+  EXPECT_EQ(g.modality_lut, "rescale");
+  EXPECT_EQ(g.header.bits_stored, 12);
+  EXPECT_FLOAT_EQ(pixel(g, 10, 5), 405);
+  EXPECT_FLOAT_EQ(pixel(g, 63, 47), 2567);
+  s.photometric = "MONOCHROME1";
+  g = grey(t, s);
+  EXPECT_FLOAT_EQ(pixel(g, 0, 0), 2567);  // min + max - v
+  EXPECT_FLOAT_EQ(pixel(g, 10, 5), 2567 - 405);
+  EXPECT_FLOAT_EQ(pixel(g, 63, 47), 0);
+}
+
+TEST(DicomGrey, SignedStoredValuesAreSignExtendedAndRescaled) {
+  TempDir t;
+  DicomSpec s;
+  s.is_signed = true;
+  s.unused_bits = 0xf000;
+  for (int y = 0; y < 48; ++y)
+    for (int x = 0; x < 64; ++x) s.stored.push_back(40 * x + y - 1000);
+  s.rescale_slope = "2";
+  s.rescale_intercept = "-100";
+  const io::DicomGreyImage g = grey(t, s);
+  EXPECT_FLOAT_EQ(pixel(g, 0, 0), -2100);       // 2 * -1000 - 100
+  EXPECT_FLOAT_EQ(pixel(g, 63, 47), 3034);      // 2 * 1567 - 100
+  EXPECT_DOUBLE_EQ(g.modality_min, -2100);
+  EXPECT_DOUBLE_EQ(g.modality_max, 3034);
+}
+
+TEST(DicomGrey, LinearWindowIsAppliedBeforeTheMonochrome1Inversion) {
+  TempDir t;
+  DicomSpec s;
+  s.window_center = "640\\100";  // two windows: the first is used
+  s.window_width = "1200\\50";
+  io::DicomGreyImage g = grey(t, s);
+  EXPECT_EQ(g.voi, "LINEAR");
+  EXPECT_DOUBLE_EQ(g.window_center, 640);
+  EXPECT_DOUBLE_EQ(g.window_width, 1200);
+  // LINEAR: x <= c - 0.5 - (w-1)/2 = 40 -> 0; x > c - 0.5 + (w-1)/2 = 1239 -> 1; else (x - 40) / 1199.
+  EXPECT_FLOAT_EQ(pixel(g, 1, 0), 0.0f);                 // 40
+  EXPECT_FLOAT_EQ(pixel(g, 2, 0), 40.0f / 1199);         // 80
+  EXPECT_FLOAT_EQ(pixel(g, 10, 5), 365.0f / 1199);       // 405
+  EXPECT_FLOAT_EQ(pixel(g, 30, 39), 1.0f);               // 1239
+  EXPECT_FLOAT_EQ(pixel(g, 63, 47), 1.0f);               // 2567
+  // MONOCHROME1: the same window on the same modality values, then 1 - y (the stored values are not inverted
+  // before the window).
+  s.photometric = "MONOCHROME1";
+  g = grey(t, s);
+  EXPECT_FLOAT_EQ(pixel(g, 1, 0), 1.0f);
+  EXPECT_FLOAT_EQ(pixel(g, 2, 0), 1 - 40.0f / 1199);
+  EXPECT_FLOAT_EQ(pixel(g, 10, 5), 1 - 365.0f / 1199);
+  EXPECT_FLOAT_EQ(pixel(g, 63, 47), 0.0f);
+}
+
+TEST(DicomGrey, LinearExactAndSigmoidWindowsFollowTheirFormulas) {
+  TempDir t;
+  DicomSpec s;
+  s.rescale_slope = "2";
+  s.rescale_intercept = "-100";
+  s.window_center = "1000";
+  s.window_width = "2000";
+  s.voi_function = "LINEAR_EXACT";
+  io::DicomGreyImage g = grey(t, s);
+  EXPECT_EQ(g.voi, "LINEAR_EXACT");
+  // v = 2 s - 100; x <= c - w/2 = 0 -> 0; x > c + w/2 = 2000 -> 1; else (x - c) / w + 0.5 = v / 2000.
+  EXPECT_FLOAT_EQ(pixel(g, 1, 0), 0.0f);       // v = -20
+  EXPECT_FLOAT_EQ(pixel(g, 2, 0), 0.03f);      // v = 60
+  EXPECT_FLOAT_EQ(pixel(g, 10, 5), 0.355f);    // v = 710
+  EXPECT_FLOAT_EQ(pixel(g, 30, 0), 1.0f);      // v = 2300
+  s = DicomSpec();
+  s.window_center = "1280";
+  s.window_width = "640";
+  s.voi_function = "SIGMOID";
+  g = grey(t, s);
+  EXPECT_EQ(g.voi, "SIGMOID");
+  // 1 / (1 + exp(-4 (x - 1280) / 640))
+  EXPECT_FLOAT_EQ(pixel(g, 32, 0), 0.5f);                 // 1280
+  EXPECT_FLOAT_EQ(pixel(g, 36, 0), 0.7310585786f);        // 1440: 1 / (1 + e^-1)
+  EXPECT_FLOAT_EQ(pixel(g, 28, 0), 0.2689414214f);        // 1120
+  s.photometric = "MONOCHROME1";
+  g = grey(t, s);
+  EXPECT_FLOAT_EQ(pixel(g, 36, 0), 1 - 0.7310585786f);
+}
+
+TEST(DicomGrey, AVoiLutSequenceWinsOverTheWindowAndClampsBeyondItsEnds) {
+  TempDir t;
+  DicomSpec s;
+  s.window_center = "640";
+  s.window_width = "1200";
+  DicomLut lut;  // 256 entries from 1000, 16 bits: entry i = 200 i
+  lut.entries = 256;
+  lut.first = 1000;
+  lut.bits = 16;
+  for (int i = 0; i < 256; ++i) lut.data.push_back(uint16_t(200 * i));
+  s.voi_lut = lut;
+  io::DicomGreyImage g = grey(t, s);
+  EXPECT_EQ(g.voi, "table");
+  EXPECT_FLOAT_EQ(pixel(g, 0, 0), 0.0f);                    // 0: below the first mapped value -> entry 0
+  EXPECT_FLOAT_EQ(pixel(g, 25, 10), 2000.0f / 65535);       // 1010 -> entry 10
+  EXPECT_FLOAT_EQ(pixel(g, 26, 0), 8000.0f / 65535);        // 1040 -> entry 40
+  EXPECT_FLOAT_EQ(pixel(g, 63, 47), 51000.0f / 65535);      // 2567: beyond the last -> entry 255
+  s.photometric = "MONOCHROME1";
+  g = grey(t, s);
+  EXPECT_FLOAT_EQ(pixel(g, 26, 0), 1 - 8000.0f / 65535);
+}
+
+TEST(DicomGrey, AnEightBitVoiLutWithASignedFirstValueMapsRescaledValues) {
+  TempDir t;
+  DicomSpec s;
+  s.rescale_intercept = "-1024";  // modality values s - 1024 can be negative: the first mapped value is signed
+  DicomLut lut;
+  lut.entries = 3;
+  lut.first = uint16_t(int16_t(-1024));
+  lut.bits = 8;
+  lut.bytes = true;  // 3 bytes, padded to 4
+  lut.data = {10, 20, 30};
+  for (const char* vr : {"SS", "US"}) {  // US: a writer's mistake for a negative first value, read as SS
+    lut.descriptor_vr = vr;
+    s.voi_lut = lut;
+    const io::DicomGreyImage g = grey(t, s);
+    EXPECT_FLOAT_EQ(pixel(g, 0, 0), 10.0f / 255) << vr;   // -1024 -> entry 0
+    EXPECT_FLOAT_EQ(pixel(g, 0, 1), 20.0f / 255) << vr;   // -1023 -> entry 1
+    EXPECT_FLOAT_EQ(pixel(g, 0, 2), 30.0f / 255) << vr;   // -1022 -> entry 2
+    EXPECT_FLOAT_EQ(pixel(g, 1, 0), 30.0f / 255) << vr;   // -984: beyond the last
+  }
+}
+
+TEST(DicomGrey, AModalityLutSequenceAndA65536EntryVoiLut) {
+  TempDir t;
+  DicomSpec s;
+  DicomLut modality;  // 4096 entries from 0: entry i = 2 i
+  modality.entries = 4096;
+  for (int i = 0; i < 4096; ++i) modality.data.push_back(uint16_t(2 * i));
+  s.modality_lut = modality;
+  s.window_center = "2000";
+  s.window_width = "4000";
+  s.voi_function = "LINEAR_EXACT";
+  io::DicomGreyImage g = grey(t, s);
+  EXPECT_EQ(g.modality_lut, "table");
+  EXPECT_DOUBLE_EQ(g.modality_max, 5134);
+  EXPECT_FLOAT_EQ(pixel(g, 10, 5), 0.2025f);  // v = 810: (810 - 2000) / 4000 + 0.5
+  s = DicomSpec();
+  DicomLut all;  // descriptor 0 entries = 65536, identity
+  all.entries = 0;
+  for (int i = 0; i < 65536; ++i) all.data.push_back(uint16_t(i));
+  s.voi_lut = all;
+  g = grey(t, s);
+  EXPECT_FLOAT_EQ(pixel(g, 10, 5), 405.0f / 65535);
+}
+
+TEST(DicomGrey, LyingLutsBadWindowsAndUnknownFunctionsAreUnreadable) {
+  TempDir t;
+  DicomLut lut;
+  lut.entries = 4096;  // but only 256 words
+  lut.data.assign(256, 7);
+  DicomSpec s;
+  s.voi_lut = lut;
+  expect_unreadable(t, s, "says 4096 entries of 16 bits, but the LUT Data (0028,3006) holds 512 bytes");
+  lut.entries = 0;     // 65536 entries, 256 words
+  s.voi_lut = lut;
+  expect_unreadable(t, s, "says 65536 entries");
+  lut.entries = 256;
+  lut.bits = 20;
+  s.voi_lut = lut;
+  expect_unreadable(t, s, "20 bits per entry");
+  lut.bits = 16;
+  lut.data.clear();
+  s.voi_lut = lut;
+  expect_unreadable(t, s, "LUT Data (0028,3006) is empty");
+  s.voi_lut.reset();
+  lut.data.assign(100, 1);  // a Modality LUT that lies
+  s.modality_lut = lut;
+  expect_unreadable(t, s, "Modality LUT Sequence");
+  s = DicomSpec();
+  s.window_center = "640";
+  for (const char* w : {"0", "-5"}) {
+    s.window_width = w;
+    expect_unreadable(t, s, "is not positive");
+  }
+  s.window_width = "";
+  expect_unreadable(t, s, "a Window Center without a Window Width");
+  s.window_width = "1200";
+  s.voi_function = "LOG";
+  expect_unreadable(t, s, "unknown VOI LUT Function (0028,1056) 'LOG'");
+  s.voi_function = "";
+  s.window_center = "abc";
+  expect_unreadable(t, s, "Window Center (0028,1050) 'abc' is not a number");
+}
+
+// Real CT slices (the only real DICOM files here; no real radiograph DICOM is available): the Modality LUT output is
+// exactly the HU the volume reader (ITK) gives, and the first of several windows follows the LINEAR formula.
+TEST(DicomGrey, RealCtSlicesGiveTheVolumeReadersValuesAndTheirFirstWindow) {
+  std::vector<std::string> files = {data_path("ct/lidc-lungmask/0.dcm"),
+                                    data_path("ct/covid19-ny-sbu/A002304/axial/19001231-076.dcm")};
+  const std::string shared = shared_data_path("ct/lung-pet-ct-dx/A0002_series3/1-04.dcm");  // 12 bits, 2 windows
+  if (!shared.empty()) files.push_back(shared);
+  for (const std::string& f : files) {
+    const io::DicomGreyImage g = io::read_dicom_grey(f);
+    const Volume v = read_volume(f);
+    ASSERT_EQ(int64_t(g.pixels.size()), v.geometry.num_voxels()) << f;
+    const at::Tensor hu = v.voxels.to(at::kDouble).contiguous().view({-1});
+    const double* h = hu.data_ptr<double>();
+    double worst = 0;
+    for (size_t i = 0; i < g.pixels.size(); ++i) {
+      const double c = g.window_center, w = g.window_width, x = h[i];
+      const double expected = g.voi.empty()                         ? x
+                              : x <= c - 0.5 - (w - 1) / 2           ? 0.0
+                              : x > c - 0.5 + (w - 1) / 2            ? 1.0
+                                                                     : (x - (c - 0.5)) / (w - 1) + 0.5;
+      worst = std::max(worst, std::fabs(double(g.pixels[i]) - expected));
+    }
+    EXPECT_LT(worst, 1e-6) << f;
+    EXPECT_EQ(g.voi, f.find("lidc") != std::string::npos ? "" : "LINEAR") << f;
+  }
+  if (!shared.empty()) {
+    const io::DicomGreyImage g = io::read_dicom_grey(shared);
+    EXPECT_DOUBLE_EQ(g.window_center, 40);  // "40\-600": the first
+    EXPECT_DOUBLE_EQ(g.window_width, 350);
+    EXPECT_EQ(g.header.bits_stored, 12);
+  } else {
+    std::cout << "[ note ] ../shared/data is absent: the 12-bit slice with two windows was not read\n";
+  }
 }
