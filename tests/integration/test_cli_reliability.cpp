@@ -5,7 +5,6 @@
 
 #include <fcntl.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/mount.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -21,10 +20,10 @@
 #include "support/raw_nifti.h"
 #include "support/test_support.h"
 
-extern char** environ;
-
 namespace fs = std::filesystem;
 using pulmo::test::count_temporary_files;
+using pulmo::test::exit_status;
+using pulmo::test::spawn_pulmo;
 using pulmo::test::data_path;
 using pulmo::test::run_pulmo;
 using pulmo::test::TempDir;
@@ -101,23 +100,6 @@ std::string tiny_config(int base_width, int steps, int checkpoint_every, const s
 })";
 }
 
-// Starts `pulmo ARGS...` (stdout/stderr to /dev/null) and returns its pid.
-pid_t spawn_pulmo(const std::vector<std::string>& args) {
-  std::vector<std::string> all = {PULMO_EXECUTABLE};
-  all.insert(all.end(), args.begin(), args.end());
-  std::vector<char*> argv;
-  for (auto& a : all) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
-  posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
-  pid_t pid = -1;
-  EXPECT_EQ(posix_spawn(&pid, PULMO_EXECUTABLE, &fa, nullptr, argv.data(), environ), 0);
-  posix_spawn_file_actions_destroy(&fa);
-  return pid;
-}
-
 // Waits until a pulmo temporary file exists under `folder` (true) or `timeout_s` passes (false).
 bool wait_for_temporary(const fs::path& folder, double timeout_s) {
   const auto end = std::chrono::steady_clock::now() + std::chrono::duration<double>(timeout_s);
@@ -126,12 +108,6 @@ bool wait_for_temporary(const fs::path& folder, double timeout_s) {
     std::this_thread::sleep_for(std::chrono::microseconds(200));
   }
   return false;
-}
-
-int exit_status(pid_t pid) {
-  int status = 0;
-  ::waitpid(pid, &status, 0);
-  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
 // A 256 x 256 x 160 int16 volume of noise (21 MB): its gzip compression takes a while.

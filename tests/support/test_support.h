@@ -1,8 +1,11 @@
 // Helpers shared by the tests: fixture paths, temporary folders, running the CLI.
 #pragma once
 
+#include <sys/types.h>
+
 #include <filesystem>
 #include <string>
+#include <vector>
 
 namespace pulmo::test {
 
@@ -31,6 +34,11 @@ struct RunResult {
 };
 // Runs the built `pulmo` executable with `args` (a shell-quoted string).
 RunResult run_pulmo(const std::string& args);
+
+// Starts `pulmo ARGS...` in the background (stdout and stderr to /dev/null) and returns its pid; exit_status waits for
+// it and returns its exit code (128 + the signal when a signal ended it).
+pid_t spawn_pulmo(const std::vector<std::string>& args);
+int exit_status(pid_t pid);
 
 // Runs `pulmo ARGS` and checks that it exits with `code`, that stderr holds `message_part` (after
 // "pulmo: error: " when `pulmo_message`; CLI11 prints parse errors its own way), and that `out` - the
