@@ -1,4 +1,5 @@
-// Checkpoint I/O of the segmentation trainer, and the check that a resumed run keeps its configuration.
+// Checkpoint I/O of the training engine (segmentation and chest X-ray trainers), and the check that a resumed run
+// keeps its configuration.
 #include "train/checkpoint.h"
 
 #include <torch/serialize.h>
@@ -6,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <functional>
 #include <set>
@@ -67,17 +69,44 @@ const char* const kResumeMayChange[] = {
     "data.manifest (the cases of each split must stay the same)",
     "data.fold (which folds a run trains; each fold folder keeps its fold number and cases)"};
 
-void save_checkpoint(const std::string& path, const torch::nn::Module& net, const torch::optim::Optimizer& optimizer,
-                     const LoopState& state, const std::string& config_json) {
+const ResumeRules& segmentation_resume_rules() {
+  static const ResumeRules rules = [] {
+    ResumeRules r;
+    // The configuration sits under "config" next to the split (fold, folds, cases); "manifest" is the manifest's
+    // resolved path. One list gives both the keys and the message.
+    r.keys = {"manifest"};
+    for (const char* k : kResumeMayChange) {
+      const std::string key = k;
+      r.keys.push_back("config." + key.substr(0, key.find(" (")));
+      r.listed += (r.listed.empty() ? "" : ", ") + key;
+    }
+    return r;
+  }();
+  return rules;
+}
+
+void save_checkpoint_file(const std::string& path, const torch::nn::Module& net, const torch::optim::Optimizer* optimizer,
+                          const CheckpointData& data, const std::string& config_json) {
   std::ostringstream bytes;
   try {
-    torch::serialize::OutputArchive archive, model, optim;
+    torch::serialize::OutputArchive archive, model;
     net.save(model);
-    optimizer.save(optim);
     archive.write("model", model);
-    archive.write("optimizer", optim);
-    archive.write("state", c10::IValue(state_to_json(state).dump()));
+    if (optimizer) {
+      torch::serialize::OutputArchive optim;
+      optimizer->save(optim);
+      archive.write("optimizer", optim);
+    }
+    archive.write("state", c10::IValue(data.state_json));
     archive.write("config", c10::IValue(config_json));
+    json names = json::array();
+    for (const auto& [name, blob] : data.blobs) {
+      at::Tensor t = at::empty({int64_t(blob.size())}, at::kByte);
+      if (!blob.empty()) std::memcpy(t.data_ptr<uint8_t>(), blob.data(), blob.size());
+      archive.write("blob." + name, t, /*is_buffer=*/true);
+      names.push_back(name);
+    }
+    archive.write("blobs", c10::IValue(names.dump()));
     // In memory, then checked writes: LibTorch's file writer aborts the process on a full disk.
     archive.save_to(bytes);
   } catch (const std::exception& e) {
@@ -86,32 +115,42 @@ void save_checkpoint(const std::string& path, const torch::nn::Module& net, cons
   write_bytes_atomic(path, bytes.str());  // checks the archive is complete (disk full) before the rename
 }
 
-bool load_checkpoint(const std::string& path, const at::Device& device, const std::string& config_json,
-                     torch::nn::Module& net, torch::optim::Optimizer& optimizer, LoopState& state) {
+bool load_checkpoint_file(const std::string& path, const at::Device& device, const std::string& config_json,
+                          const ResumeRules& rules, torch::nn::Module& net, torch::optim::Optimizer* optimizer,
+                          CheckpointData& data) {
   if (!fs::exists(path)) return false;
   try {
     torch::serialize::InputArchive archive, model, optim;
     archive.load_from(path, device);
     c10::IValue stored;
     if (archive.try_read("config", stored) && stored.isString()) {
-      const std::vector<std::string> changed = resume_config_changes(stored.toStringRef(), config_json);
+      const std::vector<std::string> changed = resume_config_changes(stored.toStringRef(), config_json, rules);
       if (!changed.empty()) {
         std::string list;
         for (const std::string& c : changed) list += (list.empty() ? "" : "; ") + c;
-        std::string free;
-        for (const char* k : kResumeMayChange) free += (free.empty() ? "" : ", ") + std::string(k);
         throw Error(ExitCode::BadConfig, "cannot resume from '" + path + "': the configuration changed since the "
                                          "checkpoint (" + list + "); restore it, or train into a new output folder. "
-                                         "Only these may change on --resume: " + free);
+                                         "Only these may change on --resume: " + rules.listed);
       }
     }
     archive.read("model", model);
-    archive.read("optimizer", optim);
     net.load(model);
-    optimizer.load(optim);
+    data.has_optimizer = archive.try_read("optimizer", optim);
+    if (data.has_optimizer && optimizer) optimizer->load(optim);
     c10::IValue stored_state;
     archive.read("state", stored_state);
-    state = state_from_json(json::parse(stored_state.toStringRef()));
+    data.state_json = stored_state.toStringRef();
+    json::parse(data.state_json);  // a state that is not JSON: refused here, not later
+    data.blobs.clear();
+    c10::IValue names;
+    if (archive.try_read("blobs", names) && names.isString())
+      for (const json& name : json::parse(names.toStringRef())) {
+        at::Tensor t;
+        archive.read("blob." + name.get<std::string>(), t, /*is_buffer=*/true);
+        t = t.to(at::kCPU).contiguous();
+        data.blobs[name.get<std::string>()] =
+            std::string(reinterpret_cast<const char*>(t.data_ptr<uint8_t>()), size_t(t.numel()));
+      }
   } catch (const c10::Error& e) {
     throw Error(ExitCode::BadConfig, "checkpoint '" + path + "' does not fit this configuration: " + e.what_without_backtrace());
   } catch (const json::exception& e) {
@@ -120,7 +159,33 @@ bool load_checkpoint(const std::string& path, const at::Device& device, const st
   return true;
 }
 
+void save_checkpoint(const std::string& path, const torch::nn::Module& net, const torch::optim::Optimizer& optimizer,
+                     const LoopState& state, const std::string& config_json) {
+  CheckpointData data;
+  data.state_json = state_to_json(state).dump();
+  save_checkpoint_file(path, net, &optimizer, data, config_json);
+}
+
+bool load_checkpoint(const std::string& path, const at::Device& device, const std::string& config_json,
+                     torch::nn::Module& net, torch::optim::Optimizer& optimizer, LoopState& state) {
+  CheckpointData data;
+  if (!load_checkpoint_file(path, device, config_json, segmentation_resume_rules(), net, &optimizer, data)) return false;
+  if (!data.has_optimizer)
+    throw Error(ExitCode::BadConfig, "checkpoint '" + path + "' holds no optimiser state; it is not a training checkpoint");
+  try {
+    state = state_from_json(json::parse(data.state_json));
+  } catch (const json::exception& e) {
+    throw Error(ExitCode::BadConfig, "checkpoint '" + path + "' has an invalid state: " + e.what());
+  }
+  return true;
+}
+
 std::vector<std::string> resume_config_changes(const std::string& stored_json, const std::string& current_json) {
+  return resume_config_changes(stored_json, current_json, segmentation_resume_rules());
+}
+
+std::vector<std::string> resume_config_changes(const std::string& stored_json, const std::string& current_json,
+                                               const ResumeRules& rules) {
   json a, b;
   try {
     a = json::parse(stored_json);
@@ -128,17 +193,10 @@ std::vector<std::string> resume_config_changes(const std::string& stored_json, c
   } catch (const json::exception&) {
     return {"the stored configuration is unreadable"};
   }
-  // The configuration sits under "config" next to the split (fold, folds, cases); other layouts are compared whole.
-  // The split's own "fold" and "cases" stay compared: data.fold only chooses the folds to train, so `--resume
-  // --fold 1` continues fold_1 of an all-folds run (and the reverse), never another fold's training.
-  static const std::set<std::string> may_change = [] {
-    std::set<std::string> keys = {"manifest"};  // the manifest's resolved path
-    for (const char* k : kResumeMayChange) {
-      const std::string key = k;
-      keys.insert("config." + key.substr(0, key.find(" (")));
-    }
-    return keys;
-  }();
+  // The configuration sits under "config" next to what the run trains on (fold, folds, cases); other layouts are
+  // compared whole. The split's own "fold" and "cases" stay compared: data.fold only chooses the folds to train, so
+  // `--resume --fold 1` continues fold_1 of an all-folds run (and the reverse), never another fold's training.
+  const std::set<std::string> may_change(rules.keys.begin(), rules.keys.end());
   std::vector<std::string> out;
   std::function<void(const json&, const json&, const std::string&)> diff = [&](const json& x, const json& y,
                                                                                const std::string& key) {
@@ -161,6 +219,10 @@ std::vector<std::string> resume_config_changes(const std::string& stored_json, c
     std::string name = key.rfind("config.", 0) == 0 ? key.substr(7) : key;
     if (name == "cases.train" || name == "cases.validation" || name == "cases.test") {
       out.push_back(name + " (the split's cases differ)");
+      return;
+    }
+    if (name == "data_sha256") {  // a digest of what the run trains on (the chest X-ray trainer)
+      out.push_back("data (the cases' images, labels or clinical values differ)");
       return;
     }
     std::string from = x.dump(), to = y.dump();
