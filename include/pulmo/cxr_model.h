@@ -96,6 +96,10 @@ struct CxrTrainConfig {
   int permutation_repeats = 30;
   std::string output;                     // the model folder
   std::string config_text;                // the configuration as given (stored in model.json)
+  // Continue an interrupted run from the checkpoints in output/checkpoints/ (`pulmo cxr train --resume`): finished
+  // fits are taken as they are, an interrupted one continues from its last epoch; the result is the one an
+  // uninterrupted run gives (same thread count). Not a configuration key.
+  bool resume = false;
 };
 // Reads a YAML configuration; unknown keys are refused (Error BadConfig, the valid keys listed). Relative
 // paths are resolved against the configuration's folder.
@@ -120,13 +124,17 @@ struct CvResult {
   std::vector<int> fold_of;      // test fold of each case
   std::vector<VariantResult> variants;
   std::vector<std::vector<float>> embeddings;  // image features of every case from the shipped fused (else image) model
-  double seconds = 0;
+  double seconds = 0;            // of this run (a resumed run: since the resume)
+  int fits = 0, fits_resumed = 0;  // models trained (folds x variants + shipped ones); how many came from checkpoints
 };
 
 // Cross-validates every variant of `c`, then trains the shipped models (fused and image-only, when listed)
 // on all patients (a validation share kept for early stopping and the threshold) and writes c.output:
 // model.json, fused.pt / image.pt, cv.json, cv_predictions.csv, features.csv (the shipped model's image features
 // per case, for the shortcut probe), importance.json (permutation importance of the clinical inputs), manifest.csv.
+// While it trains, c.output/checkpoints/ holds one checkpoint per model (c.resume continues from them; removed when
+// the run is done). The outputs are written only at the end, model.json last (an earlier model.json is removed
+// first), so an interrupted run never leaves a model.json next to outputs of another run.
 CvResult train_cxr(const CxrTrainConfig& c, std::ostream* progress = nullptr);
 
 struct CxrPrediction {

@@ -23,7 +23,7 @@ struct CxrArgs {
   std::string config, image, model = "models/cxr", clinical_file, heatmap, out_dir, manifest, features, variant;
   std::string ieee8023, hannover, output, lung_model = "models/cxr_lungs", cases = "test";
   std::vector<std::string> clinical, attributes{"sex", "view", "source"};
-  bool json = false, print_config_table = false;
+  bool json = false, print_config_table = false, resume = false;
   int bootstrap = 1000, folds = 5;
   uint64_t seed = 20201;
 };
@@ -40,7 +40,8 @@ int run_train(const CxrArgs& a, const GlobalOptions& g) {
     return 0;
   }
   if (a.config.empty()) throw Error(ExitCode::Usage, "--config is required");
-  const cxr::CxrTrainConfig c = cxr::read_cxr_train_config(a.config);
+  cxr::CxrTrainConfig c = cxr::read_cxr_train_config(a.config);
+  c.resume = a.resume;
   const cxr::CvResult r = cxr::train_cxr(c, g.quiet ? nullptr : &std::cerr);
   std::printf("%-10s %-30s %-30s %-30s %-30s\n", "variant", "balanced accuracy", "ROC AUC", "sensitivity", "specificity");
   for (const auto& v : r.variants) {
@@ -49,7 +50,9 @@ int run_train(const CxrArgs& a, const GlobalOptions& g) {
       std::printf(" %.3f [%.3f, %.3f] (%.3f+-%.3f)", m.pooled.estimate, m.pooled.low, m.pooled.high, m.fold_mean, m.fold_sd);
     std::printf("\n");
   }
-  note(g, "wrote the model and cross-validation results to " + c.output + " (" + std::to_string(int(r.seconds)) + " s)");
+  note(g, "wrote the model and cross-validation results to " + c.output + " (" + std::to_string(int(r.seconds)) + " s" +
+               (a.resume ? "; " + std::to_string(r.fits_resumed) + " of " + std::to_string(r.fits) +
+                               " models continued or taken from their checkpoints" : std::string()) + ")");
   return 0;
 }
 
@@ -157,6 +160,11 @@ Action register_cxr(CLI::App& app, const GlobalOptions& global) {
   train->add_option("--config", a->config, "training configuration (YAML/JSON)")->check(CLI::ExistingFile);
   train->add_flag("--print-config-table", a->print_config_table,
                   "print every configuration key as the Markdown table of docs/cxr.md, and exit");
+  train->add_flag("--resume", a->resume,
+                  "continue an interrupted run (Ctrl-C, kill) from the checkpoints in OUTPUT/checkpoints/: models "
+                  "finished before are taken as they are, the interrupted one continues after its last epoch; the "
+                  "result is that of an uninterrupted run (same --threads). Refused (exit 10) when the configuration "
+                  "or the data changed; starts afresh when there is no checkpoint. docs/cxr.md");
   auto add_inputs = [&](CLI::App* s) {
     s->add_option("image", a->image, "chest X-ray (PNG, JPEG, DICOM)")->required();
     s->add_option("--model", a->model, "model folder")->capture_default_str();

@@ -11,6 +11,28 @@
 
 namespace pulmo {
 
+namespace {
+
+std::string hex_of(const unsigned char* digest, unsigned int n) {
+  std::string hex;
+  char two[3];
+  for (unsigned int i = 0; i < n; ++i) {
+    std::snprintf(two, sizeof two, "%02x", digest[i]);
+    hex += two;
+  }
+  return hex;
+}
+
+}  // namespace
+
+std::string sha256_hex(const std::string& bytes) {
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int n = 0;
+  if (EVP_Digest(bytes.data(), bytes.size(), digest, &n, EVP_sha256(), nullptr) != 1)
+    throw Error(ExitCode::Internal, "SHA-256: OpenSSL digest unavailable");
+  return hex_of(digest, n);
+}
+
 std::string sha256_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) throw Error(ExitCode::NotFound, "cannot read '" + path + "'");
@@ -26,13 +48,7 @@ std::string sha256_file(const std::string& path) {
   unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned int n = 0;
   EVP_DigestFinal_ex(ctx.get(), digest, &n);
-  std::string hex;
-  char two[3];
-  for (unsigned int i = 0; i < n; ++i) {
-    std::snprintf(two, sizeof two, "%02x", digest[i]);
-    hex += two;
-  }
-  return hex;
+  return hex_of(digest, n);
 }
 
 }  // namespace pulmo

@@ -4,6 +4,7 @@
 
 #include "core/config_text.h"
 #include "core/schema.h"
+#include "cxr/internal.h"
 #include "pulmo/cxr_model.h"
 #include "pulmo/error.h"
 #include "pulmo/fileutil.h"
@@ -99,5 +100,8 @@ CxrTrainConfig read_cxr_train_config(const std::string& path) {
 }
 
 std::string cxr_train_config_table() { return cxr_train_config_schema().markdown_table(CxrTrainConfig{}); }
+
+// Every key of the schema, written by the schema: one declaration of what the configuration holds.
+json cxr_train_config_json(const CxrTrainConfig& c) { return cxr_train_config_schema().write(c); }
 
 }  // namespace pulmo::cxr

@@ -1,5 +1,6 @@
 // Patient-level cross-validation of the CXR variants, the shipped models, permutation importance.
 #include <torch/torch.h>
+#include <ATen/CPUGeneratorImpl.h>
 
 #include <nlohmann/json.hpp>
 
@@ -8,6 +9,7 @@
 #include <cmath>
 #include <filesystem>
 #include <iomanip>
+#include <mutex>
 #include <numeric>
 #include <ostream>
 #include <random>
@@ -15,8 +17,8 @@
 #include <sstream>
 #include <cstring>
 
+#include "core/hash.h"
 #include "core/json_number.h"
-#include "core/tempfile.h"
 #include "cxr/internal.h"
 #include "cxr/net.h"
 #include "data/csv.h"
@@ -24,6 +26,7 @@
 #include "pulmo/error.h"
 #include "pulmo/fileutil.h"
 #include "pulmo/model.h"
+#include "train/checkpoint.h"
 #include "train/internal.h"
 
 namespace fs = std::filesystem;
@@ -127,9 +130,44 @@ std::vector<double> to_vector(const at::Tensor& t) {
 
 }  // namespace
 
+namespace {
+
+// What `pulmo cxr train --resume` may change (docs/cxr.md): where things are - the cases, their images, labels and
+// clinical values are compared through the case ids and a digest instead - and what is computed after training.
+const ResumeRules& cxr_resume_rules() {
+  static const ResumeRules rules{
+      {"config.output", "config.data.manifest", "config.data.hannover", "config.data.ieee8023", "config.model.lung_crop",
+       "config.training.bootstrap", "config.training.permutation_repeats"},
+      "output, data.manifest, data.hannover, data.ieee8023, model.lung_crop (folders may move; the cases, their "
+      "images, labels and clinical values must stay the same), training.bootstrap, training.permutation_repeats "
+      "(used only after training)"};
+  return rules;
+}
+
+// Infinite / NaN numbers (no validation loss yet) are stored as null.
+double number_or(const json& j, double if_null) { return j.is_null() ? if_null : j.get<double>(); }
+
+// The state of LibTorch's CPU generator (dropout draws from it), as bytes for a checkpoint, and back.
+std::string torch_generator_state() {
+  at::Generator g = at::detail::getDefaultCPUGenerator();
+  std::lock_guard<std::mutex> lock(g.mutex());
+  const at::Tensor t = g.get_state().contiguous();
+  return std::string(reinterpret_cast<const char*>(t.data_ptr<uint8_t>()), size_t(t.numel()));
+}
+
+void set_torch_generator_state(const std::string& bytes) {
+  at::Tensor t = at::empty({int64_t(bytes.size())}, at::kByte);
+  std::memcpy(t.data_ptr<uint8_t>(), bytes.data(), bytes.size());
+  at::Generator g = at::detail::getDefaultCPUGenerator();
+  std::lock_guard<std::mutex> lock(g.mutex());
+  g.set_state(t);
+}
+
+}  // namespace
+
 FitResult fit_model(const CxrTrainConfig& c, const std::string& variant, const std::vector<CxrCase>& cases,
                     const at::Tensor& images, const std::vector<int>& train, const std::vector<int>& validation,
-                    uint64_t seed, std::ostream* progress, const std::string& label) {
+                    uint64_t seed, std::ostream* progress, const std::string& label, const FitCheckpoint* checkpoint) {
   FitResult r;
   r.imputer = Imputer::fit(cases, train);
   ModelOptions mo = c.model;
@@ -154,12 +192,54 @@ FitResult fit_model(const CxrTrainConfig& c, const std::string& variant, const s
   schedule.type = ScheduleType::Cosine;
   schedule.min_lr = c.optimizer.lr * 0.05;
   double best = INFINITY;
-  int bad = 0;
+  int bad = 0, first_epoch = 0;
   int64_t step = 0;
   std::string best_state = save_state(r.net);
+  if (checkpoint && checkpoint->resume) {
+    CheckpointData data;
+    if (load_checkpoint_file(checkpoint->path, at::Device(at::kCPU), checkpoint->config_json, cxr_resume_rules(), *r.net,
+                             opt.get(), data)) {
+      if (checkpoint->resumed) *checkpoint->resumed = true;
+      try {
+        const json st = json::parse(data.state_json);
+        if (st.at("finished").get<bool>()) {  // the finished fit: its best weights, threshold and scores
+          r.net->eval();
+          r.epochs_run = st.at("epochs_run");
+          r.best_epoch = st.at("best_epoch");
+          r.early_stopped = st.at("early_stopped");
+          r.best_validation_loss = number_or(st.at("best_validation_loss"), INFINITY);
+          r.threshold = number_or(st.at("threshold"), NAN);
+          r.threshold_source = st.at("threshold_source");
+          for (const json& v : st.at("validation_scores")) r.validation_scores.push_back(number_or(v, NAN));
+          if (progress) *progress << label << ": done before, taken from " << checkpoint->path << "\n";
+          return r;
+        }
+        if (!data.has_optimizer || !data.blobs.count("best_model") || !data.blobs.count("torch_generator"))
+          throw Error(ExitCode::BadConfig, "checkpoint '" + checkpoint->path + "' lacks the optimiser state, the best "
+                                           "weights or the random generator of an unfinished fit");
+        first_epoch = st.at("epoch");
+        step = st.at("step");
+        best = number_or(st.at("best"), INFINITY);
+        bad = st.at("bad");
+        r.best_epoch = st.at("best_epoch");
+        r.epochs_run = st.at("epochs_run");
+        best_state = data.blobs.at("best_model");
+        set_torch_generator_state(data.blobs.at("torch_generator"));
+      } catch (const json::exception& e) {
+        throw Error(ExitCode::BadConfig, "checkpoint '" + checkpoint->path + "' has an invalid state: " + e.what());
+      } catch (const c10::Error& e) {
+        throw Error(ExitCode::BadConfig, "checkpoint '" + checkpoint->path + "' has an invalid random generator state: " +
+                                             e.what_without_backtrace());
+      }
+      if (progress) *progress << label << ": resumed after epoch " << first_epoch << "/" << c.epochs << "\n";
+    }
+  }
   const auto t0 = std::chrono::steady_clock::now();
-  for (int epoch = 0; epoch < c.epochs; ++epoch) {
+  for (int epoch = first_epoch; epoch < c.epochs; ++epoch) {
     r.net->train();
+    // The shuffle and augmentation of an epoch come from (seed, epoch) alone; dropout from LibTorch's generator,
+    // seeded once per fit (above) and part of each epoch's checkpoint. A fit resumed after epoch k runs epoch k + 1
+    // exactly as it would have run.
     std::mt19937_64 rng(seed * 1000003ULL + uint64_t(epoch));
     std::vector<int64_t> order(static_cast<size_t>(n));
     std::iota(order.begin(), order.end(), 0);
@@ -181,25 +261,35 @@ FitResult fit_model(const CxrTrainConfig& c, const std::string& variant, const s
       loss_sum += loss.item<double>() * double(b1 - b0);
     }
     r.epochs_run = epoch + 1;
-    if (validation.empty()) continue;
-    r.net->eval();
-    torch::NoGradGuard no_grad;
-    const at::Tensor logits = r.net->forward(x_val, c_val);
-    const double val_loss = F::binary_cross_entropy_with_logits(
-        logits, y_val, F::BinaryCrossEntropyWithLogitsFuncOptions().pos_weight(pos_weight)).item<double>();
-    if (val_loss < best - 1e-4) {
-      best = val_loss;
-      best_state = save_state(r.net);
-      r.best_epoch = epoch + 1;
-      bad = 0;
-    } else if (++bad >= c.patience) {
-      r.early_stopped = true;
-      break;
+    if (!validation.empty()) {
+      r.net->eval();
+      torch::NoGradGuard no_grad;
+      const at::Tensor logits = r.net->forward(x_val, c_val);
+      const double val_loss = F::binary_cross_entropy_with_logits(
+          logits, y_val, F::BinaryCrossEntropyWithLogitsFuncOptions().pos_weight(pos_weight)).item<double>();
+      if (val_loss < best - 1e-4) {
+        best = val_loss;
+        best_state = save_state(r.net);
+        r.best_epoch = epoch + 1;
+        bad = 0;
+      } else if (++bad >= c.patience) {
+        r.early_stopped = true;
+        break;
+      }
+      if (progress)
+        *progress << label << " epoch " << epoch + 1 << "/" << c.epochs << " train loss " << std::fixed
+                  << std::setprecision(4) << loss_sum / double(n) << " val loss " << val_loss << " ("
+                  << std::setprecision(1) << seconds_since(t0) << " s)\n" << std::defaultfloat;
     }
-    if (progress)
-      *progress << label << " epoch " << epoch + 1 << "/" << c.epochs << " train loss " << std::fixed
-                << std::setprecision(4) << loss_sum / double(n) << " val loss " << val_loss << " ("
-                << std::setprecision(1) << seconds_since(t0) << " s)\n" << std::defaultfloat;
+    if (checkpoint) {
+      CheckpointData data;
+      data.state_json = json{{"finished", false}, {"epoch", epoch + 1}, {"step", step}, {"best", json_number(best)},
+                             {"bad", bad}, {"best_epoch", r.best_epoch}, {"epochs_run", r.epochs_run}}.dump();
+      data.blobs["best_model"] = best_state;
+      data.blobs["torch_generator"] = torch_generator_state();
+      save_checkpoint_file(checkpoint->path, *r.net, opt.get(), data, checkpoint->config_json);
+      if (checkpoint->epochs_left && *checkpoint->epochs_left > 0 && --*checkpoint->epochs_left == 0) throw StoppedForTest{};
+    }
   }
   if (!validation.empty()) load_state(r.net, best_state);
   r.net->eval();
@@ -212,6 +302,16 @@ FitResult fit_model(const CxrTrainConfig& c, const std::string& variant, const s
     r.threshold = both ? youden_threshold(labels, r.validation_scores) : 0.5;
     r.threshold_source = both ? "Youden's J on the validation patients"
                               : "0.5: the validation patients hold one class only, Youden's J is undefined";
+  }
+  if (checkpoint) {  // the finished fit replaces the last epoch's checkpoint
+    CheckpointData data;
+    json scores = json::array();
+    for (double v : r.validation_scores) scores.push_back(json_number(v));
+    data.state_json = json{{"finished", true}, {"epochs_run", r.epochs_run}, {"best_epoch", r.best_epoch},
+                           {"early_stopped", r.early_stopped}, {"best_validation_loss", json_number(best)},
+                           {"threshold", json_number(r.threshold)}, {"threshold_source", r.threshold_source},
+                           {"validation_scores", scores}}.dump();
+    save_checkpoint_file(checkpoint->path, *r.net, nullptr, data, checkpoint->config_json);
   }
   return r;
 }
@@ -276,14 +376,16 @@ json metric_json(const MetricSummary& m) {
   return {{"fold_mean", json_number(m.fold_mean)}, {"fold_sd", json_number(m.fold_sd)}, {"pooled", interval_json(m.pooled)}};
 }
 
+// Serialised in memory, then written atomically: torch::save to a file would name the archive's root folder after
+// the temporary file (".fused.pt.tmp-PID-N"), so two runs that trained the same weights would differ in bytes.
 void save_net(CxrNet& net, const std::string& path) {
-  const std::string tmp = temporary_path_for(path, ".pt");
+  std::string bytes;
   try {
-    torch::save(net, tmp);
+    bytes = save_state(net);
   } catch (const c10::Error& e) {
     throw Error(ExitCode::WriteFailed, "cannot write '" + path + "': " + e.what_without_backtrace());
   }
-  commit_temporary(tmp, path);
+  write_bytes_atomic(path, bytes);
 }
 
 }  // namespace
@@ -295,7 +397,32 @@ json model_options_json(const ModelOptions& m) {
   return j;
 }
 
-CvResult train_cxr(const CxrTrainConfig& c, std::ostream* progress) {
+namespace {
+
+// A digest of what every fit trains and is tested on: the letterboxed (and lung-cropped) images and every value of
+// each case but the image path (folders may move).
+std::string data_digest(const std::vector<CxrCase>& cases, const at::Tensor& images) {
+  const at::Tensor t = images.contiguous();
+  std::string bytes(reinterpret_cast<const char*>(t.data_ptr<float>()), size_t(t.numel()) * sizeof(float));
+  std::ostringstream text;
+  text.precision(17);
+  for (const CxrCase& k : cases) {
+    text << k.case_id << '\t' << k.patient_id << '\t' << k.source << '\t' << k.sex << '\t' << k.view << '\t'
+         << k.severe;
+    for (const auto& [name, v] : k.clinical) text << '\t' << name << '=' << v;
+    text << '\n';
+  }
+  bytes += text.str();
+  return sha256_hex(bytes);
+}
+
+json case_ids(const std::vector<CxrCase>& cases, const std::vector<int>& rows) {
+  json a = json::array();
+  for (int i : rows) a.push_back(cases[size_t(i)].case_id);
+  return a;
+}
+
+CvResult run_training(const CxrTrainConfig& c, std::ostream* progress, int* epochs_left) {
   const auto t0 = std::chrono::steady_clock::now();
   std::vector<CxrCase> all;
   int merged = 0;
@@ -341,29 +468,45 @@ CvResult train_cxr(const CxrTrainConfig& c, std::ostream* progress) {
   const int n = int(cases.size());
   positives = 0;
   for (const auto& k : cases) positives += k.severe;
-  // Lung cropping: the segmenter is copied into the model folder (lung_segmenter/), so the folder predicts alone.
+  // Lung cropping: the segmenter is copied into the model folder (lung_segmenter/, with the outputs at the end), so
+  // the folder predicts alone.
   std::unique_ptr<CxrLungSegmenter> lungs;
   std::vector<std::string> lungs_missed;
-  if (!c.model.lung_crop.empty()) {
-    lungs = std::make_unique<CxrLungSegmenter>(CxrLungSegmenter::load(c.model.lung_crop));
-    const fs::path to = fs::path(c.output) / kLungSegmenterFolder;
-    fs::create_directories(to, ec);
-    if (ec) throw Error(ExitCode::WriteFailed, "cannot create '" + to.string() + "': " + ec.message());
-    const ModelInfo info = load_model(c.model.lung_crop).info;
-    for (const std::string& file : {std::string("model.json"), info.weights})
-      write_bytes_atomic((to / file).string(), read_text_file((fs::path(c.model.lung_crop) / file).string()));
-  }
+  if (!c.model.lung_crop.empty()) lungs = std::make_unique<CxrLungSegmenter>(CxrLungSegmenter::load(c.model.lung_crop));
   const at::Tensor images = images_tensor(cases, c.model.image_size, progress, lungs.get(), c.model.lung_crop_margin,
                                           &lungs_missed);
   if (lungs && progress)
     *progress << "lung cropping: lungs found in " << cases.size() - lungs_missed.size() << " of " << cases.size()
               << " X-rays (the others are used whole)\n";
-  {
-    // The manifest's image paths relative to the model folder, where read_cxr_manifest resolves them.
-    std::vector<CxrCase> relative = cases;
-    for (auto& k : relative) k.image = fs::proximate(fs::absolute(k.image), fs::absolute(c.output)).string();
-    write_text_atomic((fs::path(c.output) / "manifest.csv").string(), cxr_manifest_csv(relative));
+  // Checkpoints (one per fit) of this run; a run that does not resume starts with none.
+  const fs::path checkpoints = fs::path(c.output) / "checkpoints";
+  if (!c.resume) {
+    fs::remove_all(checkpoints, ec);
+    if (ec) throw Error(ExitCode::WriteFailed, "cannot remove the old checkpoints '" + checkpoints.string() + "': " + ec.message());
+  } else if (progress) {
+    *progress << (fs::is_directory(checkpoints) ? "resuming from the checkpoints in " + checkpoints.string()
+                                                : "no checkpoint in " + checkpoints.string() + ", starting afresh")
+              << "\n";
   }
+  fs::create_directories(checkpoints, ec);
+  if (ec) throw Error(ExitCode::WriteFailed, "cannot create '" + checkpoints.string() + "': " + ec.message());
+  const json config_json = cxr_train_config_json(c);
+  const std::string digest = data_digest(cases, images);
+  // Where fit `name` (cv_<variant>_fold<k>, final_<variant>) keeps its checkpoint, and what it must find there.
+  std::vector<std::unique_ptr<bool>> resumed_flags;
+  auto checkpoint_of = [&](const std::string& name, uint64_t seed, const std::vector<int>& train,
+                           const std::vector<int>& validation) {
+    FitCheckpoint ck;
+    ck.path = (checkpoints / (name + ".pt")).string();
+    ck.config_json = json{{"config", config_json}, {"fit", name}, {"seed", seed},
+                          {"cases", {{"train", case_ids(cases, train)}, {"validation", case_ids(cases, validation)}}},
+                          {"data_sha256", digest}}.dump();
+    ck.resume = c.resume;
+    ck.epochs_left = epochs_left;
+    resumed_flags.push_back(std::make_unique<bool>(false));
+    ck.resumed = resumed_flags.back().get();
+    return ck;
+  };
 
   Manifest m;
   for (const auto& k : cases) {
@@ -445,8 +588,11 @@ CvResult train_cxr(const CxrTrainConfig& c, std::ostream* progress) {
     for (size_t f = 0; f < splits.size(); ++f) {
       const Split& s = splits[f];
       const auto tf = std::chrono::steady_clock::now();
-      FitResult fit = fit_model(c, variant, cases, images, s.train, s.validation, c.seed + 7919 * (f + 1), nullptr,
-                                variant + " fold " + std::to_string(f + 1));
+      const uint64_t seed = c.seed + 7919 * (f + 1);
+      const FitCheckpoint ck =
+          checkpoint_of("cv_" + variant + "_fold" + std::to_string(f + 1), seed, s.train, s.validation);
+      FitResult fit = fit_model(c, variant, cases, images, s.train, s.validation, seed, nullptr,
+                                variant + " fold " + std::to_string(f + 1), &ck);
       std::vector<std::vector<float>> emb;
       const std::vector<double> scores = predict_rows(fit, cases, images, s.test, &emb);
       for (size_t t = 0; t < s.test.size(); ++t) {
@@ -461,7 +607,8 @@ CvResult train_cxr(const CxrTrainConfig& c, std::ostream* progress) {
         *progress << variant << " fold " << f + 1 << "/" << splits.size() << ": " << fit.epochs_run << " epochs (best "
                   << fit.best_epoch << "), threshold " << std::setprecision(3) << fit.threshold << ", test AUC "
                   << fv.back()[1] << ", balanced accuracy " << fv.back()[0] << " (" << std::setprecision(1) << std::fixed
-                  << seconds_since(tf) << " s)\n" << std::defaultfloat;
+                  << seconds_since(tf) << " s" << (*ck.resumed ? ", from its checkpoint" : "") << ")\n"
+                  << std::defaultfloat;
       if (variant == "fused" || variant == "clinical" || variant == "logistic")
         fold_models[variant].push_back({std::move(fit), s.test, std::move(emb)});
     }
@@ -529,7 +676,6 @@ CvResult train_cxr(const CxrTrainConfig& c, std::ostream* progress) {
     }
     importance[variant] = rows;
   }
-  write_text_atomic((fs::path(c.output) / "importance.json").string(), importance.dump(2) + "\n");
 
   // Shipped models: fused and image-only, trained on all patients but a validation share (early stopping,
   // threshold).
@@ -538,10 +684,12 @@ CvResult train_cxr(const CxrTrainConfig& c, std::ostream* progress) {
                 {"variants", json::object()}, {"training_config", c.config_text},
                 {"features", json::array()}, {"cases", n}, {"positives", positives}};
   for (const auto& f : clinical_features()) model["features"].push_back({{"name", f.name}, {"unit", f.unit}, {"min", f.min}, {"max", f.max}});
+  std::vector<std::pair<std::string, FitResult>> shipped;
   for (const std::string variant : {"fused", "image"}) {
     if (std::find(c.variants.begin(), c.variants.end(), variant) == c.variants.end()) continue;
+    const FitCheckpoint ck = checkpoint_of("final_" + variant, c.seed + 1, holdout.train, holdout.validation);
     FitResult fit = fit_model(c, variant, cases, images, holdout.train, holdout.validation, c.seed + 1, progress,
-                              std::string("final ") + variant);
+                              std::string("final ") + variant, &ck);
     // The shortcut probe reads the image features of one model (one feature space) for every case: the shipped
     // fused model (else the image-only one). Out-of-fold features come from five different models whose feature
     // spaces differ, and a probe whose folds coincide with theirs learns the differences (measured: AUC far below
@@ -554,12 +702,12 @@ CvResult train_cxr(const CxrTrainConfig& c, std::ostream* progress) {
       predict_rows(fit, cases, images, all_rows, &res.embeddings);
     }
     const std::string file = variant + std::string(".pt");
-    save_net(fit.net, (fs::path(c.output) / file).string());
     model["variants"][variant] = {{"weights", file}, {"threshold", fit.threshold}, {"threshold_source", fit.threshold_source},
                                   {"validation_cases", holdout.validation.size()}, {"epochs", fit.epochs_run},
                                   {"best_epoch", fit.best_epoch},
                                   {"imputer", {{"names", fit.imputer.names}, {"mean", fit.imputer.mean}, {"sd", fit.imputer.sd}}}};
     if (progress) *progress << "final " << variant << ": " << fit.epochs_run << " epochs, threshold " << fit.threshold << "\n";
+    shipped.emplace_back(file, std::move(fit));
   }
 
   // Cross-validation results, out-of-fold predictions, image features.
@@ -596,8 +744,6 @@ CvResult train_cxr(const CxrTrainConfig& c, std::ostream* progress) {
       feats << "\n";
     }
   }
-  write_text_atomic((fs::path(c.output) / "cv_predictions.csv").string(), pred.str());
-  if (width) write_text_atomic((fs::path(c.output) / "features.csv").string(), feats.str());
   // Shortcut probe: do the image features predict what must not drive the prediction?
   cv["shortcut_probe"] = json::object();
   if (width) {
@@ -616,11 +762,55 @@ CvResult train_cxr(const CxrTrainConfig& c, std::ostream* progress) {
       }
     }
   }
+  res.fits = int(resumed_flags.size());
+  for (const auto& r : resumed_flags) res.fits_resumed += *r ? 1 : 0;
   res.seconds = seconds_since(t0);
   cv["seconds"] = res.seconds;
-  write_text_atomic((fs::path(c.output) / "cv.json").string(), cv.dump(2) + "\n");
-  write_text_atomic((fs::path(c.output) / "model.json").string(), model.dump(2) + "\n");
+
+  // The outputs, only now: an interrupted run leaves the folder's earlier outputs as they were (a later --resume
+  // continues from the checkpoints). model.json goes first and comes back last, so that a run interrupted while
+  // writing them leaves no model.json next to a mix of old and new files.
+  const fs::path out(c.output);
+  fs::remove(out / "model.json", ec);
+  if (ec) throw Error(ExitCode::WriteFailed, "cannot replace '" + (out / "model.json").string() + "': " + ec.message());
+  if (!lungs) fs::remove_all(out / kLungSegmenterFolder, ec);  // an earlier run's, which this model does not use
+  if (!width) fs::remove(out / "features.csv", ec);
+  if (lungs) {
+    const fs::path to = out / kLungSegmenterFolder;
+    fs::create_directories(to, ec);
+    if (ec) throw Error(ExitCode::WriteFailed, "cannot create '" + to.string() + "': " + ec.message());
+    const ModelInfo info = load_model(c.model.lung_crop).info;
+    for (const std::string& file : {std::string("model.json"), info.weights})
+      write_bytes_atomic((to / file).string(), read_text_file((fs::path(c.model.lung_crop) / file).string()));
+  }
+  {
+    // The manifest's image paths relative to the model folder, where read_cxr_manifest resolves them.
+    std::vector<CxrCase> relative = cases;
+    for (auto& k : relative) k.image = fs::proximate(fs::absolute(k.image), fs::absolute(c.output)).string();
+    write_text_atomic((out / "manifest.csv").string(), cxr_manifest_csv(relative));
+  }
+  write_text_atomic((out / "importance.json").string(), importance.dump(2) + "\n");
+  for (auto& [file, fit] : shipped) save_net(fit.net, (out / file).string());
+  write_text_atomic((out / "cv_predictions.csv").string(), pred.str());
+  if (width) write_text_atomic((out / "features.csv").string(), feats.str());
+  write_text_atomic((out / "cv.json").string(), cv.dump(2) + "\n");
+  write_text_atomic((out / "model.json").string(), model.dump(2) + "\n");
+  fs::remove_all(checkpoints, ec);  // the run is complete; its outputs are the result
   return res;
+}
+
+}  // namespace
+
+CvResult train_cxr(const CxrTrainConfig& c, std::ostream* progress) { return run_training(c, progress, nullptr); }
+
+bool train_cxr_killed_after(int epochs, const CxrTrainConfig& c) {
+  int left = epochs;
+  try {
+    run_training(c, nullptr, &left);
+  } catch (const StoppedForTest&) {
+    return true;
+  }
+  return false;
 }
 
 }  // namespace pulmo::cxr

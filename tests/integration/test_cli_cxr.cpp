@@ -2,7 +2,11 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include <signal.h>
+
+#include <chrono>
 #include <filesystem>
+#include <thread>
 
 #include "pulmo/fileutil.h"
 #include "support/cxr_images.h"
@@ -87,6 +91,42 @@ TEST_F(CliCxr, TrainPredictExplainEvalAndProbeRunEndToEnd) {
   ASSERT_EQ(j["probes"].size(), 2u);
   EXPECT_EQ(j["probes"][0]["attribute"], "sex");
   EXPECT_EQ(j["probes"][0]["n"], 24);
+}
+
+// Ctrl-C in the middle of `pulmo cxr train`: exit 130, no temporary file, no output written (the checkpoints
+// stay); `--resume` then ends with the outputs of the fixture's uninterrupted run (same data and --threads), byte
+// for byte, and removes the checkpoints.
+TEST_F(CliCxr, AnInterruptedTrainingResumesToTheOutputsOfAnUninterruptedOne) {
+  ASSERT_EQ(train_exit_, 0) << train_out_;
+  TempDir t;
+  const std::string config = write_tiny_dataset(t);
+  const fs::path checkpoints = t.path() / "model" / "checkpoints";
+  const pid_t pid = spawn_pulmo({"--threads", "1", "cxr", "train", "--config", config});
+  ASSERT_GT(pid, 0);
+  auto finished_checkpoints = [&] {
+    int n = 0;
+    std::error_code ec;
+    for (const auto& e : fs::directory_iterator(checkpoints, ec))
+      if (e.path().extension() == ".pt" && e.path().filename().string().find(".tmp-") == std::string::npos) ++n;
+    return n;
+  };
+  const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+  while (finished_checkpoints() < 2 && std::chrono::steady_clock::now() < end)
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  ASSERT_GE(finished_checkpoints(), 2) << "no second checkpoint within 120 s";
+  ::kill(pid, SIGINT);
+  EXPECT_EQ(exit_status(pid), 130);
+  EXPECT_EQ(count_temporary_files(t.path()), 0);
+  EXPECT_FALSE(fs::exists(t.path() / "model" / "model.json"));
+  EXPECT_FALSE(fs::exists(t.path() / "model" / "fused.pt"));
+
+  const RunResult r = run_pulmo("--threads 1 cxr train --resume --config " + config);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("resuming from the checkpoints"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("models continued or taken from their checkpoints"), std::string::npos) << r.err;
+  expect_same_cxr_outputs(model(), t.file("model"));
+  EXPECT_FALSE(fs::exists(checkpoints));
+  EXPECT_EQ(count_temporary_files(t.path()), 0);
 }
 
 TEST_F(CliCxr, BadInputsHaveTheirExitCodesAndLeaveNothing) {

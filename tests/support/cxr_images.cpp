@@ -5,7 +5,9 @@
 #include <gdcmSequenceOfItems.h>
 #include <gdcmUIDGenerator.h>
 #include <gdcmWriter.h>
+#include <gtest/gtest.h>
 #include <itkImageFileWriter.h>
+#include <nlohmann/json.hpp>
 #include <itkRGBPixel.h>
 
 #include <algorithm>
@@ -207,6 +209,17 @@ std::string write_tiny_dataset(const TempDir& t) {
   return t.file("train.yaml");
 }
 
+
+void expect_same_cxr_outputs(const std::string& a, const std::string& b) {
+  for (const char* file : {"model.json", "fused.pt", "image.pt", "cv_predictions.csv", "features.csv",
+                           "importance.json", "manifest.csv"})
+    EXPECT_TRUE(pulmo::read_text_file(a + "/" + file) == pulmo::read_text_file(b + "/" + file)) << file;
+  nlohmann::json ca = nlohmann::json::parse(pulmo::read_text_file(a + "/cv.json"));
+  nlohmann::json cb = nlohmann::json::parse(pulmo::read_text_file(b + "/cv.json"));
+  ca.erase("seconds");
+  cb.erase("seconds");
+  EXPECT_EQ(ca.dump(), cb.dump());
+}
 
 template void write_grey<uint8_t>(const std::string&, int, int, bool, double);
 template void write_grey<uint16_t>(const std::string&, int, int, bool, double);

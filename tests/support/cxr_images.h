@@ -45,6 +45,9 @@ void write_dicom(const std::string& path, const std::string& modality, const std
 // 24 cases of 12 patients (40 x 48 PNGs; severe ones with a bright blob and a higher CRP), manifest.csv and a
 // tiny train.yaml (32 px, 3 folds, 3 epochs, output "model") in `t`. Returns the config path.
 std::string write_tiny_dataset(const TempDir& t);
+// Checks (gtest) that two folders written by `pulmo cxr train` hold the same outputs byte for byte: model.json,
+// fused.pt, image.pt, cv_predictions.csv, features.csv, importance.json, manifest.csv, and cv.json but its "seconds".
+void expect_same_cxr_outputs(const std::string& a, const std::string& b);
 // A synthetic "X-ray" (8-bit PNG, w x h: bright body, two dark lung rectangles placed by `seed`) and its lung
 // mask PNG (255 lung, 127 an "ignore" patch, 0 background). Returns the lungs' bounding box (x0, y0, x1, y1),
 // end exclusive.

@@ -7,6 +7,7 @@
 #include <fstream>
 #include <random>
 
+#include "cxr/internal.h"
 #include "pulmo/cxr.h"
 #include "pulmo/cxr_model.h"
 #include "pulmo/error.h"
@@ -283,6 +284,63 @@ TEST(CxrTrain, ATinyCrossValidatedTrainingWritesAModelThatPredictsAndExplains) {
   EXPECT_NE(html.find("P(severe course)"), std::string::npos);
   EXPECT_NE(html.find("ROC AUC drop"), std::string::npos);
   EXPECT_NE(html.find("x0_gradcam.png"), std::string::npos);
+}
+
+TEST(CxrTrain, AKilledRunResumedFromItsCheckpointsEndsWithTheSameModelAndMetrics) {
+  TempDir t;
+  cxr::CxrTrainConfig full = cxr::read_cxr_train_config(write_tiny_dataset(t));
+  full.output = t.file("full");
+  // 8 epochs without early stopping: the weights trained after a resume reach the outputs (with the tiny dataset's
+  // 3 epochs and patience 2 the best weights were often those saved before the kill).
+  full.epochs = 8;
+  full.patience = 8;
+  const cxr::CvResult a = cxr::train_cxr(full);
+  EXPECT_EQ(a.fits, 3 * 3 + 2);  // 3 variants x 3 folds + the shipped fused and image models
+  EXPECT_EQ(a.fits_resumed, 0);
+  EXPECT_FALSE(fs::exists(t.path() / "full" / "checkpoints"));  // removed once the run is done
+
+  cxr::CxrTrainConfig c = full;
+  c.output = t.file("resumed");
+  // Killed after 13 epochs: fused fold 1 (8 epochs) is done, fold 2 after its 5th epoch is not.
+  ASSERT_TRUE(cxr::train_cxr_killed_after(13, c));
+  EXPECT_TRUE(fs::exists(t.path() / "resumed" / "checkpoints" / "cv_fused_fold1.pt"));
+  EXPECT_TRUE(fs::exists(t.path() / "resumed" / "checkpoints" / "cv_fused_fold2.pt"));
+  EXPECT_FALSE(fs::exists(t.path() / "resumed" / "checkpoints" / "cv_fused_fold3.pt"));
+  EXPECT_FALSE(fs::exists(t.path() / "resumed" / "model.json"));  // outputs are written only at the end
+  EXPECT_FALSE(fs::exists(t.path() / "resumed" / "manifest.csv"));
+  EXPECT_EQ(count_temporary_files(t.path()), 0);
+
+  // A changed configuration or changed data is refused, naming what changed; nothing is written.
+  c.resume = true;
+  cxr::CxrTrainConfig other = c;
+  other.epochs = 9;
+  other.optimizer.lr = 0.01;
+  expect_error([&] { cxr::train_cxr(other); }, ExitCode::BadConfig, "optimizer.lr 0.001 -> 0.01; training.epochs 8 -> 9");
+  std::string manifest = pulmo::read_text_file(t.file("manifest.csv"));
+  const size_t row = manifest.find("\nc1,");
+  ASSERT_NE(row, std::string::npos);
+  manifest.replace(manifest.find(",0,", row), 3, ",1,");  // case c1 becomes severe
+  pulmo::write_text_atomic(t.file("relabelled.csv"), manifest);
+  other = c;
+  other.manifest = t.file("relabelled.csv");  // the manifest's path may change, its content may not
+  expect_error([&] { cxr::train_cxr(other); }, ExitCode::BadConfig, "data (the cases' images, labels or clinical values differ)");
+  EXPECT_FALSE(fs::exists(t.path() / "resumed" / "model.json"));
+
+  // Resumed, killed again 38 epochs later (3 + 8 of fused folds 2-3, 24 of image, 3 of logistic fold 1), resumed to
+  // the end: the outputs of the uninterrupted run, byte for byte.
+  ASSERT_TRUE(cxr::train_cxr_killed_after(38, c));
+  EXPECT_TRUE(fs::exists(t.path() / "resumed" / "checkpoints" / "cv_logistic_fold1.pt"));
+  EXPECT_FALSE(fs::exists(t.path() / "resumed" / "checkpoints" / "cv_logistic_fold2.pt"));
+  const cxr::CvResult b = cxr::train_cxr(c);
+  EXPECT_EQ(b.fits, a.fits);
+  EXPECT_EQ(b.fits_resumed, 7);  // fused and image folds 1-3 done before, logistic fold 1 continued
+  expect_same_cxr_outputs(t.file("full"), t.file("resumed"));
+  for (size_t v = 0; v < a.variants.size(); ++v) {
+    EXPECT_EQ(a.variants[v].scores, b.variants[v].scores) << a.variants[v].variant;
+    EXPECT_EQ(a.variants[v].thresholds, b.variants[v].thresholds) << a.variants[v].variant;
+  }
+  EXPECT_FALSE(fs::exists(t.path() / "resumed" / "checkpoints"));
+  EXPECT_EQ(count_temporary_files(t.path()), 0);
 }
 
 TEST(CxrTrain, UnknownConfigKeysAreRefusedWithTheValidOnes) {
