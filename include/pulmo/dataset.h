@@ -19,6 +19,10 @@
 
 namespace pulmo {
 
+// A `lesions` value of "none" declares a lesion-free case: its lesion labels are all background (a CT without
+// COVID-19, to teach a lesion model what normal lung looks like) without a label file.
+constexpr const char* kLesionFree = "none";
+
 struct Case {
   std::string case_id, patient_id, dataset, image, lungs, lesions;  // image/lungs/lesions: resolved paths ("" = none)
   std::string convention;                                            // label convention, see label_conventions()
@@ -93,6 +97,62 @@ struct ManifestProblem {
 };
 std::vector<ManifestProblem> check_manifest(const Manifest& m, std::vector<ManifestProblem>* warnings = nullptr,
                                             const std::function<void(int, int)>& progress = {});
+
+// ---- 8-bit windowed exports -> approximate Hounsfield units ---------------------------------------------------
+// One rule everywhere (pulmo quantify --input-window, pulmo dataset import; docs/datasets.md):
+//   - the window is known (LO,HI): grey g in 0..255 -> LO + g (HI - LO) / 255 HU;
+//   - it is not ("auto"): the image calibrates itself: the mode of the grey levels 5..127 is aerated lung
+//     parenchyma (-850 HU), the mode of 128..255 soft tissue (+40 HU, or +150 HU when that peak is saturated at
+//     >= 245, as in lung-window exports whose soft tissue is all white); linear through both, clipped to
+//     -1024..400 HU. This is the rule the COVID-SemiSeg NIfTI files of ../shared were made with (tested). When the
+//     soft-tissue mode sits on the lower edge of its range (<= 132: a wide-window export whose soft tissue lies
+//     below 128), the two ranges are split instead at the deepest valley between the histogram's two main peaks.
+//     Slices of one exported volume share its window: calibrate them together (their voxels pooled).
+constexpr int kLungGreyRange[2] = {5, 127};
+constexpr int kSoftGreyRange[2] = {128, 255};
+constexpr int kSaturatedGrey = 245;
+constexpr int kEdgeGrey = 4;  // a soft-tissue mode at <= 128 + this lies on its range's edge
+constexpr double kLungParenchymaHu = -850, kSoftTissueHu = 40, kSaturatedSoftTissueHu = 150;
+constexpr double kCalibratedHuRange[2] = {-1024, 400};
+
+struct GreyToHu {
+  double slope = 1, intercept = 0;            // HU = slope * grey + intercept, then clipped to [hu_min, hu_max]
+  double hu_min = -1024, hu_max = 3071;
+  double lung_peak = -1, soft_tissue_peak = -1;  // grey levels of the calibration (-1: a given window)
+  std::string method;                          // "window -1350..150 HU" or "calibrated: lung peak grey 96 = ..."
+};
+struct InputWindow {
+  enum class Mode { None, Window, Automatic } mode = Mode::None;
+  double lo = 0, hi = 0;
+};
+// "LO,HI" or "auto" ("" = None). Error(Usage) for anything else, LO >= HI, non-finite numbers.
+InputWindow parse_input_window(const std::string& text);
+GreyToHu grey_to_hu_from_window(double lo, double hi);
+// The automatic calibration of `grey` (any shape, values 0..255). Error(Mismatch) naming `what` when the values are
+// not 8-bit or a peak is missing (under 0.1 % of the voxels).
+GreyToHu calibrate_grey_to_hu(const at::Tensor& grey, const std::string& what);
+// The mapping `w` selects for `grey` (checked to be 0..255 either way).
+GreyToHu grey_to_hu_for(const InputWindow& w, const at::Tensor& grey, const std::string& what);
+// float32 HU (not rounded).
+at::Tensor apply_grey_to_hu(const at::Tensor& grey, const GreyToHu& m);
+
+// ---- dataset import -------------------------------------------------------------------------------------------
+// The COVID-SemiSeg training split (Fan et al., IEEE TMI 2020: ../shared/data/ct/covid-semiseg) as pulmo cases:
+// every slice of ROOT/manifest.csv (8-bit JPEG, rotated with anterior at the left edge) becomes a one-slice NIfTI
+// in approximate HU (rotated back to anterior-up, LPS, 0.75 x 0.75 x 5 mm as the source assumes) under
+// OUT/images, its lesion labels under OUT/lesions (expert slices: GT-classes, convention medseg: 1 ground-glass,
+// 2 consolidation; pseudo slices: the binary infection mask, convention binary), and OUT/manifest.csv (attributes:
+// set = expert | pseudo, hu_calibration); expert slices also get the benchmark's binary infection mask (GT/) under
+// OUT/infection. Expert slices are their own patients (the source gives no patient ids);
+// pseudo slices take their volume's name. `window` None = automatic calibration: per slice for the expert set, per
+// volume (its slices' pixels pooled: one export, one window) for the pseudo set.
+struct ImportOptions {
+  InputWindow window;
+  bool overwrite = false;
+  std::string only_set;  // "expert", "pseudo" or "" for both
+};
+Manifest import_covid_semiseg(const std::string& root, const std::string& out_folder, const ImportOptions& options,
+                              const std::function<void(int, int)>& progress = {});
 
 // ---- patient-level splits ----------------------------------------------------------------------
 // Every split puts all cases of a patient into one set; patients are shuffled with `seed`

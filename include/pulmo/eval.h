@@ -71,6 +71,7 @@ struct LabelMetrics {
   double dice = kNaN;          // 2|A.B| / (|A| + |B|); NaN when both are empty
   double jaccard = kNaN;       // |A.B| / |A+B|; NaN when both are empty
   double sensitivity = kNaN;   // |A.B| / |A| (A = reference); NaN when the reference is empty
+  double specificity = kNaN;   // voxels outside both / voxels outside A (the whole grid counts); NaN when A is everything
   double precision = kNaN;     // |A.B| / |B|; NaN when the prediction is empty
   double volume_ref_ml = 0, volume_pred_ml = 0;
   double volume_diff_ml = 0;   // prediction - reference

@@ -35,7 +35,8 @@ struct QuantifyJobOptions {
   bool tta = false;
   int mc_dropout = 0;
   bool bfloat16 = false;               // networks in bfloat16 (faster on CPUs with AVX-512-BF16/AMX)
-  std::vector<double> input_window;    // {LO, HI}: 8-bit windowed input, grey 0..255 -> LO..HI HU; empty = HU input
+  std::string input_window;            // 8-bit windowed input: "LO,HI" (grey 0..255 -> LO..HI HU), "auto" (calibrated
+                                       // from the image's lung and soft-tissue peaks; docs/datasets.md); "" = HU input
   std::string format = "nii.gz";       // mask files: nii.gz, nii, nrrd, mha, or "input"
   bool html = true;
   bool dicom_seg = true;               // a DICOM input: also segmentation.dcm (DICOM-SEG referring to its images)

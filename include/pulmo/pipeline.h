@@ -113,4 +113,19 @@ std::string default_models_dir();
 // Error(NotFound) for a bad models folder, Error(Mismatch) for a lung mask on another grid.
 CascadeResult run_cascade(const Volume& ct, const CascadeOptions& options);
 
+// ---- one model on its own ------------------------------------------------------------------------------
+// Runs one segmentation model folder (model.json + weights.pt; a lungs, lesions or any U-Net task) on the whole of
+// `image` (HU): resampled to the model's spacing and HU window, sliding windows as in the cascade, probabilities
+// brought back to the image's exact grid; a voxel takes the most probable foreground label where the foreground
+// probabilities sum to >= threshold. No lung mask, box or HU rule is applied: this is the model alone, e.g. to
+// judge a lesion model on whole slices the way the COVID-SemiSeg benchmark does (pulmo segment; docs/cli.md).
+// Throws Error(BadConfig / NotFound) for a bad model folder.
+struct SegmentOptions {
+  double threshold = 0.5;
+  double overlap = 0.25;
+  bool tta_flip = false;     // average with the left-right mirrored prediction
+  bool merge_labels = false; // every foreground label becomes 1 (e.g. "infection" = ground-glass + consolidation)
+};
+Volume segment_with_model(const Volume& image, const std::string& model_folder, const SegmentOptions& options = {});
+
 }  // namespace pulmo

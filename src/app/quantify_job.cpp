@@ -3,6 +3,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 
@@ -130,8 +131,7 @@ CaseOutcome quantify_to_folder(const std::string& input, const std::string& fold
   std::error_code ec;
   if (fs::exists(folder, ec) && !o.overwrite)
     throw Error(ExitCode::WriteFailed, "output folder '" + folder + "' exists (use --overwrite to replace it)");
-  if (!o.input_window.empty() && (o.input_window.size() != 2 || !(o.input_window[1] > o.input_window[0])))
-    throw Error(ExitCode::Usage, "--input-window needs LO,HI with LO < HI");
+  const InputWindow input_window = parse_input_window(o.input_window);  // Usage error before any work
 
   ReportMeta meta;
   meta.case_id = out.case_id;
@@ -144,15 +144,15 @@ CaseOutcome quantify_to_folder(const std::string& input, const std::string& fold
   SourceInfo src;
   Volume ct = read_volume(input, ro, &src);
   for (const auto& w : src.warnings) warnings.push_back(w);
-  if (!o.input_window.empty()) {
-    const double lo = o.input_window[0], hi = o.input_window[1];
-    const double vmin = ct.voxels.min().item<double>(), vmax = ct.voxels.max().item<double>();
-    if (vmin < 0 || vmax > 255)
-      throw Error(ExitCode::Mismatch, "--input-window: the input is not an 8-bit export (values " + fixed(vmin, 0) + ".." +
-                                          fixed(vmax, 0) + ", expected 0..255)");
-    ct.voxels = ct.voxels.to(at::kFloat).mul((hi - lo) / 255.0).add(lo);
-    warnings.push_back("8-bit windowed input mapped to " + fixed(lo, 0) + ".." + fixed(hi, 0) +
-                       " HU (--input-window): densitometry is only as exact as that window");
+  if (input_window.mode != InputWindow::Mode::None) {
+    const GreyToHu mapping = grey_to_hu_for(input_window, ct.voxels, "--input-window");
+    ct.voxels = apply_grey_to_hu(ct.voxels, mapping);
+    // The 8-bit warning of the reader is answered by the mapping.
+    warnings.erase(std::remove_if(warnings.begin(), warnings.end(),
+                                  [](const std::string& w) { return w.find("windowed 8-bit image") != std::string::npos; }),
+                   warnings.end());
+    warnings.push_back("8-bit windowed input mapped to HU (--input-window, " + mapping.method +
+                       "): densitometry is only as exact as that mapping");
   }
   meta.input_format = format_name(src.format);
   meta.input_geometry = ct.geometry;

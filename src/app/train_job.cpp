@@ -113,6 +113,23 @@ Sample prepare_case(const Case& c, const DataOptions& d, const TrainOptions& t, 
   return s;
 }
 
+// The manifest attribute `repeat` (an integer 1..10000; default 1).
+int case_repeat(const Case& c) {
+  const auto it = c.attributes.find("repeat");
+  if (it == c.attributes.end() || it->second.empty()) return 1;
+  int n = 0;
+  size_t used = 0;
+  try {
+    n = std::stoi(it->second, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  if (used != it->second.size() || n < 1 || n > 10000)
+    throw Error(ExitCode::BadConfig, "case '" + c.case_id + "': repeat '" + it->second +
+                                         "' must be an integer from 1 to 10000 (how many times as often the case is drawn)");
+  return n;
+}
+
 std::vector<Split> make_splits(const Manifest& m, const DataOptions& d) {
   switch (d.split) {
     case SplitKind::KFold: return kfold_splits(m, d.folds, d.validation_fraction, d.split_seed);
@@ -179,6 +196,7 @@ std::vector<FoldOutcome> train_from_config(const TrainJobOptions& job) {
   } else {
     for (size_t i = 0; i < splits.size(); ++i) folds.push_back(static_cast<int>(i));
   }
+  for (const Case& c : manifest.cases) (void)case_repeat(c);  // a bad repeat is refused before any preparation
   // Load every case a chosen fold needs, once.
   std::set<int> needed;
   for (int f : folds) {
@@ -226,7 +244,8 @@ std::vector<FoldOutcome> train_from_config(const TrainJobOptions& job) {
                                           {"test", case_ids(manifest, split.test)}}}};
     o.config_json = training.dump();
     std::vector<Sample> train, validation;
-    for (int i : split.train) train.push_back(samples.at(i));
+    for (int i : split.train)  // a case with the attribute repeat = N is drawn N times as often (listed N times, loaded once)
+      for (int k = 0; k < case_repeat(manifest.cases[i]); ++k) train.push_back(samples.at(i));
     for (int i : split.validation) validation.push_back(samples.at(i));
     if (train.empty()) throw Error(ExitCode::NoData, "fold " + std::to_string(f) + " has no training case");
     const ModelInfo info = model_info(cfg, fs::path(o.output).filename().string());

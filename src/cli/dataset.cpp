@@ -16,10 +16,13 @@ namespace {
 
 struct DatasetArgs {
   std::string manifest, out;
-  bool json = false, leave_one_out = false;
+  bool json = false, leave_one_out = false, csv = false;
   int k = 0;
   double validation = 0.2, test = 0.0;
   uint64_t seed = 0;
+  // import
+  std::string format, root, input_window, set;
+  bool overwrite = false;
 };
 
 int run_check(const DatasetArgs& a, const GlobalOptions& global) {
@@ -80,12 +83,45 @@ int run_split(const DatasetArgs& a, const GlobalOptions& global) {
   }
   j["folds"] = nlohmann::json::array();
   for (const Split& s : splits) j["folds"].push_back(split_json(m, s));
+  std::string text = j.dump(2) + "\n";
+  if (a.csv) {  // one row per fold and case: for shell scripts
+    text = "fold,set,case_id\n";
+    for (size_t f = 0; f < splits.size(); ++f)
+      for (const auto& [name, set] : {std::pair<const char*, const std::vector<int>*>{"train", &splits[f].train},
+                                      {"validation", &splits[f].validation}, {"test", &splits[f].test}})
+        for (int i : *set) text += std::to_string(f + 1) + "," + name + "," + m.cases[i].case_id + "\n";
+  }
   if (a.out.empty()) {
-    std::cout << j.dump(2) << "\n";
+    std::cout << text;
   } else {
-    write_text_atomic(a.out, j.dump(2) + "\n");
+    write_text_atomic(a.out, text);
     note(global, "wrote " + std::to_string(splits.size()) + " split(s) to " + a.out);
   }
+  return 0;
+}
+
+int run_import(const DatasetArgs& a, const GlobalOptions& global) {
+  if (a.format != "covid-semiseg")
+    throw Error(ExitCode::Usage, "dataset import: unknown layout '" + a.format + "' (known: covid-semiseg)");
+  ImportOptions o;
+  o.window = parse_input_window(a.input_window);
+  o.overwrite = a.overwrite;
+  o.only_set = a.set;
+  const auto start = std::chrono::steady_clock::now();
+  auto last = start;
+  const Manifest m = import_covid_semiseg(a.root, a.out, o, [&](int done, int total) {
+    const auto now = std::chrono::steady_clock::now();
+    if (done < total && std::chrono::duration<double>(now - last).count() < 2.0) return;
+    last = now;
+    const double elapsed = std::chrono::duration<double>(now - start).count();
+    char buf[128];
+    std::snprintf(buf, sizeof buf, "imported %d/%d slices, ETA %.0f s", done, total, elapsed / done * (total - done));
+    note(global, buf);
+  });
+  int expert = 0;
+  for (const Case& c : m.cases) expert += c.attributes.at("set") == "expert";
+  std::cout << "imported " << m.cases.size() << " slice(s) (" << expert << " expert, " << m.cases.size() - expert
+            << " pseudo-labelled) into " << a.out << "\nmanifest: " << m.path << "\n";
   return 0;
 }
 
@@ -107,8 +143,23 @@ Action register_dataset(CLI::App& app, const GlobalOptions& global) {
       ->check(finite_number())->check(CLI::Range(0.0, 0.99))->capture_default_str();
   split->add_option("--seed", a->seed, "shuffling seed")->capture_default_str();
   split->add_option("--out", a->out, "write the JSON here (atomically) instead of stdout");
+  split->add_flag("--csv", a->csv, "CSV rows fold,set,case_id (folds numbered from 1) instead of JSON");
   k->excludes(loo);
-  return [a, check, &global]() { return check->parsed() ? run_check(*a, global) : run_split(*a, global); };
+  CLI::App* import = sub->add_subcommand("import", "Convert a public dataset's layout into pulmo cases and a manifest "
+                                                   "(covid-semiseg: 8-bit slices -> approximate HU NIfTI)");
+  import->add_option("layout", a->format, "the dataset's layout: covid-semiseg")->required();
+  import->add_option("root", a->root, "the dataset's folder (e.g. ../shared/data/ct/covid-semiseg)")->required();
+  import->add_option("--out", a->out, "output folder (images/, lesions/, manifest.csv)")->required();
+  import->add_option("--input-window", a->input_window,
+                     "LO,HI: the slices' export window in HU; auto (default): calibrate each slice from its lung and "
+                     "soft-tissue peaks (docs/datasets.md)");
+  import->add_option("--set", a->set, "only this set: expert or pseudo (default both)");
+  import->add_flag("--overwrite", a->overwrite, "redo an earlier import into the same folder");
+  return [a, check, import, &global]() {
+    if (check->parsed()) return run_check(*a, global);
+    if (import->parsed()) return run_import(*a, global);
+    return run_split(*a, global);
+  };
 }
 
 }  // namespace pulmo::cli

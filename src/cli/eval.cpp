@@ -53,6 +53,7 @@ nlohmann::json label_json(const LabelMetrics& m) {
   j["asd_pred_to_ref"] = json_number(m.asd_pred_to_ref);
   j["jaccard"] = json_number(m.jaccard);
   j["sensitivity"] = json_number(m.sensitivity);
+  j["specificity"] = json_number(m.specificity);
   j["precision"] = json_number(m.precision);
   j["volume_ref_ml"] = json_number(m.volume_ref_ml);
   j["volume_pred_ml"] = json_number(m.volume_pred_ml);
@@ -75,7 +76,8 @@ void print_text(const std::vector<LabelMetrics>& metrics) {
   for (const auto& m : metrics) {
     std::cout << "Label " << m.label << "\n"
               << "  Dice            " << fmt(m.dice) << "   Jaccard " << fmt(m.jaccard) << "\n"
-              << "  sensitivity     " << fmt(m.sensitivity) << "   precision " << fmt(m.precision) << "\n";
+              << "  sensitivity     " << fmt(m.sensitivity) << "   precision " << fmt(m.precision) << "   specificity "
+              << fmt(m.specificity) << "\n";
     for (const auto& [t, v] : m.surface_dice) std::cout << "  surface Dice @" << tolerance_key(t) << " mm  " << fmt(v) << "\n";
     std::cout << "  HD95 / HD100    " << fmt(m.hd95, "%.3f") << " / " << fmt(m.hd100, "%.3f") << " mm\n"
               << "  ASD ref->pred   " << fmt(m.asd_ref_to_pred, "%.3f") << " mm, pred->ref " << fmt(m.asd_pred_to_ref, "%.3f")

@@ -44,6 +44,7 @@ int main(int argc, char** argv) {
       cli::register_dataset,
       cli::register_train,
       cli::register_cxr,
+      cli::register_segment,
   };
   for (const cli::Registrar& reg : registrars) {
     const size_t before = app.get_subcommands({}).size();

@@ -19,7 +19,7 @@ namespace {
 struct QuantifyCliOptions {
   std::string input, out, shard, series, models, lungs = "cascade", lung_mask, lung_mask_convention = "pulmo";
   std::string format = "nii.gz";
-  std::vector<double> input_window;
+  std::string input_window;
   bool batch = false, no_lesions = false, tta = false, overwrite = false, no_html = false, bf16 = false,
        no_dicom_seg = false;
   int mc_dropout = 0;
@@ -107,9 +107,8 @@ Action register_quantify(CLI::App& app, const GlobalOptions& global) {
   sub->add_flag("--bf16", opt->bf16, "run the networks in bfloat16: about 2x faster on CPUs with AVX-512-BF16 or AMX "
                                      "(probabilities within ~0.04 of float32; masks nearly identical)");
   sub->add_option("--input-window", opt->input_window,
-                  "LO,HI: the input is an 8-bit windowed export; grey 0..255 maps linearly to LO..HI HU")
-      ->delimiter(',')
-      ->expected(2);
+                  "the input is an 8-bit windowed export: LO,HI maps grey 0..255 linearly to LO..HI HU; auto calibrates "
+                  "from the image's lung (-850 HU) and soft-tissue (+40 HU) peaks (docs/datasets.md)");
   sub->add_option("--format", opt->format, "mask files: nii.gz, nii, nrrd, mha, or input (the input's own format; "
                                            "NIfTI for DICOM)")
       ->check(CLI::IsMember({"nii.gz", "nii", "nrrd", "mha", "input"}))

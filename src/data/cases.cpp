@@ -102,7 +102,10 @@ LabelledCase load_case(const Case& c) {
       out.lungs = adapt_lungs(read_labels(c.lungs, out.image, "lung labels"), c.convention);
       out.has_lungs = true;
     }
-    if (!c.lesions.empty()) {
+    if (c.lesions == kLesionFree) {
+      out.lesions = out.image.with_voxels(at::zeros_like(out.image.voxels, at::kByte));
+      out.has_lesions = true;
+    } else if (!c.lesions.empty()) {
       out.lesions = adapt_lesions(read_labels(c.lesions, out.image, "lesion labels"), c.convention);
       out.has_lesions = true;
     }
@@ -164,7 +167,7 @@ void check_case(const Case& c, std::vector<ManifestProblem>* problems, std::vect
     problems->push_back({c.case_id, "convention covid19-ct-seg-combined needs the combined label file in 'lungs'"});
   Volume lungs, lesions;
   if (!c.lungs.empty()) lungs = check_labels(c, c.lungs, LabelRole::Lungs, have_image ? &image : nullptr, problems);
-  if (!c.lesions.empty()) lesions = check_labels(c, c.lesions, LabelRole::Lesions, have_image ? &image : nullptr, problems);
+  if (!c.lesions.empty() && c.lesions != kLesionFree) lesions = check_labels(c, c.lesions, LabelRole::Lesions, have_image ? &image : nullptr, problems);
   if (lungs.voxels.defined() && lesions.voxels.defined() && c.convention != "covid19-ct-seg-combined" &&
       lungs.geometry.same_grid_as(lesions.geometry)) {
     const int64_t outside = lesions.voxels.gt(0).logical_and(lungs.voxels.eq(0)).sum().item<int64_t>();

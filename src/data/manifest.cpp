@@ -36,7 +36,7 @@ void set_field(Case& c, const std::string& key, const std::string& value, const 
   else if (key == "dataset") c.dataset = value;
   else if (key == "image") c.image = resolve(folder, value);
   else if (key == "lungs") c.lungs = resolve(folder, value);
-  else if (key == "lesions") c.lesions = resolve(folder, value);
+  else if (key == "lesions") c.lesions = value == kLesionFree ? value : resolve(folder, value);
   else if (key == "convention") c.convention = value;
   else if (!value.empty()) c.attributes[key] = value;
 }
@@ -126,7 +126,7 @@ std::string manifest_csv(const Manifest& manifest, const std::string& folder) {
   out += "\n";
   const fs::path base = fs::absolute(fs::path(folder)).lexically_normal();
   auto rel = [&](const std::string& p) {
-    if (p.empty()) return p;
+    if (p.empty() || p == kLesionFree) return p;
     const fs::path r = fs::absolute(fs::path(p)).lexically_normal().lexically_relative(base);
     return r.empty() ? p : r.string();
   };

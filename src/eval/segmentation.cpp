@@ -158,6 +158,8 @@ std::vector<LabelMetrics> segmentation_metrics(const Volume& reference, const Vo
     m.dice = ratio(2.0 * nab, na + nb);
     m.jaccard = ratio(nab, na + nb - nab);
     m.sensitivity = ratio(nab, na);
+    const double n = double(reference.voxels.numel());
+    m.specificity = ratio(n - na - nb + nab, n - na);
     m.precision = ratio(nab, nb);
     m.volume_ref_ml = na * voxel_ml;
     m.volume_pred_ml = nb * voxel_ml;

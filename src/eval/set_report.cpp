@@ -100,6 +100,7 @@ std::vector<Metric> metrics_of(const SetOptions& options) {
       {"dice", true, [](const LabelMetrics& x) { return x.dice; }},
       {"jaccard", true, [](const LabelMetrics& x) { return x.jaccard; }},
       {"sensitivity", true, [](const LabelMetrics& x) { return x.sensitivity; }},
+      {"specificity", true, [](const LabelMetrics& x) { return x.specificity; }},
       {"precision", true, [](const LabelMetrics& x) { return x.precision; }},
   };
   for (size_t i = 0; i < options.segmentation.tolerances_mm.size(); ++i)

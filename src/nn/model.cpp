@@ -21,7 +21,7 @@ namespace {
 const Schema<ModelInfo>& model_schema() {
   static const Schema<ModelInfo> input =
       Schema<ModelInfo>()
-          .field("spacing_mm", &ModelInfo::spacing_mm, "(x, y, z) spacing the network was trained at", Bounds().above(0))
+          .field("spacing_mm", &ModelInfo::spacing_mm, "(x, y, z) spacing the network was trained at; 0 keeps the input's spacing on that axis (a 2-D model, slice by slice)", Bounds().min(0))
           .field("patch_size", &ModelInfo::patch_size, "(x, y, z) sliding-window size", Bounds().min(1));
   static const Schema<ModelInfo> schema =
       Schema<ModelInfo>()

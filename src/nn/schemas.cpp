@@ -22,7 +22,7 @@ const NameTable<LossKind>& loss_kind_names() {
 const Schema<NetworkOptions>& network_schema() {
   static const Schema<UNetOptions> unet =
       Schema<UNetOptions>()
-          .field("dims", &UNetOptions::dims, "3 for CT tasks; 2 for cxr_lungs (patch_size [S, S, 1], out_channels 2)",
+          .field("dims", &UNetOptions::dims, "3: a 3-D U-Net; 2: a 2-D U-Net on patches of depth 1 (patch_size [x, y, 1]): cxr_lungs, or CT slice by slice with data.spacing_mm z 0",
                  Bounds().min(2).max(3))
           .field("in_channels", &UNetOptions::in_channels, "input channels", Bounds().min(1))
           .field("out_channels", &UNetOptions::out_channels,

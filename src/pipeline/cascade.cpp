@@ -489,4 +489,19 @@ CascadeResult run_cascade(const Volume& ct, const CascadeOptions& o) {
   return r;
 }
 
+Volume segment_with_model(const Volume& image, const std::string& model_folder, const SegmentOptions& o) {
+  if (!(o.threshold > 0 && o.threshold < 1)) throw Error(ExitCode::Usage, "segment: the threshold must lie in (0, 1)");
+  StageModel m;
+  m.model = load_model(model_folder);
+  if (m.model.info.network.type != "unet")
+    throw Error(ExitCode::BadConfig, "segment: model '" + model_folder + "' is a " + m.model.info.task +
+                                         " model, not a segmentation U-Net");
+  StagePlan s;
+  s.overlap = o.overlap;
+  const ModelGridProbabilities prob = segment_region(image, m, s, o.tta_flip, {}, false, 0, false);
+  at::Tensor labels = lesions_on_input_grid(prob.mean, prob.grid, image.geometry, o.threshold);
+  if (o.merge_labels) labels = labels.ne(0).to(at::kByte);
+  return image.with_voxels(labels);
+}
+
 }  // namespace pulmo

@@ -184,7 +184,12 @@ void validate(const TrainConfig& c, const SchemaContext& ctx) {
   if (t.network.type != "unet") bad("network.type must be unet for segmentation training");
   const bool flat = d.task == "cxr_lungs";  // chest X-rays: a 2-D U-Net on patches of depth 1
   if (flat && t.network.unet.dims != 2) bad("network.unet.dims must be 2 for data.task cxr_lungs (chest X-rays are 2-D)");
-  if (!flat && t.network.unet.dims != 3) bad("network.unet.dims must be 3 for CT tasks (2-D U-Nets: data.task cxr_lungs)");
+  // CT tasks: a 3-D U-Net, or a 2-D U-Net on axial patches of depth 1 (slice by slice; the lesion model learns from
+  // single expert-labelled slices). The CT is then resampled in-plane only: data.spacing_mm z must be <= 0 (kept).
+  if (!flat && t.network.unet.dims == 2 && t.patch_size[2] != 1)
+    bad("training.patch_size must be [x, y, 1] for a 2-D U-Net (network.unet.dims 2)");
+  if (!flat && t.network.unet.dims == 2 && d.spacing_mm[2] > 0)
+    bad("data.spacing_mm z must be 0 (keep each CT's slices) for a 2-D U-Net: it segments axial slices one by one");
   if (flat && t.network.unet.out_channels != 2) bad("network.unet.out_channels must be 2 (background, lung) for data.task cxr_lungs");
   if (flat && t.patch_size[2] != 1) bad("training.patch_size must be [size, size, 1] for data.task cxr_lungs");
   if (flat && t.patch_size[0] != t.patch_size[1])
@@ -192,7 +197,7 @@ void validate(const TrainConfig& c, const SchemaContext& ctx) {
   if (t.network.unet.out_channels != 3 && t.network.unet.out_channels != 2)
     bad("network.unet.out_channels must be 3 (background + 2 labels) or 2 (background + one label)");
   const int64_t div = network_divisor(t.network);
-  for (int a = 0; a < (flat ? 2 : 3); ++a)
+  for (int a = 0; a < (t.network.unet.dims == 2 ? 2 : 3); ++a)
     if (t.patch_size[a] % div != 0) bad("training.patch_size entries must be positive multiples of " + std::to_string(div));
 }
 

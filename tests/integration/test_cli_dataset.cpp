@@ -4,7 +4,9 @@
 #include <nlohmann/json.hpp>
 
 #include <fstream>
+#include <map>
 #include <set>
+#include <sstream>
 
 #include "pulmo/io.h"
 #include "support/test_support.h"
@@ -86,4 +88,83 @@ TEST(CliDataset, SplitWritesPatientLevelFoldsAsJson) {
   }
   EXPECT_EQ(run_pulmo("dataset split '" + tmp.file("m.csv") + "' --k 9").exit_code, 10);  // more folds than patients
   EXPECT_EQ(run_pulmo("dataset split '" + tmp.file("m.csv") + "' --k 2 --leave-one-out").exit_code, 2);
+}
+
+TEST(CliDataset, SplitAsCsvListsEveryCaseOncePerFold) {
+  TempDir tmp;
+  write_file(tmp.file("m.csv"), "case_id,patient_id,image\na1,A,x\na2,A,x\nb1,B,x\nc1,C,x\nd1,D,x\n");
+  const auto r = run_pulmo("dataset split '" + tmp.file("m.csv") + "' --k 4 --validation 0 --seed 1 --csv");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  std::istringstream in(r.out);
+  std::string line;
+  std::getline(in, line);
+  EXPECT_EQ(line, "fold,set,case_id");
+  std::map<std::string, int> tested;  // case -> folds testing it
+  std::map<int, int> rows_per_fold;
+  while (std::getline(in, line)) {
+    const auto a = line.find(','), b = line.find(',', a + 1);
+    const int fold = std::stoi(line.substr(0, a));
+    const std::string set = line.substr(a + 1, b - a - 1), id = line.substr(b + 1);
+    EXPECT_TRUE(set == "train" || set == "test") << line;  // --validation 0
+    rows_per_fold[fold]++;
+    if (set == "test") tested[id]++;
+  }
+  EXPECT_EQ(rows_per_fold.size(), 4u);
+  for (const auto& [fold, n] : rows_per_fold) EXPECT_EQ(n, 5) << "fold " << fold;  // every case once per fold
+  EXPECT_EQ(tested.size(), 5u);
+  for (const auto& [id, n] : tested) EXPECT_EQ(n, 1) << id;  // each case tested in exactly one fold
+  EXPECT_EQ(tested["a1"], tested["a2"]);
+}
+
+TEST(CliDataset, ImportOfCovidSemiSegWritesCasesAManifestAndRefusesBadInput) {
+  const std::string root = pulmo::test::shared_data_path("ct/covid-semiseg");
+  if (root.empty()) GTEST_SKIP() << "../shared/data/ct/covid-semiseg is missing";
+  TempDir tmp;
+  const auto r = run_pulmo("dataset import covid-semiseg '" + root + "' --out '" + tmp.file("out") + "' --set expert");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("imported 50 slice(s) (50 expert, 0 pseudo-labelled)"), std::string::npos) << r.out;
+  const auto check = run_pulmo("dataset check '" + tmp.file("out/manifest.csv") + "'");
+  EXPECT_EQ(check.exit_code, 0) << check.out << check.err;
+  // An image in HU, lung parenchyma where the lungs are: the calibration's -850 HU is the image's mode below 0.
+  const pulmo::Volume ct = pulmo::read_volume(tmp.file("out/images/medseg_0.nii.gz"));
+  EXPECT_LE(ct.voxels.min().item<double>(), -900);
+  EXPECT_LE(ct.voxels.max().item<double>(), 400);
+  // The same import again needs --overwrite; with it, it succeeds.
+  pulmo::test::expect_refused_command("dataset import covid-semiseg '" + root + "' --out '" + tmp.file("out") + "' --set expert",
+                                      7, "--overwrite", tmp.file("out/nothing"));
+  EXPECT_EQ(run_pulmo("dataset import covid-semiseg '" + root + "' --out '" + tmp.file("out") + "' --set expert --overwrite").exit_code, 0);
+  // Bad layouts, windows, sets: usage errors before any output.
+  pulmo::test::expect_refused_command("dataset import nosuch '" + root + "' --out '" + tmp.file("o2") + "'", 2, "unknown layout", tmp.file("o2"));
+  pulmo::test::expect_refused_command("dataset import covid-semiseg '" + root + "' --out '" + tmp.file("o3") + "' --input-window 200,-1000",
+                                      2, "--input-window", tmp.file("o3"));
+  pulmo::test::expect_refused_command("dataset import covid-semiseg '" + root + "' --out '" + tmp.file("o4") + "' --set all", 2,
+                                      "--set", tmp.file("o4"));
+  pulmo::test::expect_refused_command("dataset import covid-semiseg '" + tmp.file("nowhere") + "' --out '" + tmp.file("o5") + "'", 3,
+                                      "does not exist", tmp.file("o5"));
+}
+
+TEST(CliDataset, SegmentRunsOneModelOnAWholeSliceAndRefusesBadOptions) {
+  const std::string root = pulmo::test::shared_data_path("ct/covid-semiseg");
+  if (root.empty()) GTEST_SKIP() << "../shared/data/ct/covid-semiseg is missing";
+  const std::string model = std::string(PULMO_SOURCE_DIR) + "/models/lesions";
+  const std::string slice = root + "/expert/nifti/ct/0.nii.gz";
+  TempDir tmp;
+  const auto r = run_pulmo("-q segment '" + model + "' '" + slice + "' --out '" + tmp.file("classes.nii.gz") + "'");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto m = run_pulmo("-q segment '" + model + "' '" + slice + "' --out '" + tmp.file("any.nii.gz") + "' --merge-labels");
+  ASSERT_EQ(m.exit_code, 0) << m.err;
+  const pulmo::Volume ct = pulmo::read_volume(slice), classes = pulmo::read_volume(tmp.file("classes.nii.gz")),
+                      any = pulmo::read_volume(tmp.file("any.nii.gz"));
+  EXPECT_TRUE(classes.geometry.same_grid_as(ct.geometry));
+  EXPECT_LE(classes.voxels.max().item<int>(), 2);
+  EXPECT_LE(any.voxels.max().item<int>(), 1);
+  EXPECT_TRUE(at::equal(any.voxels.ne(0), classes.voxels.ne(0)));  // merging changes labels, not the region
+  pulmo::test::expect_refused_command("segment '" + model + "' '" + slice + "' --out '" + tmp.file("x.png") + "'", 2, "--out", tmp.file("x.png"));
+  pulmo::test::expect_refused_command("segment '" + model + "' '" + slice + "' --out '" + tmp.file("y.nii.gz") + "' --threshold 1.5", 2,
+                                      "threshold", tmp.file("y.nii.gz"), false);
+  pulmo::test::expect_refused_command("segment '" + tmp.file("nomodel") + "' '" + slice + "' --out '" + tmp.file("z.nii.gz") + "'", 3, "",
+                                      tmp.file("z.nii.gz"));
+  pulmo::test::expect_refused_command("segment '" + std::string(PULMO_SOURCE_DIR) + "/models/lung_box' '" + slice + "' --out '" +
+                                          tmp.file("w.nii.gz") + "'",
+                                      10, "not a segmentation U-Net", tmp.file("w.nii.gz"));
 }

@@ -43,6 +43,18 @@ ExitCode code_of(const std::function<void()>& f) {
 
 }  // namespace
 
+TEST(SegmentationMetrics, SpecificityCountsTheWholeGridOutsideTheReference) {
+  // 1000 voxels; reference 64 (4x4x4), prediction 64 shifted by 2 along x: 32 in common, 32 false positives.
+  const Volume ref = grid_volume(box(2, 6, 2, 6, 2, 6)), pred = grid_volume(box(2, 6, 2, 6, 4, 8));
+  const auto m = segmentation_metrics(ref, pred);
+  ASSERT_EQ(m.size(), 1u);
+  EXPECT_NEAR(m[0].sensitivity, 0.5, 1e-12);
+  EXPECT_NEAR(m[0].specificity, (1000.0 - 64 - 32) / (1000.0 - 64), 1e-12);
+  // A reference covering the whole grid leaves no negative voxel: NaN, not 0 or 1.
+  const auto all = segmentation_metrics(grid_volume(at::ones({10, 10, 10}, at::kByte)), pred);
+  EXPECT_TRUE(std::isnan(all[0].specificity));
+}
+
 TEST(SegmentationMetrics, OverlapCountsGiveDiceJaccardSensitivityPrecisionAndVolumes) {
   // Reference 4x4x4 = 64 voxels, prediction 4x4x2 = 32 voxels inside it.
   const Volume ref = grid_volume(box(2, 6, 2, 6, 2, 6)), pred = grid_volume(box(2, 6, 2, 6, 2, 4));
@@ -53,6 +65,7 @@ TEST(SegmentationMetrics, OverlapCountsGiveDiceJaccardSensitivityPrecisionAndVol
   EXPECT_NEAR(m[0].jaccard, 0.5, 1e-12);
   EXPECT_NEAR(m[0].sensitivity, 0.5, 1e-12);
   EXPECT_NEAR(m[0].precision, 1.0, 1e-12);
+  EXPECT_NEAR(m[0].specificity, 1.0, 1e-12);  // no voxel predicted outside the reference
   EXPECT_NEAR(m[0].volume_ref_ml, 64 * 2.0 / 1000, 1e-12);
   EXPECT_NEAR(m[0].volume_diff_ml, -32 * 2.0 / 1000, 1e-12);
   // The prediction's far x face is 2 voxels (2 mm) inside the reference's: nothing lies farther than 2 mm.
