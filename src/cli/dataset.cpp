@@ -3,7 +3,9 @@
 
 #include <chrono>
 #include <cstdio>
+#include <functional>
 #include <iostream>
+#include <memory>
 
 #include "cli/command.h"
 #include "pulmo/dataset.h"
@@ -25,20 +27,25 @@ struct DatasetArgs {
   bool overwrite = false;
 };
 
+// A progress callback that notes "VERB done/total NOUN, ETA" on stderr at most every 2 s (and at the end).
+std::function<void(int, int)> progress_note(const GlobalOptions& global, const char* verb, const char* noun) {
+  const auto start = std::chrono::steady_clock::now();
+  auto last = std::make_shared<std::chrono::steady_clock::time_point>(start);
+  return [&global, verb, noun, start, last](int done, int total) {
+    const auto now = std::chrono::steady_clock::now();
+    if (done < total && std::chrono::duration<double>(now - *last).count() < 2.0) return;
+    *last = now;
+    const double elapsed = std::chrono::duration<double>(now - start).count();
+    char buf[160];
+    std::snprintf(buf, sizeof buf, "%s %d/%d %s, ETA %.0f s", verb, done, total, noun, elapsed / done * (total - done));
+    note(global, buf);
+  };
+}
+
 int run_check(const DatasetArgs& a, const GlobalOptions& global) {
   const Manifest m = read_manifest(a.manifest);
-  const auto start = std::chrono::steady_clock::now();
-  auto last = start;
   std::vector<ManifestProblem> warnings;
-  const auto problems = check_manifest(m, &warnings, [&](int done, int total) {
-    const auto now = std::chrono::steady_clock::now();
-    if (done < total && std::chrono::duration<double>(now - last).count() < 2.0) return;
-    last = now;
-    const double elapsed = std::chrono::duration<double>(now - start).count();
-    char buf[128];
-    std::snprintf(buf, sizeof buf, "checked %d/%d cases, ETA %.0f s", done, total, elapsed / done * (total - done));
-    note(global, buf);
-  });
+  const auto problems = check_manifest(m, &warnings, progress_note(global, "checked", "cases"));
   if (a.json) {
     nlohmann::json j = {{"manifest", a.manifest}, {"cases", m.cases.size()}, {"problems", nlohmann::json::array()},
                         {"warnings", nlohmann::json::array()}};
@@ -107,17 +114,7 @@ int run_import(const DatasetArgs& a, const GlobalOptions& global) {
   o.window = parse_input_window(a.input_window);
   o.overwrite = a.overwrite;
   o.only_set = a.set;
-  const auto start = std::chrono::steady_clock::now();
-  auto last = start;
-  const Manifest m = import_covid_semiseg(a.root, a.out, o, [&](int done, int total) {
-    const auto now = std::chrono::steady_clock::now();
-    if (done < total && std::chrono::duration<double>(now - last).count() < 2.0) return;
-    last = now;
-    const double elapsed = std::chrono::duration<double>(now - start).count();
-    char buf[128];
-    std::snprintf(buf, sizeof buf, "imported %d/%d slices, ETA %.0f s", done, total, elapsed / done * (total - done));
-    note(global, buf);
-  });
+  const Manifest m = import_covid_semiseg(a.root, a.out, o, progress_note(global, "imported", "slices"));
   int expert = 0;
   for (const Case& c : m.cases) expert += c.attributes.at("set") == "expert";
   std::cout << "imported " << m.cases.size() << " slice(s) (" << expert << " expert, " << m.cases.size() - expert
