@@ -16,6 +16,8 @@
 
 #include <array>
 #include <cstdint>
+#include <string>
+#include <vector>
 
 #include "pulmo/geometry.h"
 #include "pulmo/volume.h"
@@ -60,6 +62,27 @@ Phantom make_phantom(const PhantomOptions& options);
 // consolidation_fraction, crazy_paving, noise_hu (added inside lesions) and seed are used.
 // Throws Error(NoData) when the mask has no lung voxel.
 Phantom insert_lesions(const Volume& ct, const Volume& lung_mask, const PhantomOptions& options);
+
+// Real lesion shapes, e.g. the radiologists' 3-D masks of MosMedData (../shared/data/ct/mosmed-masks): every
+// face-connected lesion component of a binary mask, kept on its own grid as a
+// signed distance (mm, positive inside) so it can be placed, mirrored and scaled smoothly into another CT.
+struct LesionShape {
+  std::array<int64_t, 3> size{0, 0, 0};  // x, y, z of the padded crop
+  Vec3 spacing_mm{1, 1, 1};
+  std::vector<float> distance_mm;         // [z][y][x], positive inside the lesion
+  double volume_ml = 0;                   // of the component as drawn
+  std::string source;                     // file it came from
+};
+// Loads the components of at least `min_volume_ml` from each mask (any non-zero voxel is lesion). Files must be
+// readable 3-D label maps; a file without any component is skipped; none at all -> Error(NoData).
+std::vector<LesionShape> load_lesion_shapes(const std::vector<std::string>& mask_files, double min_volume_ml = 0.05);
+
+// insert_lesions with real shapes instead of procedural blobs: shapes drawn at random (seeded), mirrored at
+// random, scaled 0.8-1.25 (more as the lungs fill), centred on lung voxels with the same peripheral, posterior and
+// basal preference, clipped to the lungs, until they cover the target; then eroded evenly (by their own depth) to
+// the exact involvement. Consolidation is the deepest part of the lesions (`consolidation_fraction`).
+Phantom insert_lesion_shapes(const Volume& ct, const Volume& lung_mask, const PhantomOptions& options,
+                             const std::vector<LesionShape>& shapes);
 
 // Seed of case `index` of a series started from `seed` (a hash: series from nearby seeds do not overlap).
 uint64_t case_seed(uint64_t seed, uint64_t index);

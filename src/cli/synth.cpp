@@ -1,6 +1,7 @@
 // pulmo synth: synthetic chest CTs (or synthetic lesions in a real CT) with their label maps and a manifest.
 #include <ATen/ATen.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -21,7 +22,7 @@ namespace pulmo::cli {
 namespace {
 
 struct SynthArgs {
-  std::string out, size = "160,160,96", spacing = "0.8,0.8,2.5", involvement = "0.2", insert_into, lung_mask;
+  std::string out, size = "160,160,96", spacing = "0.8,0.8,2.5", involvement = "0.2", insert_into, lung_mask, shapes;
   int count = 1;
   uint64_t seed = 0;
   double consolidation = 0.3, noise = 15.0, z_coverage = 0.0;
@@ -95,18 +96,40 @@ int run_synth(const SynthArgs& a, const GlobalOptions& global) {
     patient = fs::path(a.insert_into).filename().string();
     patient = patient.substr(0, patient.find('.'));
   }
+  std::vector<synth::LesionShape> shapes;
+  if (!a.shapes.empty()) {
+    std::vector<std::string> files;
+    std::error_code ec;
+    if (fs::is_directory(a.shapes, ec)) {
+      for (const auto& e : fs::directory_iterator(a.shapes, ec)) {
+        const std::string name = e.path().filename().string();
+        const bool nifti = name.size() > 4 && (name.substr(name.size() - 4) == ".nii" ||
+                                               (name.size() > 7 && name.substr(name.size() - 7) == ".nii.gz"));
+        if (e.is_regular_file() && nifti) files.push_back(e.path().string());
+      }
+      std::sort(files.begin(), files.end());  // the same shapes for the same seed, whatever the folder order
+      if (files.empty()) throw Error(ExitCode::NotFound, "--shapes folder '" + a.shapes + "' holds no .nii / .nii.gz mask");
+    } else {
+      files.push_back(a.shapes);
+    }
+    shapes = synth::load_lesion_shapes(files);
+    note(global, "lesion shapes: " + std::to_string(shapes.size()) + " component(s) from " + std::to_string(files.size()) +
+                     " mask file(s)");
+  }
   Manifest manifest;
   const auto start = std::chrono::steady_clock::now();
   for (int i = 0; i < a.count; ++i) {
     const synth::PhantomOptions o = case_options(a, i, involvement);
-    const synth::Phantom p = real_ct.voxels.defined() ? synth::insert_lesions(real_ct, real_mask, o) : synth::make_phantom(o);
+    const synth::Phantom p = !real_ct.voxels.defined() ? synth::make_phantom(o)
+                             : shapes.empty()        ? synth::insert_lesions(real_ct, real_mask, o)
+                                                     : synth::insert_lesion_shapes(real_ct, real_mask, o, shapes);
     char name[32];
     std::snprintf(name, sizeof name, "case_%04d", i);
     const fs::path folder = fs::path(a.out) / name;
     Case c;
     c.case_id = name;
     c.patient_id = patient.empty() ? std::string("synth-") + name : patient;
-    c.dataset = patient.empty() ? "pulmo-synth" : "pulmo-synth-insert";
+    c.dataset = patient.empty() ? "pulmo-synth" : shapes.empty() ? "pulmo-synth-insert" : "pulmo-synth-insert-shapes";
     c.image = (folder / "ct.nii.gz").string();
     c.lungs = (folder / "lungs.nii.gz").string();
     c.lesions = (folder / "lesions.nii.gz").string();
@@ -154,8 +177,12 @@ Action register_synth(CLI::App& app, const GlobalOptions& global) {
       ->capture_default_str();
   auto* into = sub->add_option("--insert-into", a->insert_into, "lesion-insertion mode: a real CT (file or DICOM folder)");
   auto* mask = sub->add_option("--lung-mask", a->lung_mask, "lung mask of --insert-into (1 right 2 left, or 1 = lung)");
+  auto* shapes = sub->add_option("--shapes", a->shapes,
+                                 "insertion mode: real lesion shapes instead of procedural ones - a 3-D lesion mask or a "
+                                 "folder of them (e.g. ../shared/data/ct/mosmed-masks; any non-zero voxel is lesion)");
   into->needs(mask);
   mask->needs(into);
+  shapes->needs(into);
   return [a, &global]() { return run_synth(*a, global); };
 }
 

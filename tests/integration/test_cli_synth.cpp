@@ -1,6 +1,8 @@
 // pulmo synth: phantoms and lesion insertion on disk, with a manifest that pulmo dataset check accepts.
 #include <gtest/gtest.h>
 
+#include <filesystem>
+
 #include <ATen/ATen.h>
 
 #include <fstream>
@@ -69,6 +71,28 @@ TEST(CliSynth, InsertsLesionsIntoAGivenCtAndItsLungMask) {
   ASSERT_EQ(m.cases.size(), 2u);
   EXPECT_EQ(m.cases[0].patient_id, m.cases[1].patient_id);  // one real patient: splits keep them together
   EXPECT_NEAR(std::stod(m.cases[0].attributes.at("involved_percent")), 25.0, 0.5);
+}
+
+TEST(CliSynth, InsertsRealLesionShapesFromAMaskFolder) {
+  TempDir tmp;
+  write_healthy(tmp);
+  // The lung mask itself as a "lesion mask": two lung-sized shapes, plenty to cover the target.
+  std::filesystem::create_directories(tmp.file("shapes"));
+  std::filesystem::copy_file(tmp.file("lungs32.nii.gz"), tmp.file("shapes/a.nii.gz"));
+  const std::string base = "synth --count 1 --involvement 0.4 --insert-into '" + tmp.file("ct32.nii.gz") + "' --lung-mask '" +
+                           tmp.file("lungs32.nii.gz") + "' --shapes ";
+  const auto r = run_pulmo(base + "'" + tmp.file("shapes") + "' --out '" + tmp.file("ins") + "'");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const pulmo::Manifest m = pulmo::read_manifest(tmp.file("ins/manifest.csv"));
+  ASSERT_EQ(m.cases.size(), 1u);
+  EXPECT_EQ(m.cases[0].dataset, "pulmo-synth-insert-shapes");
+  EXPECT_NEAR(std::stod(m.cases[0].attributes.at("involved_percent")), 40.0, 0.5);
+  // A folder without masks, a missing file: not found; --shapes without --insert-into: usage; nothing written.
+  std::filesystem::create_directories(tmp.file("empty"));
+  EXPECT_EQ(run_pulmo(base + "'" + tmp.file("empty") + "' --out '" + tmp.file("o1") + "'").exit_code, 3);
+  EXPECT_EQ(run_pulmo(base + "'" + tmp.file("none.nii.gz") + "' --out '" + tmp.file("o2") + "'").exit_code, 3);
+  EXPECT_EQ(run_pulmo("synth --out '" + tmp.file("o3") + "' --shapes '" + tmp.file("shapes") + "'").exit_code, 2);
+  for (const char* o : {"o1", "o2", "o3"}) EXPECT_FALSE(std::filesystem::exists(tmp.file(o))) << o;
 }
 
 TEST(CliSynth, BadOptionValuesAreUsageErrorsAndWriteNothing) {

@@ -2,12 +2,15 @@
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 
 #include "pulmo/error.h"
+#include "pulmo/io.h"
 #include "pulmo/labels.h"
 #include "pulmo/runtime.h"
 #include "pulmo/synth.h"
+#include "support/test_support.h"
 
 using namespace pulmo;
 using synth::Phantom;
@@ -289,5 +292,97 @@ TEST(SynthInsert, RefusesAMaskOnAnotherGridOrWithoutLung) {
     ADD_FAILURE() << "labels 3 and 6 accepted";
   } catch (const Error& e) {
     EXPECT_EQ(e.code(), ExitCode::Mismatch);
+  }
+}
+
+// ---- insertion of real lesion shapes --------------------------------------------------------------
+
+namespace {
+
+// A lesion mask with a ball of radius 6 mm and a 4 x 4 x 2-voxel box, far apart, on a 1 x 1 x 4 mm grid.
+std::string write_shape_mask(const pulmo::test::TempDir& tmp) {
+  Volume m;
+  m.geometry.size = {64, 48, 12};
+  m.geometry.spacing_mm = {1.0, 1.0, 4.0};
+  m.voxels = at::zeros({12, 48, 64}, at::kShort);
+  auto a = m.voxels.accessor<int16_t, 3>();
+  for (int z = 0; z < 12; ++z)
+    for (int y = 0; y < 48; ++y)
+      for (int x = 0; x < 64; ++x) {
+        const double dx = x - 15.0, dy = y - 20.0, dz = (z - 5.0) * 4.0;
+        if (dx * dx + dy * dy + dz * dz <= 36.0) a[z][y][x] = 1;
+        if (x >= 50 && x < 54 && y >= 30 && y < 34 && z >= 8 && z < 10) a[z][y][x] = 1;
+      }
+  const std::string path = tmp.file("shapes.nii.gz");
+  write_volume(m, path);
+  return path;
+}
+
+}  // namespace
+
+TEST(SynthInsertShapes, LoadsEveryComponentAsASignedDistanceOnItsOwnGrid) {
+  pulmo::test::TempDir tmp;
+  const auto shapes = synth::load_lesion_shapes({write_shape_mask(tmp)}, 0.0);
+  ASSERT_EQ(shapes.size(), 2u);
+  // Largest first: the ball (its voxels as drawn), then the box of 32 voxels of 4 uL.
+  EXPECT_GT(shapes[0].volume_ml, shapes[1].volume_ml);
+  EXPECT_NEAR(shapes[1].volume_ml, 32 * 4.0 / 1000.0, 1e-9);
+  for (const auto& s : shapes) {
+    ASSERT_EQ(s.distance_mm.size(), size_t(s.size[0] * s.size[1] * s.size[2]));
+    EXPECT_EQ(s.spacing_mm, (Vec3{1.0, 1.0, 4.0}));
+    // Padded by background: the crop's corner is outside, its centre region inside.
+    EXPECT_LT(s.distance_mm.front(), 0.0f);
+    EXPECT_GT(*std::max_element(s.distance_mm.begin(), s.distance_mm.end()), 0.0f);
+  }
+  EXPECT_EQ(shapes[1].size, (std::array<int64_t, 3>{4 + 4, 4 + 4, 2 + 4}));
+  // A minimum volume drops the box; no component at all is NoData.
+  EXPECT_EQ(synth::load_lesion_shapes({write_shape_mask(tmp)}, 0.2).size(), 1u);
+  try {
+    synth::load_lesion_shapes({write_shape_mask(tmp)}, 100.0);
+    ADD_FAILURE() << "no shape accepted";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ExitCode::NoData);
+  }
+}
+
+TEST(SynthInsertShapes, MeetTheTargetInvolvementInsideTheLungsFromLowToDense) {
+  pulmo::test::TempDir tmp;
+  const auto shapes = synth::load_lesion_shapes({write_shape_mask(tmp)}, 0.0);
+  const Phantom healthy = synth::make_phantom(small(40, 0.0));
+  for (double target : {0.03, 0.3, 0.75}) {
+    PhantomOptions o = small(41, target);
+    const Phantom p = synth::insert_lesion_shapes(healthy.ct, healthy.lungs, o, shapes);
+    EXPECT_NEAR(p.involved_percent, 100.0 * target, synth::kInvolvementTolerancePercent) << target;
+    EXPECT_EQ(p.lesions.voxels.gt(0).logical_and(p.lungs.voxels.eq(0)).sum().item<int64_t>(), 0);
+    const at::Tensor outside = p.lesions.voxels.eq(0);
+    EXPECT_TRUE(p.ct.voxels.masked_select(outside).equal(healthy.ct.voxels.masked_select(outside)));
+    EXPECT_TRUE(p.ct.voxels.ge(healthy.ct.voxels).all().item<bool>());
+    // Consolidation takes its share of the lesion volume, as in the procedural mode.
+    const double lesion = p.lesions.voxels.gt(0).sum().item<double>();
+    const double cons = p.lesions.voxels.eq(labels::kConsolidation).sum().item<double>();
+    EXPECT_NEAR(cons / lesion, o.consolidation_fraction, 0.02) << target;
+    const double ggo = mean_where(p.ct.voxels, p.lesions.voxels.eq(labels::kGroundGlass));
+    EXPECT_GT(ggo, -720);
+    EXPECT_LT(ggo, -300);
+  }
+}
+
+TEST(SynthInsertShapes, AreDeterministicBySeedAndDifferFromProceduralLesions) {
+  pulmo::test::TempDir tmp;
+  const auto shapes = synth::load_lesion_shapes({write_shape_mask(tmp)}, 0.0);
+  const Phantom healthy = synth::make_phantom(small(42, 0.0));
+  const Phantom a = synth::insert_lesion_shapes(healthy.ct, healthy.lungs, small(1), shapes);
+  const Phantom b = synth::insert_lesion_shapes(healthy.ct, healthy.lungs, small(1), shapes);
+  const Phantom c = synth::insert_lesion_shapes(healthy.ct, healthy.lungs, small(2), shapes);
+  const Phantom blobs = synth::insert_lesions(healthy.ct, healthy.lungs, small(1));
+  EXPECT_TRUE(a.ct.voxels.equal(b.ct.voxels));
+  EXPECT_TRUE(a.lesions.voxels.equal(b.lesions.voxels));
+  EXPECT_FALSE(a.lesions.voxels.equal(c.lesions.voxels));
+  EXPECT_FALSE(a.lesions.voxels.equal(blobs.lesions.voxels));
+  try {
+    synth::insert_lesion_shapes(healthy.ct, healthy.lungs, small(1), {});
+    ADD_FAILURE() << "an empty shape list accepted";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ExitCode::NoData);
   }
 }
