@@ -14,12 +14,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 W=${1:?usage: scripts/prepare-lesion-data.sh WORK_FOLDER}
-D=${PULMO_DATA:-$(cd .. && pwd)/shared/data}
+. scripts/lib/data.sh
+pulmo_require_data prepare-lesion-data ct/covid-semiseg ct/lung-pet-ct-dx/A0001_series2 ct/totalsegmentator
+D=$(pulmo_data_dir)
 P=${PULMO:-./build/pulmo}
 NEG_REPEAT=${NEG_REPEAT:-40}
-for need in ct/covid-semiseg ct/lung-pet-ct-dx/A0001_series2 ct/totalsegmentator; do
-  [ -e "$D/$need" ] || { echo "prepare-lesion-data: $D/$need is missing (set PULMO_DATA, or put ../shared/data beside the checkout)" >&2; exit 3; }
-done
 mkdir -p "$W"
 W=$(readlink -f "$W")
 D=$(readlink -f "$D")
