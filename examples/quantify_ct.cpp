@@ -1,8 +1,9 @@
 // The LungQuant cascade on one chest CT through pulmo's public API only: read the CT, find the lungs and the
 // lesions with the shipped models, quantify, print the involvement of each lung, write the two masks.
 // From the repository root, after the build (scripts/build.sh):
-//   build/pulmo_example_quantify data/holdout/A0002.nii.gz
-//   build/pulmo_example_quantify data/ct/totalsegmentator/pulmonary_ct_cropped.nii.gz lungs.nii.gz lesions.nii.gz
+//   build/pulmo_example_quantify ../shared/data/ct/lung-pet-ct-dx/A0002_series3        (a DICOM folder)
+//   build/pulmo_example_quantify ../shared/data/ct/totalsegmentator/pulmonary_ct_cropped.nii.gz lungs.nii.gz lesions.nii.gz
+// (../shared/data: the shared real data beside the checkout; any CT of yours will do, or one from `pulmo synth`.)
 // The models are found as `pulmo quantify` finds them (pulmo::default_models_dir(): $PULMO_MODELS, else the
 // models/ folder next to the build folder). The masks are written in the CT's exact geometry.
 #include <pulmo/error.h>

@@ -1,6 +1,6 @@
 // The smallest program on pulmo's public API: read a CT, print where it sits.
 // From the repository root, after the build (scripts/build.sh):
-//   build/pulmo_example data/ct/totalsegmentator/pulmonary_ct_cropped.nii.gz
+//   build/pulmo_example ../shared/data/ct/totalsegmentator/pulmonary_ct_cropped.nii.gz   (or any CT of yours)
 #include <pulmo/pulmo.h>
 
 #include <iostream>

@@ -2,7 +2,8 @@
 """Writes the seed corpus of pulmo_fuzz_read (docs/fuzzing.md) into the folder given (default fuzz/seeds).
 
 Each seed is one selector byte (the format: 0 .nii, 1 .nii.gz, 2 .nrrd, 3 .mha, 4 .dcm, 5 DICOM folder)
-followed by the file's bytes: small valid files of every format plus the shipped real files that are small.
+followed by the file's bytes: small valid files of every format plus small real DICOM files of the shared data
+($PULMO_DATA, else ../shared/data beside the checkout; left out when it is absent).
 """
 import gzip, os, struct, sys, zlib, pathlib
 
@@ -49,12 +50,15 @@ seed("mha_raw", 3, b"ObjectType = Image\nNDims = 3\nDimSize = 4 3 2\nElementSpac
 comp = zlib.compress(raw)
 seed("mha_zlib", 3, b"ObjectType = Image\nNDims = 3\nBinaryData = True\nCompressedData = True\nCompressedDataSize = "
                     + str(len(comp)).encode() + b"\nDimSize = 4 3 2\nElementType = MET_SHORT\nElementDataFile = LOCAL\n" + comp)
-# Real files shipped with the repository that are small enough to mutate quickly.
-for path, selector in [("data/ct/lidc-lungmask/0.dcm", 4), ("data/ct/lidc-lungmask/0.dcm", 5)]:
-    p = ROOT / path
+# Real files of the shared data that are small enough to mutate quickly.
+SHARED = pathlib.Path(os.environ.get("PULMO_DATA") or ROOT.parent / "shared" / "data")
+if not SHARED.is_dir():
+    print(f"make_seeds: {SHARED} is missing: no real DICOM seeds (set PULMO_DATA)", file=sys.stderr)
+for path, selector in [("ct/lidc-lungmask/0.dcm", 4), ("ct/lidc-lungmask/0.dcm", 5)]:
+    p = SHARED / path
     if p.exists() and p.stat().st_size < 2_000_000:
         seed(f"real_{p.stem}_{selector}", selector, p.read_bytes())
-dicom_dir = ROOT / "data/ct/totalsegmentator/example_ct_dicom"
+dicom_dir = SHARED / "ct/totalsegmentator/example_ct_dicom"
 if dicom_dir.is_dir():
     for i, f in enumerate(sorted(dicom_dir.iterdir())[:2]):
         seed(f"real_ts_{i}", 4, f.read_bytes())

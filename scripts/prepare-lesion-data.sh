@@ -19,15 +19,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 W=${1:?usage: scripts/prepare-lesion-data.sh WORK_FOLDER}
-D=${PULMO_DATA:-$(cd .. && pwd)/shared/data}
+. scripts/lib/data.sh
+pulmo_require_data prepare-lesion-data ct/covid-semiseg ct/lung-pet-ct-dx/A0001_series2 ct/totalsegmentator ct/mosmed-masks
+D=$(pulmo_data_dir)
 P=${PULMO:-./build/pulmo}
 NEG_REPEAT=${NEG_REPEAT:-40}
 EXPERT_REPEAT=${EXPERT_REPEAT:-1}   # each expert slice drawn this many times as often as a pseudo slice
 INSERT_COUNT=${INSERT_COUNT:-0}     # synthetic insertions per real CT with lung labels (0: none)
 INSERT_REPEAT=${INSERT_REPEAT:-20}
-for need in ct/covid-semiseg ct/lung-pet-ct-dx/A0001_series2 ct/totalsegmentator ct/mosmed-masks; do
-  [ -e "$D/$need" ] || { echo "prepare-lesion-data: $D/$need is missing (set PULMO_DATA, or put ../shared/data beside the checkout)" >&2; exit 3; }
-done
 mkdir -p "$W"
 W=$(readlink -f "$W")
 D=$(readlink -f "$D")
@@ -40,11 +39,14 @@ NEGATIVES=(
   "example_ct_sm|$D/ct/totalsegmentator/example_ct_sm.nii.gz"
 )
 # Real normal CTs with checked lung labels (scripts/train-default-models.sh): name | image | lung labels.
+# Their lung labels are regenerated from the shared images by scripts/make-reference-labels.sh (never committed).
+REF=${PULMO_REFERENCE:-build/reference-labels}
 INSERT_INTO=(
-  "A0001|data/train/A0001.nii.gz|data/train/A0001_lungs.nii.gz"
-  "pulmonary|$D/ct/totalsegmentator/pulmonary_ct_cropped.nii.gz|data/train/pulmonary_ct_cropped_lungs.nii.gz"
-  "aorta|data/train/aorta_ct_cropped.nii.gz|data/train/aorta_ct_cropped_lungs.nii.gz"
+  "A0001|$REF/A0001.nii.gz|$REF/A0001_lungs.nii.gz"
+  "pulmonary|$D/ct/totalsegmentator/pulmonary_ct_cropped.nii.gz|$REF/pulmonary_ct_cropped_lungs.nii.gz"
+  "aorta|$D/ct/totalsegmentator/aorta_ct_cropped.nii.gz|$REF/aorta_ct_cropped_lungs.nii.gz"
 )
+[ "$INSERT_COUNT" -gt 0 ] && scripts/make-reference-labels.sh "$REF" A0001 pulmonary_ct_cropped aorta_ct_cropped >/dev/null
 if [ "$INSERT_COUNT" -gt 0 ] && [ ! -f "$W/inserted/.done-$INSERT_COUNT" ]; then
   rm -rf "$W/inserted"
   seed=500

@@ -5,7 +5,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PULMO=${PULMO:-build/pulmo}
-DATA=${PULMO_CXR_DATA:-../shared/data/cxr}
+. scripts/lib/data.sh
+pulmo_require_data train-cxr-lungs cxr/ieee8023-permissive cxr/mhh-covid19
+DATA=$(pulmo_data_dir)/cxr
 W=${PULMO_TRAIN_WORK:-build/train-work/cxr_lungs}
 OUT=${OUT:-models/cxr_lungs}
 mkdir -p "$W"

@@ -114,4 +114,12 @@ int64_t slice_count(const Geometry& geometry, Plane plane);
 void write_overlay_png(const std::string& path, const Volume& ct, const Volume& lungs, const Volume& lesions,
                        Plane plane, int64_t slice_index, bool lesion_types_known = true);
 
+// A montage for checking label maps by eye: `count` slices spread evenly from the first to the last slice that
+// holds a lung label (over all slices when none does), each drawn as write_overlay_png draws it, in a grid
+// `columns` wide with one legend below. Returns the slice indices drawn. Error(Mismatch) for labels on another
+// grid, Error(Usage) for count or columns below 1.
+std::vector<int64_t> write_overlay_montage(const std::string& path, const Volume& ct, const Volume& lungs,
+                                           const Volume& lesions, Plane plane, int count = 8, int columns = 4,
+                                           bool lesion_types_known = true);
+
 }  // namespace pulmo

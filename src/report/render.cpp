@@ -218,4 +218,47 @@ void write_overlay_png(const std::string& path, const Volume& ct, const Volume& 
   draw::write_png(report_detail::render_slice(ct, lungs, lesions, plane, slice_index, o), path);
 }
 
+std::vector<int64_t> write_overlay_montage(const std::string& path, const Volume& ct, const Volume& lungs,
+                                           const Volume& lesions, Plane plane, int count, int columns,
+                                           bool lesion_types_known) {
+  if (count < 1 || columns < 1)
+    throw Error(ExitCode::Usage, "overlay montage: the number of slices and of columns must be at least 1");
+  report_detail::as_bytes(lungs, ct.geometry, "lung");  // the grid check, before anything is drawn
+  const int axis = slice_axis(ct.geometry, plane);
+  // The slices that hold a lung label (all slices when none does), `count` of them evenly spread.
+  const std::vector<int64_t> counts = report_detail::label_counts_along(lungs, axis);
+  int64_t first = 0, last = int64_t(counts.size()) - 1;
+  while (first < last && counts[size_t(first)] == 0) ++first;
+  while (last > first && counts[size_t(last)] == 0) --last;
+  if (counts[size_t(first)] == 0) first = 0, last = int64_t(counts.size()) - 1;
+  std::vector<int64_t> picked;
+  for (int i = 0; i < count; ++i) {
+    const int64_t k = count == 1 ? (first + last) / 2 : first + std::llround(double(i) * double(last - first) / (count - 1));
+    if (picked.empty() || picked.back() != k) picked.push_back(k);
+  }
+  report_detail::RenderOptions o;
+  o.target_px = 300;
+  o.legend = false;
+  o.lesion_types_known = lesion_types_known;
+  std::vector<draw::Canvas> tiles;
+  int tile_w = 0, tile_h = 0;
+  for (const int64_t k : picked) {
+    tiles.push_back(report_detail::render_slice(ct, lungs, lesions, plane, k, o));
+    tile_w = std::max(tile_w, tiles.back().width());
+    tile_h = std::max(tile_h, tiles.back().height());
+  }
+  const int cols = std::min<int>(columns, int(tiles.size()));
+  const int rows = (int(tiles.size()) + cols - 1) / cols;
+  constexpr int kLegendPx = 52;
+  draw::Canvas m(cols * tile_w, rows * tile_h + kLegendPx, {0, 0, 0});
+  for (size_t t = 0; t < tiles.size(); ++t) {
+    const int x0 = int(t % cols) * tile_w, y0 = int(t / cols) * tile_h;
+    for (int y = 0; y < tiles[t].height(); ++y)
+      for (int x = 0; x < tiles[t].width(); ++x) m.set(x0 + x, y0 + y, tiles[t].at(x, y));
+  }
+  report_detail::draw_legend(m, rows * tile_h, lesion_types_known);
+  draw::write_png(m, path);
+  return picked;
+}
+
 }  // namespace pulmo
