@@ -324,6 +324,11 @@ Phantom insert_lesion_shapes(const Volume& ct, const Volume& lung_mask, const Ph
     throw Error(ExitCode::NoData, "could not cover " + std::to_string(100.0 * o.involvement) + " % of the lungs with " +
                                       std::to_string(shapes.size()) + " lesion shape(s) in " + std::to_string(max_placements) +
                                       " placements");
+  // Ties (shapes sampled at the same depths) would make the quantile take too many voxels: a deterministic jitter of
+  // at most 1 um of depth breaks them without changing any shape.
+  const uint64_t tie_seed = hash2(o.seed, 23);
+  for (int64_t idx : in.frame.voxels)
+    if (score[idx] != kUncovered) score[idx] += 1e-3f * static_cast<float>(to_unit(hash2(tie_seed, static_cast<uint64_t>(idx))));
   // Consolidation: the deepest part of the lesions, a little more so posteriorly (dependent).
   std::vector<float> core(score.size(), 0.0f);
   for (int64_t idx : in.frame.voxels)
