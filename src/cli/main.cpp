@@ -45,6 +45,7 @@ int main(int argc, char** argv) {
       cli::register_train,
       cli::register_cxr,
       cli::register_segment,
+      cli::register_anonymize,
   };
   for (const cli::Registrar& reg : registrars) {
     const size_t before = app.get_subcommands({}).size();
