@@ -46,6 +46,7 @@ int main(int argc, char** argv) {
       cli::register_cxr,
       cli::register_segment,
       cli::register_overlay,
+      cli::register_anonymize,
   };
   for (const cli::Registrar& reg : registrars) {
     const size_t before = app.get_subcommands({}).size();
