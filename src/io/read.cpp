@@ -355,6 +355,66 @@ uint64_t nonfinite_voxels(const std::string& path, const NiftiHeader& h, uint64_
   return bad;
 }
 
+// A NIfTI .hdr/.img pair: the .img must hold exactly vox_offset + the voxels its header describes (niftilib
+// zero-fills an .img cut short).
+void check_nifti_pair(const std::string& path) {
+  const std::string low = lower(path);
+  const bool gz = ends_with(low, ".hdr.gz");
+  if (!ends_with(low, ".hdr") && !gz) return;
+  unsigned char h[348] = {0};
+  {
+    gzFile f = gzopen(path.c_str(), "rb");
+    if (!f) return;
+    const int got = gzread(f, h, sizeof h);
+    gzclose(f);
+    if (got < 348) return;
+  }
+  int32_t sizeof_hdr = field<int32_t>(h, 0, false);
+  const bool swapped = sizeof_hdr == 0x5C010000;
+  if (field<int32_t>(h, 0, swapped) != 348) return;
+  NiftiHeader n;
+  for (int k = 0; k < 8; ++k) n.dim[k] = field<int16_t>(h, 40 + 2 * k, swapped);
+  n.bitpix = field<int16_t>(h, 72, swapped);
+  const double vox_offset = field<float>(h, 108, swapped);
+  const int64_t data = n.data_bytes();
+  if (data < 0 || !(vox_offset >= 0) || vox_offset > 1e15)
+    throw Error(ExitCode::Unreadable, "'" + path + "': the header's dimensions, datatype or vox_offset are invalid");
+  const std::string img = path.substr(0, path.size() - (gz ? 7 : 4)) + (gz ? ".img.gz" : ".img");
+  std::error_code ec;
+  uint64_t available = fs::file_size(img, ec);
+  if (ec) throw Error(ExitCode::Unreadable, "'" + path + "': its image file '" + img + "' does not exist");
+  if (gz) {
+    const GzipCheck c = check_gzip_file(img);
+    if (!c.ok) throw Error(ExitCode::Unreadable, "'" + path + "': its image file '" + img + "' is truncated or corrupt");
+    available = c.content_bytes;
+  }
+  const uint64_t need = static_cast<uint64_t>(vox_offset) + static_cast<uint64_t>(data);
+  if (available != need)
+    throw Error(ExitCode::Unreadable, "'" + path + "': its image file '" + img + "' holds " + std::to_string(available) +
+                                          " bytes, not the " + std::to_string(need) + " its header describes (" +
+                                          (available < need ? "truncated" : "padded, or a lying header") + ")");
+}
+
+// ITK reads a negative or zero MetaImage ElementSpacing as it comes (a flipped axis): refused, as pixdim 0 is.
+void check_metaimage_spacing(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::string line;
+  for (int i = 0; i < 64 && std::getline(in, line); ++i) {
+    if (line.rfind("ElementDataFile", 0) == 0) break;
+    if (line.rfind("ElementSpacing", 0) != 0 && line.rfind("ElementSize", 0) != 0) continue;
+    const size_t eq = line.find('=');
+    if (eq == std::string::npos) continue;
+    std::istringstream values(line.substr(eq + 1));
+    std::string v;
+    while (values >> v) {
+      const double x = std::strtod(v.c_str(), nullptr);
+      if (!std::isfinite(x) || x <= 0)
+        throw Error(ExitCode::Unreadable, "'" + path + "': " + trim(line) + ": a voxel spacing must be a positive "
+                                          "number; pulmo will not guess it");
+    }
+  }
+}
+
 uint64_t physical_memory_bytes() {
   const long pages = ::sysconf(_SC_PHYS_PAGES), page = ::sysconf(_SC_PAGESIZE);
   return pages > 0 && page > 0 ? static_cast<uint64_t>(pages) * static_cast<uint64_t>(page) : 0;
@@ -398,7 +458,11 @@ Volume read_file(const std::string& path, const ReadOptions& options, SourceInfo
                                           "and DICOM");
   // A header whose sizes lie (a file shorter than its header says, a corrupt gzip stream) or whose values
   // ITK would turn into wrong geometry or a hang: checked before ITK reads it.
-  if (format == FileFormat::Nifti) check_nifti(path, bytes);
+  if (format == FileFormat::Nifti) {
+    check_nifti(path, bytes);
+    check_nifti_pair(path);
+  }
+  if (format == FileFormat::MetaImage) check_metaimage_spacing(path);
   try {
     io->SetFileName(path);
     io->ReadImageInformation();

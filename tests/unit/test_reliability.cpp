@@ -443,6 +443,7 @@ std::vector<ReaderDefect> reader_defects() {
       return tmp.file("pair.hdr");
     };
   };
+  t.push_back({".hdr + .img", "image file cut short", pair([cut](RawNifti& n) { cut(n.data); }), ExitCode::Unreadable, "pair"});
   t.push_back({".hdr + .img", "pixdim 500", pair([](RawNifti& n) { n.pixdim[2] = 500; }), ExitCode::Unreadable, "spacing"});
   t.push_back({".mha", "data cut short", [=](const TempDir& tmp) {
                  spit(tmp.file("short.mha"), mha_header("LOCAL") + v.substr(0, 20));
@@ -518,7 +519,7 @@ std::vector<ReaderDefect> reader_defects() {
     for (const char* name : {"sp.nii", "sp.nii.gz"})
       t.push_back({name, "pixdim " + std::to_string(sp), nifti([sp](RawNifti& n) { n.pixdim[0] = sp; }, name),
                    ExitCode::Unreadable, "spacing"});
-  for (const std::string sp : {"0 0.8 2.5", "0.8 0.005 2.5", "0.8 0.8 250", "nan 0.8 2.5"})
+  for (const std::string sp : {"0 0.8 2.5", "0.8 0.8 -2", "0.8 0.005 2.5", "0.8 0.8 250", "nan 0.8 2.5"})
     t.push_back({".mha", "ElementSpacing " + sp, [=](const TempDir& tmp) {
                    spit(tmp.file("sp.mha"), mha_header("LOCAL", "", sp) + v);
                    return tmp.file("sp.mha");
