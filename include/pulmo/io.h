@@ -125,6 +125,11 @@ struct DicomSegmentMask {
 // Throws Error: NotFound, Unreadable (not a readable binary DICOM Segmentation), Mismatch.
 std::vector<DicomSegmentMask> read_dicom_seg(const std::string& path, const Geometry& grid);
 
+// The geometry every image read_volume returns has (else Error(Unreadable) naming `path`): a finite voxel spacing
+// of kMinSpacingMm..kMaxSpacingMm along each axis, a finite origin, an orthonormal direction matrix (within 1e-3).
+inline constexpr double kMinSpacingMm = 0.01, kMaxSpacingMm = 100.0;
+void check_image_geometry(const Geometry& geometry, const std::string& path);
+
 // Warnings about intensities that do not look like CT Hounsfield units (empty when plausible).
 std::vector<std::string> hu_plausibility_warnings(const Volume& volume);
 

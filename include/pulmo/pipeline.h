@@ -71,12 +71,19 @@ at::Tensor air_outside_the_body(const at::Tensor& hu, const ClassicalLungOptions
 // the lung model left out comes back as lung.
 at::Tensor extend_lungs_by_lesions(const at::Tensor& lungs, const at::Tensor& lesions);
 
+// Whether what was found as lungs (`lungs` != 0 on `ct`'s grid) can be lungs (docs/quantify.md, "Not a chest CT"):
+// Error(NoLungs) when their mean is above -100 HU (not aerated) or they hold more than 12 L (no human lungs do);
+// a warning in `warnings` when merely unusual (a mean above -500 HU, more than 8 L, under 300 mL of a CT that is
+// not a thin stack). With `warn_only` (a user's lung mask, which means what it says) the refusals are warnings too.
+void check_plausible_lungs(const Volume& ct, const at::Tensor& lungs, bool warn_only, std::vector<std::string>& warnings);
+
 // ---- the cascade -------------------------------------------------------------------------------------
 
 struct CascadeOptions {
   std::string models_dir;          // folder with cascade.json ("" = default_models_dir())
   std::string lungs = "cascade";   // "cascade" (stages 1-2), "classical", or "mask" (lung_mask below)
-  Volume lung_mask;                // lungs = "mask": a lung mask on the CT's grid (labels 1 right / 2 left, or binary)
+  Volume lung_mask;                // lungs = "mask": a lung mask on the CT's grid, labels 1 right / 2 left, taken as
+                                   // they are (a binary mask: adapt_lungs(mask, "binary") splits it first)
   bool lesions = true;             // run stage 3
   bool tta_flip = false;           // test-time augmentation: average with the left-right mirrored prediction
   int mc_dropout = 0;              // > 0: this many MC-dropout passes of the lesion model (needs dropout in it)

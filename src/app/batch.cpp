@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "app/names.h"
+#include "app/output_folder.h"
 #include "core/duration.h"
 #include "data/csv.h"
 #include "pulmo/dataset.h"
@@ -91,6 +92,17 @@ BatchOutcome quantify_batch(const std::string& source, const std::string& out, c
                             const BatchOptions& batch) {
   if (batch.shard_count < 1 || batch.shard_index < 1 || batch.shard_index > batch.shard_count)
     throw Error(ExitCode::Usage, "shard must be I/N with 1 <= I <= N");
+  std::error_code ec;
+  // The output folder: never the input folder or inside it (its report folders would be written over the cases
+  // of the same name and read back as cases), and, when it exists with anything in it, a folder pulmo wrote.
+  if (fs::is_directory(source, ec) && path_is_within(resolved_path(out), resolved_path(source)))
+    throw Error(ExitCode::Usage, "the batch output folder '" + out + "' is or lies inside its input folder '" + source +
+                                     "': its report folders would replace or join the cases (choose an --out outside it)");
+  if (fs::is_symlink(out, ec) || (fs::exists(out, ec) && !fs::is_directory(out, ec)))
+    throw Error(ExitCode::WriteFailed, "the batch output '" + out + "' is a file or a link, not a folder (nothing was changed)");
+  if (fs::is_directory(out, ec) && !fs::is_empty(out, ec) && !is_pulmo_output_folder(out))
+    throw Error(ExitCode::WriteFailed, "the batch output folder '" + out + "' exists, is not empty and was not written by "
+                                       "pulmo (it holds no " + std::string(kOutputMarker) + " file; nothing was changed)");
   const std::vector<BatchCase> all = list_cases(source);
   std::vector<BatchCase> mine;
   for (size_t i = 0; i < all.size(); ++i)
@@ -103,12 +115,18 @@ BatchOutcome quantify_batch(const std::string& source, const std::string& out, c
                                                                      std::to_string(batch.shard_count) + ".csv"
                                                                : std::string("summary.csv")))
                            .string();
+  write_text_atomic((fs::path(out) / kOutputMarker).string(), output_marker_text());
   say("batch: " + std::to_string(mine.size()) + " of " + std::to_string(all.size()) + " case(s) in this part -> " + out);
   std::string report_header;
   std::vector<std::string> rows;  // "case_id,input,status,exit_code,message,seconds" + report columns
   auto write_summary = [&]() {
-    std::string text = "case_id,input,status,exit_code,message,seconds" + (report_header.empty() ? "" : "," + report_header) + "\n";
-    for (const std::string& r : rows) text += r + "\n";
+    const std::string header = "case_id,input,status,exit_code,message,seconds" + (report_header.empty() ? "" : "," + report_header);
+    const size_t columns = data::parse_csv(header)[0].size();
+    std::string text = header + "\n";
+    for (const std::string& r : rows) {  // every row as wide as the header: failed cases get empty report columns
+      const size_t fields = data::parse_csv(r)[0].size();
+      text += r + std::string(columns > fields ? columns - fields : 0, ',') + "\n";
+    }
     write_text_atomic(result.summary_csv, text);
   };
   const auto start = Clock::now();
@@ -130,7 +148,7 @@ BatchOutcome quantify_batch(const std::string& source, const std::string& out, c
     const auto t0 = Clock::now();
     QuantifyJobOptions o = options;
     o.case_id = c.case_id;
-    o.overwrite = true;  // a folder without a complete report is replaced
+    o.overwrite = true;  // a report folder pulmo wrote without a complete report is replaced; any other folder is kept
     std::ostringstream secs;
     try {
       const CaseOutcome r = quantify_to_folder(c.input, folder.string(), o);

@@ -14,6 +14,7 @@
 #include <sstream>
 
 #include "app/names.h"
+#include "app/output_folder.h"
 #include "pulmo/dataset.h"
 #include "core/tempfile.h"
 #include "pulmo/error.h"
@@ -91,8 +92,9 @@ class TemporaryFolder {
   void commit(bool overwrite) {
     std::error_code ec;
     fs::path old;
-    if (fs::exists(target_, ec)) {
-      if (!overwrite) throw Error(ExitCode::WriteFailed, "output folder '" + target_.string() + "' exists (use --overwrite)");
+    if (fs::exists(target_, ec) || fs::is_symlink(target_, ec)) {
+      // checked again here: only a report folder pulmo wrote is replaced (it may have appeared during the run)
+      check_output_folder(target_.string(), overwrite, {});
       old = target_.parent_path() / ("." + target_.filename().string() + ".old-" + std::to_string(::getpid()));
       fs::rename(target_, old, ec);
       if (ec) throw Error(ExitCode::WriteFailed, "cannot replace '" + target_.string() + "': " + ec.message());
@@ -128,9 +130,7 @@ CaseOutcome quantify_to_folder(const std::string& input, const std::string& fold
   out.input = input;
   out.folder = folder;
   out.case_id = o.case_id.empty() ? case_id_of(input) : o.case_id;
-  std::error_code ec;
-  if (fs::exists(folder, ec) && !o.overwrite)
-    throw Error(ExitCode::WriteFailed, "output folder '" + folder + "' exists (use --overwrite to replace it)");
+  check_output_folder(folder, o.overwrite, {input, o.lung_mask});  // before any work; nothing is changed
   const InputWindow input_window = parse_input_window(o.input_window);  // Usage error before any work
 
   ReportMeta meta;
@@ -227,6 +227,7 @@ CaseOutcome quantify_to_folder(const std::string& input, const std::string& fold
   meta.lung_box_mm = r.box_mm;
   meta.warnings = warnings;
   meta.timings.push_back({"write", std::chrono::duration<double>(Clock::now() - stage_t0).count()});
+  write_text_atomic(tmp.file(kOutputMarker), output_marker_text());
   write_report_json(tmp.file("report.json"), q, meta);
   write_report_csv(tmp.file("report.csv"), q, meta);
   if (o.html) write_report_html(tmp.file("report.html"), ct, r.lungs, r.lesions, q, meta);

@@ -63,7 +63,8 @@ int main(int argc, char** argv) {
   } catch (const CLI::CallForVersion& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
-    app.exit(e);  // prints the message
+    // every error message of pulmo starts alike, usage errors included (docs/exit-codes.md)
+    std::cerr << "pulmo: error: " << e.what() << "\nRun with --help for more information.\n";
     return static_cast<int>(ExitCode::Usage);
   }
 

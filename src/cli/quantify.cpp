@@ -91,10 +91,12 @@ Action register_quantify(CLI::App& app, const GlobalOptions& global) {
       });
   sub->add_option("--series", opt->series, "DICOM folder: the SeriesInstanceUID to use (default: largest CT series)");
   sub->add_option("--models", opt->models, "models folder with cascade.json (default: the shipped models)");
-  sub->add_option("--lungs", opt->lungs, "how to find the lungs")
-      ->check(CLI::IsMember({"cascade", "classical"}))
-      ->capture_default_str();
-  sub->add_option("--lung-mask", opt->lung_mask, "use this lung mask instead of stages 1-2 (on the CT's grid)");
+  CLI::Option* lungs = sub->add_option("--lungs", opt->lungs, "how to find the lungs")
+                           ->check(CLI::IsMember({"cascade", "classical"}))
+                           ->capture_default_str();
+  sub->add_option("--lung-mask", opt->lung_mask, "use this lung mask instead of stages 1-2 (on the CT's grid); "
+                                                 "contradicts --lungs (refused)")
+      ->excludes(lungs);
   sub->add_option("--lung-mask-convention", opt->lung_mask_convention,
                   "label convention of --lung-mask: pulmo, lungmask, totalsegmentator, covid19-ct-seg, binary, ...")
       ->capture_default_str();
@@ -113,7 +115,8 @@ Action register_quantify(CLI::App& app, const GlobalOptions& global) {
                                            "NIfTI for DICOM)")
       ->check(CLI::IsMember({"nii.gz", "nii", "nrrd", "mha", "input"}))
       ->capture_default_str();
-  sub->add_flag("--overwrite", opt->overwrite, "replace an existing output folder (single case) or redo finished cases (batch)");
+  sub->add_flag("--overwrite", opt->overwrite, "replace an existing report folder that pulmo wrote (it holds a .pulmo-output file; never "
+                                               "an input, a folder holding one, a file or another folder), or redo finished cases (batch)");
   sub->add_flag("--no-html", opt->no_html, "skip report.html");
   sub->add_flag("--no-dicom-seg", opt->no_dicom_seg,
                 "DICOM input: skip segmentation.dcm (a DICOM-SEG of the lungs and lesions, referring to the CT's images)");

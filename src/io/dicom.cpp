@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -78,6 +79,66 @@ std::string dicom_single_file_problem(const std::string& file) {
   const std::string frames = value(gdcm::Tag(0x0028, 0x0008));
   if (std::atoi(frames.c_str()) > 1)
     return "is a multi-frame image (" + frames + " frames); convert it to single-frame slices";
+  return "";
+}
+
+std::string dicom_value_problem(const std::string& file, bool check_pixels) {
+  const std::vector<std::pair<gdcm::Tag, const char*>> binary{
+      {gdcm::Tag(0x0028, 0x0002), "Samples per Pixel"}, {gdcm::Tag(0x0028, 0x0010), "Rows"},
+      {gdcm::Tag(0x0028, 0x0011), "Columns"},           {gdcm::Tag(0x0028, 0x0100), "Bits Allocated"},
+      {gdcm::Tag(0x0028, 0x0101), "Bits Stored"},       {gdcm::Tag(0x0028, 0x0102), "High Bit"},
+      {gdcm::Tag(0x0028, 0x0103), "Pixel Representation"}};
+  const gdcm::Tag slope_tag(0x0028, 0x1053), intercept_tag(0x0028, 0x1052), frames_tag(0x0028, 0x0008);
+  std::set<gdcm::Tag> tags{slope_tag, intercept_tag, frames_tag};
+  for (const auto& b : binary) tags.insert(b.first);
+  gdcm::Reader reader;
+  reader.SetFileName(file.c_str());
+  if (!reader.ReadSelectedTags(tags)) return "";  // not DICOM: the other readers decide
+  const gdcm::DataSet& ds = reader.GetFile().GetDataSet();
+  auto tag_text = [](const gdcm::Tag& t) {
+    char buf[16];
+    std::snprintf(buf, sizeof buf, "(%04X,%04X)", t.GetGroup(), t.GetElement());
+    return std::string(buf);
+  };
+  for (const auto& [tag, name] : binary) {
+    if (!ds.FindDataElement(tag)) continue;
+    const gdcm::ByteValue* v = ds.GetDataElement(tag).GetByteValue();
+    if (v && v->GetLength() != 2)
+      return std::string(name) + " " + tag_text(tag) + " holds " + std::to_string(v->GetLength()) +
+             " bytes, not one 2-byte number (corrupt header)";
+  }
+  auto value = [&ds](const gdcm::Tag& t) -> std::pair<bool, std::string> {
+    if (!ds.FindDataElement(t)) return {false, ""};
+    const gdcm::ByteValue* v = ds.GetDataElement(t).GetByteValue();
+    return {v != nullptr, v ? trim(std::string(v->GetPointer(), v->GetLength())) : std::string()};
+  };
+  for (const gdcm::Tag& t : {slope_tag, intercept_tag}) {
+    const auto [present, text] = value(t);
+    if (!present || text.empty()) continue;
+    const std::vector<double> x = dicom_numbers(text.c_str());
+    const std::string name = t == slope_tag ? "Rescale Slope " : "Rescale Intercept ";
+    if (x.size() != 1 || !std::isfinite(x[0]) || std::strpbrk(text.c_str(), "nNiI"))
+      return name + tag_text(t) + " '" + text + "' is not a finite number";
+    if (t == slope_tag && x[0] == 0)
+      return name + tag_text(t) + " is 0: every voxel would be the intercept (a constant image)";
+  }
+  if (check_pixels) {
+    auto us = [&ds](const gdcm::Tag& t) {
+      if (!ds.FindDataElement(t)) return 0;
+      const gdcm::ByteValue* v = ds.GetDataElement(t).GetByteValue();
+      if (!v || v->GetLength() != 2) return 0;
+      uint16_t x;
+      std::memcpy(&x, v->GetPointer(), 2);
+      return int(x);
+    };
+    try {
+      check_pixel_data_complete(file, us(gdcm::Tag(0x0028, 0x0010)), us(gdcm::Tag(0x0028, 0x0011)),
+                                us(gdcm::Tag(0x0028, 0x0002)), us(gdcm::Tag(0x0028, 0x0100)),
+                                std::atoi(value(frames_tag).second.c_str()), "pixel data");
+    } catch (const Error& e) {
+      return e.what();
+    }
+  }
   return "";
 }
 
@@ -235,6 +296,10 @@ static std::vector<DicomSeriesInfo> scan_folder(const std::string& folder, std::
     // GDCM asserts (aborting the process) on some corrupt file meta groups: leave such files out.
     if (!io::dicom_meta_problem(f).empty()) {
       if (skipped) skipped->push_back(f + " (corrupt DICOM header)");
+      continue;
+    }
+    if (const std::string problem = io::dicom_value_problem(f); problem.find("corrupt header") != std::string::npos) {
+      if (skipped) skipped->push_back(f + " (" + problem + ")");
       continue;
     }
     candidates.push_back(f);
@@ -433,6 +498,8 @@ Volume read_dicom_folder(const std::string& folder, const ReadOptions& options, 
 
   std::vector<std::string> ordered;
   for (const Slice& s : slices) {
+    if (const std::string problem = dicom_value_problem(s.file); !problem.empty())
+      throw Error(ExitCode::Unreadable, context + ": '" + s.file + "': " + problem);
     check_pixel_data_complete(s.file, s.rows, s.columns, s.samples_per_pixel, s.bits_allocated, s.frames, context);
     ordered.push_back(s.file);
   }

@@ -119,6 +119,9 @@ DicomGreyImage read_dicom_grey(const std::string& path, const std::function<void
   {
     const std::string problem = dicom_meta_problem(path);  // GDCM would abort on it
     if (!problem.empty()) throw Error(ExitCode::Unreadable, where + ": corrupt DICOM header (" + problem + ")");
+    // a binary pixel-description value of the wrong length (GDCM would abort), a Rescale Slope 0, NaN or infinite
+    if (const std::string values = dicom_value_problem(path); !values.empty())
+      throw Error(ExitCode::Unreadable, where + ": " + values);
   }
   gdcm::ImageReader reader;
   reader.SetFileName(path.c_str());

@@ -19,6 +19,12 @@ std::string dicom_meta_problem(const std::string& file);
 // A single DICOM file that is not one image of one frame: a DICOM Segmentation, a multi-frame image. "" when it
 // is one (or not DICOM), else what it is. Read before ITK, which would make a stack with a made-up 1 mm spacing.
 std::string dicom_single_file_problem(const std::string& file);
+// Header values of a DICOM image file that GDCM or ITK would misread: an image-pixel number (Samples per Pixel,
+// Rows, Columns, Bits Allocated/Stored, High Bit, Pixel Representation) that is not one 2-byte binary value (GDCM
+// asserts, aborting the process); a Rescale Slope that is 0 (every voxel would be the intercept), not a number, NaN
+// or infinite; a Rescale Intercept that is not a finite number; with `check_pixels`, native pixel data cut short
+// (check_pixel_data_complete). "" when sound (or not DICOM), else what is wrong.
+std::string dicom_value_problem(const std::string& file, bool check_pixels = false);
 // The numbers of a DICOM multi-valued decimal or integer string ("40\\400" -> 40, 400); none when not numbers.
 std::vector<double> dicom_numbers(const char* value);
 // Error(Unreadable) naming `context` when the native pixel data of a DICOM file (rows x columns x samples x

@@ -15,6 +15,7 @@
 #include <filesystem>
 #include <fstream>
 #include <regex>
+#include <sstream>
 
 #include "io/internal.h"
 #include "io/itk_bridge.h"
@@ -84,25 +85,59 @@ std::string component_name(itk::IOComponentEnum c) {
 std::string metaimage_data_problem(const std::string& file, uint64_t voxel_bytes, bool require_local) {
   std::ifstream in(file, std::ios::binary | std::ios::ate);
   if (!in) return "cannot reopen the written file";
-  const auto size = static_cast<uint64_t>(in.tellg());
+  auto size = static_cast<uint64_t>(in.tellg());
   in.seekg(0);
   std::string head(static_cast<size_t>(std::min<uint64_t>(size, 65536)), '\0');
   in.read(&head[0], static_cast<std::streamsize>(head.size()));
   const std::string key = "ElementDataFile = LOCAL";
-  const size_t at = head.find(key);
-  if (at == std::string::npos) return require_local ? "the MetaImage header is incomplete" : "";
-  const size_t eol = head.find('\n', at);
-  if (eol == std::string::npos) return "the MetaImage header is incomplete";
-  const uint64_t data_offset = eol + 1;
+  size_t at = head.find(key);
+  uint64_t data_offset = 0;
+  std::string holder = "the file";
+  if (at == std::string::npos) {
+    if (require_local) return "the MetaImage header is incomplete";
+    // A detached header (.mhd): one data file named after "ElementDataFile = ", read from HeaderSize (0 when
+    // absent; -1, "the data end the file", and LIST / file patterns are left to ITK).
+    at = head.find("ElementDataFile = ");
+    if (at == std::string::npos) return "";
+    const size_t eol = head.find_first_of("\r\n", at);
+    const std::string name = trim(head.substr(at + 18, eol == std::string::npos ? std::string::npos : eol - at - 18));
+    if (name.empty() || name == "LIST" || name.find('%') != std::string::npos || name.find(' ') != std::string::npos) return "";
+    const size_t hs = head.find("HeaderSize = ");
+    if (hs != std::string::npos) {
+      const long long h = std::strtoll(head.c_str() + hs + 13, nullptr, 10);
+      if (h < 0) return "";
+      data_offset = static_cast<uint64_t>(h);
+    }
+    const fs::path data = fs::path(name).is_absolute() ? fs::path(name) : fs::path(file).parent_path() / name;
+    std::error_code ec;
+    if (!fs::is_regular_file(data, ec)) return "its data file '" + data.string() + "' does not exist";
+    in.close();
+    in.open(data, std::ios::binary | std::ios::ate);
+    if (!in) return "cannot open its data file '" + data.string() + "'";
+    size = static_cast<uint64_t>(in.tellg());
+    in.seekg(0);
+    if (size < data_offset) return "its data file '" + data.string() + "' is shorter than the HeaderSize";
+    holder = "its data file '" + data.string() + "'";
+    // the checks below read `in` from data_offset; a compressed data file has no LOCAL key to find
+  } else {
+    const size_t eol = head.find('\n', at);
+    if (eol == std::string::npos) return "the MetaImage header is incomplete";
+    data_offset = eol + 1;
+  }
   const bool compressed = head.find("CompressedData = True") != std::string::npos;
-  if (!compressed)
-    return size >= data_offset + voxel_bytes ? "" : "the file holds only " + std::to_string(size - data_offset) + " of " +
-                                                        std::to_string(voxel_bytes) + " voxel bytes";
+  if (!compressed) {
+    if (size < data_offset + voxel_bytes)
+      return holder + " holds only " + std::to_string(size - data_offset) + " of " + std::to_string(voxel_bytes) + " voxel bytes";
+    if (size > data_offset + voxel_bytes)  // padded, or a header whose sizes or element type lie
+      return holder + " holds " + std::to_string(size - data_offset - voxel_bytes) + " bytes more than the " +
+             std::to_string(voxel_bytes) + " voxel bytes its header describes (padded data or a lying header)";
+    return "";
+  }
   const size_t cds = head.find("CompressedDataSize = ");
   if (cds != std::string::npos && cds < at) {
     const uint64_t n = std::strtoull(head.c_str() + cds + 21, nullptr, 10);
     if (size != data_offset + n)
-      return "the file holds " + std::to_string(size - data_offset) + " of " + std::to_string(n) + " compressed bytes";
+      return holder + " holds " + std::to_string(size - data_offset) + " of " + std::to_string(n) + " compressed bytes";
   }
   // Inflate the block: zlib's Adler-32 check and the length prove it whole.
   in.seekg(static_cast<std::streamoff>(data_offset));
@@ -273,6 +308,10 @@ void check_nifti(const std::string& path, uint64_t file_bytes) {
                                           " bytes (voxels from byte " + std::to_string(vox_offset) + ") but the " +
                                           (gz.is_gzip ? "compressed stream holds " : "file has only ") +
                                           std::to_string(available) + " bytes (truncated file or lying header)");
+  if (need < available)
+    throw Error(ExitCode::Unreadable, "'" + path + "' holds " + std::to_string(available - need) +
+                                          " bytes more than its header describes (" + std::to_string(need) +
+                                          "): padded data, or dimensions or a datatype that lie");
   if (!h.swapped) {
     const uint64_t bad = nonfinite_voxels(path, h, vox_offset, data);
     if (bad > 0)
@@ -316,6 +355,66 @@ uint64_t nonfinite_voxels(const std::string& path, const NiftiHeader& h, uint64_
   return bad;
 }
 
+// A NIfTI .hdr/.img pair: the .img must hold exactly vox_offset + the voxels its header describes (niftilib
+// zero-fills an .img cut short).
+void check_nifti_pair(const std::string& path) {
+  const std::string low = lower(path);
+  const bool gz = ends_with(low, ".hdr.gz");
+  if (!ends_with(low, ".hdr") && !gz) return;
+  unsigned char h[348] = {0};
+  {
+    gzFile f = gzopen(path.c_str(), "rb");
+    if (!f) return;
+    const int got = gzread(f, h, sizeof h);
+    gzclose(f);
+    if (got < 348) return;
+  }
+  int32_t sizeof_hdr = field<int32_t>(h, 0, false);
+  const bool swapped = sizeof_hdr == 0x5C010000;
+  if (field<int32_t>(h, 0, swapped) != 348) return;
+  NiftiHeader n;
+  for (int k = 0; k < 8; ++k) n.dim[k] = field<int16_t>(h, 40 + 2 * k, swapped);
+  n.bitpix = field<int16_t>(h, 72, swapped);
+  const double vox_offset = field<float>(h, 108, swapped);
+  const int64_t data = n.data_bytes();
+  if (data < 0 || !(vox_offset >= 0) || vox_offset > 1e15)
+    throw Error(ExitCode::Unreadable, "'" + path + "': the header's dimensions, datatype or vox_offset are invalid");
+  const std::string img = path.substr(0, path.size() - (gz ? 7 : 4)) + (gz ? ".img.gz" : ".img");
+  std::error_code ec;
+  uint64_t available = fs::file_size(img, ec);
+  if (ec) throw Error(ExitCode::Unreadable, "'" + path + "': its image file '" + img + "' does not exist");
+  if (gz) {
+    const GzipCheck c = check_gzip_file(img);
+    if (!c.ok) throw Error(ExitCode::Unreadable, "'" + path + "': its image file '" + img + "' is truncated or corrupt");
+    available = c.content_bytes;
+  }
+  const uint64_t need = static_cast<uint64_t>(vox_offset) + static_cast<uint64_t>(data);
+  if (available != need)
+    throw Error(ExitCode::Unreadable, "'" + path + "': its image file '" + img + "' holds " + std::to_string(available) +
+                                          " bytes, not the " + std::to_string(need) + " its header describes (" +
+                                          (available < need ? "truncated" : "padded, or a lying header") + ")");
+}
+
+// ITK reads a negative or zero MetaImage ElementSpacing as it comes (a flipped axis): refused, as pixdim 0 is.
+void check_metaimage_spacing(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::string line;
+  for (int i = 0; i < 64 && std::getline(in, line); ++i) {
+    if (line.rfind("ElementDataFile", 0) == 0) break;
+    if (line.rfind("ElementSpacing", 0) != 0 && line.rfind("ElementSize", 0) != 0) continue;
+    const size_t eq = line.find('=');
+    if (eq == std::string::npos) continue;
+    std::istringstream values(line.substr(eq + 1));
+    std::string v;
+    while (values >> v) {
+      const double x = std::strtod(v.c_str(), nullptr);
+      if (!std::isfinite(x) || x <= 0)
+        throw Error(ExitCode::Unreadable, "'" + path + "': " + trim(line) + ": a voxel spacing must be a positive "
+                                          "number; pulmo will not guess it");
+    }
+  }
+}
+
 uint64_t physical_memory_bytes() {
   const long pages = ::sysconf(_SC_PHYS_PAGES), page = ::sysconf(_SC_PAGESIZE);
   return pages > 0 && page > 0 ? static_cast<uint64_t>(pages) * static_cast<uint64_t>(page) : 0;
@@ -339,6 +438,8 @@ Volume read_file(const std::string& path, const ReadOptions& options, SourceInfo
   {
     const std::string problem = dicom_meta_problem(path);  // before GDCM's probe, which would abort
     if (!problem.empty()) throw Error(ExitCode::Unreadable, "'" + path + "': corrupt DICOM header (" + problem + ")");
+    if (const std::string values = dicom_value_problem(path, /*check_pixels=*/true); !values.empty())
+      throw Error(ExitCode::Unreadable, "'" + path + "': " + values);
     const std::string what = dicom_single_file_problem(path);
     if (!what.empty()) throw Error(ExitCode::BadDimension, "'" + path + "' " + what);
   }
@@ -357,7 +458,11 @@ Volume read_file(const std::string& path, const ReadOptions& options, SourceInfo
                                           "and DICOM");
   // A header whose sizes lie (a file shorter than its header says, a corrupt gzip stream) or whose values
   // ITK would turn into wrong geometry or a hang: checked before ITK reads it.
-  if (format == FileFormat::Nifti) check_nifti(path, bytes);
+  if (format == FileFormat::Nifti) {
+    check_nifti(path, bytes);
+    check_nifti_pair(path);
+  }
+  if (format == FileFormat::MetaImage) check_metaimage_spacing(path);
   try {
     io->SetFileName(path);
     io->ReadImageInformation();
@@ -396,7 +501,7 @@ Volume read_file(const std::string& path, const ReadOptions& options, SourceInfo
   if (format == FileFormat::MetaImage) {
     const std::string problem = metaimage_data_problem(path, voxel_count(io) * io->GetComponentSize(), false);
     if (!problem.empty())
-      throw Error(ExitCode::Unreadable, "'" + path + "' is truncated or corrupt: " + problem);
+      throw Error(ExitCode::Unreadable, "'" + path + "' is truncated, padded or corrupt: " + problem);
   }
   // Never ask for more memory than the machine has (a lying NRRD/MetaImage header would end as
   // "out of memory"): the voxels as float32 (or float64) in memory.
@@ -448,6 +553,24 @@ Volume read_file(const std::string& path, const ReadOptions& options, SourceInfo
 
 }  // namespace io
 
+void check_image_geometry(const Geometry& g, const std::string& path) {
+  static const char* axis[3] = {"x", "y", "z"};
+  for (int k = 0; k < 3; ++k) {
+    const double sp = g.spacing_mm[k];
+    if (!std::isfinite(sp) || sp < kMinSpacingMm || sp > kMaxSpacingMm)
+      throw Error(ExitCode::Unreadable, "'" + path + "': voxel spacing " + std::to_string(sp) + " mm along " + axis[k] +
+                                            " is not a medical image's (pulmo reads " + std::to_string(kMinSpacingMm).substr(0, 4) +
+                                            " to " + std::to_string(int(kMaxSpacingMm)) + " mm; fix the header)");
+    if (!std::isfinite(g.origin_mm[k]))
+      throw Error(ExitCode::Unreadable, "'" + path + "': the origin in the header is not finite");
+  }
+  for (double d : g.direction)
+    if (!std::isfinite(d)) throw Error(ExitCode::Unreadable, "'" + path + "': the orientation in the header is not finite");
+  if (!g.direction_is_orthonormal(1e-3))
+    throw Error(ExitCode::Unreadable, "'" + path + "': the orientation (direction matrix) is singular or not orthonormal "
+                                      "(sheared or scaled axes); pulmo will not guess the geometry");
+}
+
 Volume read_volume(const std::string& path, const ReadOptions& options, SourceInfo* source) {
   SourceInfo local;
   SourceInfo& src = source ? *source : local;
@@ -456,6 +579,7 @@ Volume read_volume(const std::string& path, const ReadOptions& options, SourceIn
   Volume volume = fs::is_directory(path, ec) ? io::read_dicom_folder(path, options, &src)
                                               : io::read_file(path, options, &src);
   volume.check();
+  check_image_geometry(volume.geometry, path);
   if (options.require_3d) volume.require_3d("this command");
   for (const std::string& w : hu_plausibility_warnings(volume)) src.warnings.push_back(w);
   return volume;

@@ -322,7 +322,63 @@ void check_plausible_ct(const Volume& ct) {
     throw Error(ExitCode::NoLungs, "no lungs found: the volume is all air (no voxel of tissue above -500 HU)");
 }
 
+// A CT's field of view: no scanner covers more than 2 m along an axis. A header claiming more (30 mm voxels on a
+// 512 x 512 grid: 15 m) would make the resampling onto the models' grids allocate tens to hundreds of GB.
+constexpr double kMaxFieldOfViewMm = 2000.0;
+// ... and no more than 1 m^3 in all (a 700 x 700 mm bore over a 2 m whole body is 0.98 m^3): the models' grids
+// (1.6 x 1.6 x 2.5 mm for the lesions) over a larger box need GBs and run for many minutes (10 mm voxels on a
+// 122 x 102 x 112 chest CT claim 1.4 m^3).
+constexpr double kMaxFieldOfViewMm3 = 1e9;
+// Lung plausibility (docs/quantify.md): refused above kLungsMaxMeanHu or kLungsMaxMl, warned about in between.
+constexpr double kLungsMaxMeanHu = -100, kLungsUnusualMeanHu = -500;
+constexpr double kLungsMaxMl = 12000, kLungsUnusualMl = 8000, kLungsFewMl = 300;
+
+void check_field_of_view(const Geometry& g) {
+  static const char* axis[3] = {"x", "y", "z"};
+  for (int a = 0; a < 3; ++a) {
+    const double extent = g.size[a] * g.spacing_mm[a];
+    if (extent > kMaxFieldOfViewMm)
+      throw Error(ExitCode::Unreadable, "the CT spans " + std::to_string(static_cast<int64_t>(extent)) + " mm along " +
+                                            axis[a] + " (" + std::to_string(g.size[a]) + " voxels of " +
+                                            std::to_string(g.spacing_mm[a]) + " mm), more than any CT's field of view (" +
+                                            std::to_string(static_cast<int>(kMaxFieldOfViewMm)) +
+                                            " mm): is the voxel spacing in the header right? (nothing was run)");
+  }
+  const double volume = g.size[0] * g.spacing_mm[0] * g.size[1] * g.spacing_mm[1] * g.size[2] * g.spacing_mm[2];
+  if (volume > kMaxFieldOfViewMm3)
+    throw Error(ExitCode::Unreadable, "the CT's field of view is " + std::to_string(volume / 1e9).substr(0, 4) +
+                                          " m^3 (" + g.describe() + "), more than any CT's (1 m^3): is the voxel "
+                                          "spacing in the header right? (nothing was run)");
+}
+
 }  // namespace
+
+void check_plausible_lungs(const Volume& ct, const at::Tensor& lungs, bool user_mask, std::vector<std::string>& warnings) {
+  const at::Tensor in = lungs.ne(0);
+  const double n = in.sum().item<double>();
+  if (n == 0) return;
+  const double ml = n * ct.geometry.voxel_volume_ml();
+  const double mean_hu = ct.voxels.masked_select(in).to(at::kDouble).mean().item<double>();
+  auto refuse_or_warn = [&](const std::string& what) {
+    if (!user_mask) throw Error(ExitCode::NoLungs, "no lungs found: " + what + " (not a chest CT?)");
+    warnings.push_back("the lung mask: " + what);
+  };
+  auto number = [](double v) { return std::to_string(static_cast<int64_t>(std::lround(v))); };
+  if (mean_hu > kLungsMaxMeanHu)
+    refuse_or_warn("what was found as lungs has a mean of " + number(mean_hu) + " HU, not aerated lung (about -850 HU; "
+                   "above " + number(kLungsMaxMeanHu) + " HU it is not lung)");
+  else if (mean_hu > kLungsUnusualMeanHu)
+    warnings.push_back("the lungs have a mean of " + number(mean_hu) + " HU: unusually dense (aerated lung is about -850 "
+                       "HU); check that the input is a chest CT in HU");
+  if (ml > kLungsMaxMl)
+    refuse_or_warn(number(ml) + " mL of lungs, more than any human lungs (" + number(kLungsMaxMl) +
+                   " mL): is the voxel spacing in the header right?");
+  else if (ml > kLungsUnusualMl)
+    warnings.push_back("the lungs hold " + number(ml) + " mL: unusually large (adult total lung capacity is about 4000 to "
+                       "8000 mL); check the voxel spacing");
+  else if (ml < kLungsFewMl && !thin_stack(ct.geometry))
+    warnings.push_back("only " + number(ml) + " mL of lungs: the CT covers a small part of the lungs, or is not a chest CT");
+}
 
 std::string default_models_dir() {
   if (const char* env = std::getenv("PULMO_MODELS"); env && *env) return env;
@@ -377,6 +433,7 @@ CascadeResult run_cascade(const Volume& ct, const CascadeOptions& o) {
     throw Error(ExitCode::Usage, "lungs must be cascade, classical or mask, not '" + o.lungs + "'");
   if (o.mc_dropout < 0 || o.mc_dropout > 100) throw Error(ExitCode::Usage, "MC-dropout passes must be in 0..100");
   const Geometry& g = ct.geometry;
+  check_field_of_view(g);  // before anything is allocated
   bool bfloat16 = o.bfloat16;
   if (bfloat16 && !cpu_supports_bfloat16()) {
     bfloat16 = false;
@@ -396,9 +453,12 @@ CascadeResult run_cascade(const Volume& ct, const CascadeOptions& o) {
       throw Error(ExitCode::Mismatch, "the lung mask is on another grid than the CT: " + o.lung_mask.geometry.describe() +
                                           " vs " + g.describe());
     const auto t0 = Clock::now();
-    const at::Tensor given = o.lung_mask.voxels.to(at::kByte);
-    const bool sided = given.eq(labels::kLeftLung).any().item<bool>();
-    lungs = sided ? given.clone() : postprocess_lungs(o.lung_mask).voxels;
+    // The mask means what it says: 1 right lung, 2 left lung (a mask of label 1 only is a right lung, never split;
+    // a binary mask is split by adapt_lungs with the "binary" convention before it gets here).
+    const at::Tensor given = o.lung_mask.voxels.to(at::kDouble);
+    if (given.ne(0).logical_and(given.ne(labels::kRightLung)).logical_and(given.ne(labels::kLeftLung)).any().item<bool>())
+      throw Error(ExitCode::Mismatch, "the lung mask holds values other than 0, 1 (right lung) and 2 (left lung)");
+    lungs = given.to(at::kByte);
     if (!lungs.ne(0).any().item<bool>()) throw Error(ExitCode::NoLungs, "no lungs found: the lung mask is empty");
     StageRecord rec;
     rec.stage = "lungs (user mask)";
@@ -447,6 +507,7 @@ CascadeResult run_cascade(const Volume& ct, const CascadeOptions& o) {
   if (lung_ml < 1.0)
     throw Error(ExitCode::NoLungs, "no lungs found: under 1 mL of lung in the volume (not a chest CT, or the lungs lie "
                                    "outside the field of view)");
+  check_plausible_lungs(ct, lungs, o.lungs == "mask", r.warnings);
   const IndexBox lung_box = mask_box(lungs);
   for (int a = 0; a < 3; ++a) {
     if (!thin_stack(g) && (lung_box.lo[a] == 0 || lung_box.hi[a] == g.size[a])) {

@@ -9,10 +9,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <random>
+#include <sstream>
 #include <thread>
 
 #include "pulmo/fileutil.h"
@@ -269,4 +272,237 @@ TEST(TrainResume, AChangedConfigurationIsRefusedNamingTheKeysAndMoreStepsAreAllo
   const auto more = run_pulmo(args + " --resume");
   EXPECT_EQ(more.exit_code, 0) << more.err;
   EXPECT_NE(more.out.find("4 steps (resumed)"), std::string::npos) << more.out;
+}
+
+// ---- quantify never deletes or overwrites what it did not write (issue 18) --------------------------------
+
+namespace {
+
+// A small chest-like CT (air around a body of soft tissue holding two air-filled lungs): the classical lungs find
+// it in a second.
+pulmo::Volume small_chest() {
+  pulmo::Geometry g;
+  g.size = {64, 64, 24};
+  g.spacing_mm = {5.0, 5.0, 5.0};
+  pulmo::Volume ct = pulmo::Volume::filled(g, -1000.0);
+  ct.voxels.slice(1, 8, 56).slice(2, 6, 58).fill_(40.0);                 // body
+  ct.voxels.slice(0, 4, 20).slice(1, 16, 46).slice(2, 12, 29).fill_(-850.0);  // right lung (image left)
+  ct.voxels.slice(0, 4, 20).slice(1, 16, 46).slice(2, 35, 52).fill_(-850.0);  // left lung
+  return ct;
+}
+
+// Every file under `dir` with its bytes.
+std::map<std::string, std::string> snapshot(const fs::path& dir) {
+  std::map<std::string, std::string> out;
+  for (const auto& e : fs::recursive_directory_iterator(dir))
+    if (e.is_regular_file()) out[e.path().string()] = slurp(e.path().string());
+  return out;
+}
+
+}  // namespace
+
+TEST(QuantifyOutputSafety, OverwriteReplacesOnlyAReportFolderPulmoWroteNeverAnInputOrAFile) {
+  TempDir tmp;
+  fs::create_directories(tmp.path() / "in");
+  const std::string ct = tmp.file("in/ct.nii.gz");
+  pulmo::write_volume(small_chest(), ct);
+  fs::create_directories(tmp.path() / "mine");
+  std::ofstream(tmp.file("mine/notes.txt")) << "mine";
+  std::ofstream(tmp.file("a_file")) << "a file";
+  fs::create_directories(tmp.path() / "series");
+  std::ofstream(tmp.file("series/slice1.dcm")) << "not really DICOM";
+  const std::string opts = " --lungs classical --no-lesions --no-html";
+  const auto before = snapshot(tmp.path());
+  struct Case {
+    std::string input, out;
+    int code;
+    std::string message;
+  };
+  const std::vector<Case> cases = {
+      {ct, ct, 2, "is the input"},                                   // the input file itself
+      {ct, tmp.file("in"), 2, "holds the input"},                    // the input's own folder
+      {ct, tmp.path().string(), 2, "holds the input"},               // a folder above it
+      {tmp.file("series"), tmp.file("series"), 2, "is the input"},   // a DICOM folder
+      {tmp.file("series"), tmp.file("series/out"), 2, "inside the input folder"},
+      {ct, tmp.file("mine"), 7, "not written by pulmo"},             // an unrelated folder
+      {ct, tmp.file("a_file"), 7, "is a file"},                      // a file
+  };
+  for (const Case& c : cases) {
+    for (const char* overwrite : {"", " --overwrite"}) {
+      const auto r = run_pulmo("quantify " + q(c.input) + " --out " + q(c.out) + opts + overwrite);
+      SCOPED_TRACE(c.input + " -> " + c.out + overwrite);
+      EXPECT_EQ(r.exit_code, c.code) << r.err;
+      if (*overwrite) EXPECT_NE(r.err.find(c.message), std::string::npos) << r.err;
+      EXPECT_NE(r.err.find("pulmo: error: "), std::string::npos) << r.err;
+      EXPECT_EQ(snapshot(tmp.path()), before) << "a file was changed, added or removed";
+    }
+  }
+  // The lung mask is an input too.
+  auto r = run_pulmo("quantify " + q(ct) + " --out " + q(tmp.file("in")) + " --lung-mask " + q(ct) + " --overwrite");
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  // A link is never followed or replaced.
+  fs::create_directory_symlink(tmp.path() / "mine", tmp.path() / "link");
+  r = run_pulmo("quantify " + q(ct) + " --out " + q(tmp.file("link")) + opts + " --overwrite");
+  EXPECT_EQ(r.exit_code, 7) << r.err;
+  EXPECT_EQ(slurp(tmp.file("mine/notes.txt")), "mine");
+  // A report folder pulmo wrote holds the marker and is replaced by --overwrite (and only then).
+  r = run_pulmo("quantify " + q(ct) + " --out " + q(tmp.file("report")) + opts);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(fs::is_regular_file(tmp.file("report/.pulmo-output")));
+  r = run_pulmo("quantify " + q(ct) + " --out " + q(tmp.file("report")) + opts);
+  EXPECT_EQ(r.exit_code, 7) << r.err;
+  EXPECT_NE(r.err.find("--overwrite"), std::string::npos) << r.err;
+  std::ofstream(tmp.file("report/stale.txt")) << "from before";
+  r = run_pulmo("quantify " + q(ct) + " --out " + q(tmp.file("report")) + opts + " --overwrite");
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_FALSE(fs::exists(tmp.file("report/stale.txt")));
+  EXPECT_TRUE(fs::is_regular_file(tmp.file("report/report.json")));
+  EXPECT_TRUE(fs::is_regular_file(tmp.file("report/.pulmo-output")));
+}
+
+TEST(QuantifyOutputSafety, ABatchNeverWritesIntoItsInputFolderOrOverAFolderItDidNotWrite) {
+  TempDir tmp;
+  fs::create_directories(tmp.path() / "cts/p1");
+  for (int i = 0; i < 3; ++i) std::ofstream(tmp.file("cts/p1/s" + std::to_string(i) + ".dcm")) << "slice " << i;
+  pulmo::write_volume(small_chest(), tmp.file("cts/chest.nii.gz"));
+  std::ofstream(tmp.file("cts/broken.nii.gz")) << "broken";
+  const std::string base = "quantify " + q(tmp.file("cts")) + " --batch --lungs classical --no-lesions --no-html";
+  const auto before = snapshot(tmp.path());
+  for (const std::string& out : {tmp.file("cts"), tmp.file("cts/results"), tmp.file("cts/p1")}) {
+    for (const char* overwrite : {"", " --overwrite"}) {
+      const auto r = run_pulmo(base + " --out " + q(out) + overwrite);
+      EXPECT_EQ(r.exit_code, 2) << out << overwrite << "\n" << r.err;
+      EXPECT_NE(r.err.find("input folder"), std::string::npos) << r.err;
+      EXPECT_EQ(snapshot(tmp.path()), before) << out << overwrite;
+    }
+  }
+  // An existing folder that is not empty and was not written by pulmo, or a file, is refused whole.
+  fs::create_directories(tmp.path() / "other");
+  std::ofstream(tmp.file("other/summary.csv")) << "someone's table";
+  std::ofstream(tmp.file("a_file")) << "a file";
+  for (const std::string& out : {tmp.file("other"), tmp.file("a_file")}) {
+    const auto r = run_pulmo(base + " --out " + q(out) + " --overwrite");
+    EXPECT_EQ(r.exit_code, 7) << out << "\n" << r.err;
+  }
+  EXPECT_EQ(slurp(tmp.file("other/summary.csv")), "someone's table");
+  EXPECT_EQ(slurp(tmp.file("a_file")), "a file");
+  // In a batch folder pulmo wrote, a case folder it did not write fails that case (exit 7) and is kept.
+  auto r = run_pulmo(base + " --out " + q(tmp.file("out")));
+  ASSERT_EQ(r.exit_code, 12) << r.err;  // broken.nii.gz fails; chest and p1 (not DICOM) too
+  EXPECT_TRUE(fs::is_regular_file(tmp.file("out/.pulmo-output")));
+  EXPECT_TRUE(fs::is_regular_file(tmp.file("out/chest/.pulmo-output")));
+  fs::create_directories(tmp.path() / "out/broken");
+  std::ofstream(tmp.file("out/broken/keep.txt")) << "keep";
+  r = run_pulmo(base + " --out " + q(tmp.file("out")) + " --overwrite");
+  EXPECT_EQ(r.exit_code, 12) << r.err;
+  EXPECT_EQ(slurp(tmp.file("out/broken/keep.txt")), "keep");
+  const std::string summary = slurp(tmp.file("out/summary.csv"));
+  EXPECT_NE(summary.find("broken,"), std::string::npos) << summary;
+  EXPECT_NE(summary.find("not written by pulmo"), std::string::npos) << summary;
+  // Every row of the summary is as wide as its header (failed cases included).
+  std::istringstream lines(summary);
+  std::string header, line;
+  std::getline(lines, header);
+  const size_t columns = std::count(header.begin(), header.end(), ',');
+  EXPECT_GT(columns, 10u) << header;
+  int rows = 0;
+  while (std::getline(lines, line)) {
+    ++rows;
+    size_t commas = 0;
+    bool quoted = false;
+    for (char ch : line) {
+      if (ch == '"') quoted = !quoted;
+      if (ch == ',' && !quoted) ++commas;
+    }
+    EXPECT_EQ(commas, columns) << line;
+  }
+  EXPECT_EQ(rows, 3);
+  std::map<std::string, std::string> inputs_before;
+  for (const auto& [name, bytes] : before)
+    if (name.find("/cts/") != std::string::npos) inputs_before[name] = bytes;
+  EXPECT_EQ(snapshot(tmp.path() / "cts"), inputs_before);
+}
+
+TEST(QuantifyOutputSafety, ShardValuesOutsideOneToNAreUsageErrors) {
+  TempDir tmp;
+  fs::create_directories(tmp.path() / "cts");
+  std::ofstream(tmp.file("cts/broken.nii.gz")) << "broken";
+  for (const char* shard : {"0/4", "5/4", "1/0", "abc", "1/2x", "1/"}) {
+    const auto r = run_pulmo("quantify " + q(tmp.file("cts")) + " --batch --out " + q(tmp.file("out")) + " --shard " + shard);
+    EXPECT_EQ(r.exit_code, 2) << shard << "\n" << r.err;
+    EXPECT_NE(r.err.find("--shard"), std::string::npos) << r.err;
+    EXPECT_FALSE(fs::exists(tmp.file("out"))) << shard;
+  }
+}
+
+// ---- quantify trusts no geometry, no lungs and no mask blindly (issue 18) ---------------------------------
+
+TEST(QuantifyHostile, AbsurdSpacingIsRefusedWithTheGeometryCodeBeforeAnyNetworkRuns) {
+  TempDir tmp;
+  const pulmo::Volume chest = small_chest();
+  struct Case {
+    double spacing;
+    std::string message;
+  };
+  for (const Case& c : std::vector<Case>{{0.005, "voxel spacing"}, {150, "voxel spacing"}, {40, "field of view"}}) {
+    SCOPED_TRACE(c.spacing);
+    pulmo::Volume v = chest;
+    v.geometry.spacing_mm = {c.spacing, c.spacing, c.spacing};
+    pulmo::write_volume(v, tmp.file("ct.nii.gz"));
+    const auto t0 = std::chrono::steady_clock::now();
+    const auto r = run_pulmo("quantify " + q(tmp.file("ct.nii.gz")) + " --out " + q(tmp.file("out")) + " --no-html");
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    EXPECT_EQ(r.exit_code, 4) << r.err;
+    EXPECT_NE(r.err.find(c.message), std::string::npos) << r.err;
+    EXPECT_EQ(r.err.find("stage"), std::string::npos) << "a network ran:\n" << r.err;
+    EXPECT_LT(seconds, 20.0);
+    EXPECT_FALSE(fs::exists(tmp.file("out")));
+  }
+}
+
+TEST(QuantifyHostile, LungsOfNoHumanSizeAreRefusedAsNotAChestCt) {
+  TempDir tmp;
+  pulmo::Volume v = small_chest();
+  v.geometry.spacing_mm = {20, 20, 20};  // 64 x 20 mm = 1.28 m: inside the field-of-view bound; lungs of 130 L
+  pulmo::write_volume(v, tmp.file("ct.nii.gz"));
+  const auto r = run_pulmo("quantify " + q(tmp.file("ct.nii.gz")) + " --out " + q(tmp.file("out")) +
+                           " --lungs classical --no-lesions --no-html");
+  EXPECT_EQ(r.exit_code, 11) << r.err;
+  EXPECT_NE(r.err.find("more than any human lungs"), std::string::npos) << r.err;
+  EXPECT_FALSE(fs::exists(tmp.file("out")));
+}
+
+TEST(QuantifyHostile, AUserMaskMeansWhatItSays) {
+  TempDir tmp;
+  const pulmo::Volume ct = small_chest();
+  pulmo::write_volume(ct, tmp.file("ct.nii.gz"));
+  // Label 1 only: both blocks are "right lung" as the mask says - never split into a left lung.
+  const pulmo::Volume right_only = ct.with_voxels(ct.voxels.lt(-500).logical_and(ct.voxels.gt(-900)).to(at::kByte));
+  pulmo::write_volume(right_only, tmp.file("right.nii.gz"));
+  auto r = run_pulmo("quantify " + q(tmp.file("ct.nii.gz")) + " --out " + q(tmp.file("out")) + " --lung-mask " +
+                     q(tmp.file("right.nii.gz")) + " --no-lesions --no-html");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const pulmo::Volume lungs = pulmo::read_volume(tmp.file("out/lungs.nii.gz"));
+  EXPECT_TRUE(at::equal(lungs.voxels.to(at::kByte), right_only.voxels));
+  EXPECT_NE(r.out.find("left lung : 0 mL"), std::string::npos) << r.out;
+  // The "binary" convention splits a binary mask into right and left.
+  r = run_pulmo("quantify " + q(tmp.file("ct.nii.gz")) + " --out " + q(tmp.file("split")) + " --lung-mask " +
+                q(tmp.file("right.nii.gz")) + " --lung-mask-convention binary --no-lesions --no-html");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const pulmo::Volume split = pulmo::read_volume(tmp.file("split/lungs.nii.gz"));
+  EXPECT_GT(split.voxels.eq(1).sum().item<int64_t>(), 0);
+  EXPECT_GT(split.voxels.eq(2).sum().item<int64_t>(), 0);
+  // A mask and a lung method contradict each other.
+  r = run_pulmo("quantify " + q(tmp.file("ct.nii.gz")) + " --out " + q(tmp.file("both")) + " --lung-mask " +
+                q(tmp.file("right.nii.gz")) + " --lungs classical --no-lesions");
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_NE(r.err.find("--lungs"), std::string::npos) << r.err;
+  EXPECT_FALSE(fs::exists(tmp.file("both")));
+  // A mask on soft tissue is the user's word, but said to be implausible.
+  const pulmo::Volume tissue = ct.with_voxels(ct.voxels.gt(0).to(at::kByte));
+  pulmo::write_volume(tissue, tmp.file("tissue.nii.gz"));
+  r = run_pulmo("quantify " + q(tmp.file("ct.nii.gz")) + " --out " + q(tmp.file("tissue")) + " --lung-mask " +
+                q(tmp.file("tissue.nii.gz")) + " --no-lesions --no-html");
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("not aerated lung"), std::string::npos) << r.err;
 }

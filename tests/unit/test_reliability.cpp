@@ -8,17 +8,23 @@
 
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <limits>
+#include <set>
 
 #include "pulmo/error.h"
 #include "core/tempfile.h"
+#include "io/dicom_grey.h"
 #include "pulmo/fileutil.h"
 #include "pulmo/io.h"
 #include "pulmo/train.h"
 #include "pulmo/train_config.h"
 #include "support/raw_nifti.h"
+#include "support/cxr_images.h"
+#include "support/synthetic_dicom.h"
 #include "support/test_support.h"
 
 namespace fs = std::filesystem;
@@ -368,4 +374,213 @@ TEST(ResumeConfig, NamesChangedKeysAndAllowsOnlyTheDocumentedOnes) {
   EXPECT_NE(all.find("optimizer.lr 0.001 -> 0.01"), std::string::npos) << all;
   EXPECT_NE(all.find("data.split_seed 1 -> 2"), std::string::npos) << all;
   EXPECT_NE(all.find("cases.train"), std::string::npos) << all;
+}
+
+// ---- readers by class (issue 18): every format x every defect class ------------------------------------
+// Each row makes one bad file and checks the documented exit code (docs/exit-codes.md, "Reader defects by
+// class"), a message naming the file and the problem, and that nothing was written beside it.
+
+namespace {
+
+// 4 x 3 x 2 int16 voxels, little-endian.
+std::string small_voxels() {
+  std::vector<int16_t> v(24);
+  for (int i = 0; i < 24; ++i) v[i] = static_cast<int16_t>(i * 50 - 600);
+  return test::le_bytes(v);
+}
+
+// A MetaImage header; `extra` lines go before ElementDataFile.
+std::string mha_header(const std::string& data_file, const std::string& extra = "",
+                       const std::string& spacing = "0.8 0.8 2.5", const std::string& matrix = "1 0 0 0 1 0 0 0 1") {
+  return "ObjectType = Image\nNDims = 3\nBinaryData = True\nBinaryDataByteOrderMSB = False\nTransformMatrix = " + matrix +
+         "\nOffset = 0 0 0\nElementSpacing = " + spacing + "\nDimSize = 4 3 2\n" + extra +
+         "ElementType = MET_SHORT\nElementDataFile = " + data_file + "\n";
+}
+
+std::string nrrd_header(const std::string& extra = "", const std::string& directions = "(0.8,0,0) (0,0.8,0) (0,0,2.5)") {
+  return "NRRD0004\ntype: short\ndimension: 3\nspace: left-posterior-superior\nsizes: 4 3 2\nspace directions: " +
+         directions + "\nendian: little\nencoding: raw\nspace origin: (0,0,0)\n" + extra;
+}
+
+struct ReaderDefect {
+  std::string format, defect;
+  std::function<std::string(const TempDir&)> make;  // writes the bad file(s); returns the path to read
+  ExitCode code;
+  std::string message;                              // part of the message (the file is checked for too)
+};
+
+std::string write_series(const TempDir& tmp, int slices) {
+  test::write_synthetic_series(tmp.file("series"), test::axial_stack(slices, 2.0));
+  return tmp.file("series");
+}
+std::string first_slice(const TempDir& tmp) { return tmp.file("series/slice_000.dcm"); }
+
+std::vector<ReaderDefect> reader_defects() {
+  const std::string v = small_voxels();
+  auto nifti = [](std::function<void(RawNifti&)> edit, const std::string& name) {
+    return [edit, name](const TempDir& tmp) {
+      RawNifti n = ramp_nifti(4);
+      n.gzip = name.size() > 3 && name.substr(name.size() - 3) == ".gz";
+      edit(n);
+      test::write_raw_nifti(tmp.file(name), n);
+      return tmp.file(name);
+    };
+  };
+  auto cut = [](std::string& s) { s.resize(s.size() / 2); };
+  std::vector<ReaderDefect> t;
+  // data shorter than the header says
+  for (const char* name : {"short.nii", "short.nii.gz"})
+    t.push_back({name, "data cut short", nifti([cut](RawNifti& n) { cut(n.data); }, name), ExitCode::Unreadable, "truncated"});
+  auto pair = [](std::function<void(RawNifti&)> edit) {
+    return [edit](const TempDir& tmp) {
+      RawNifti n = ramp_nifti(4);
+      n.vox_offset = 0;
+      edit(n);
+      std::string h = test::raw_nifti_header(n);
+      std::memcpy(&h[344], "ni1\0", 4);
+      spit(tmp.file("pair.hdr"), h.substr(0, 348));
+      spit(tmp.file("pair.img"), n.data);
+      return tmp.file("pair.hdr");
+    };
+  };
+  t.push_back({".hdr + .img", "image file cut short", pair([cut](RawNifti& n) { cut(n.data); }), ExitCode::Unreadable, "pair"});
+  t.push_back({".hdr + .img", "pixdim 500", pair([](RawNifti& n) { n.pixdim[2] = 500; }), ExitCode::Unreadable, "spacing"});
+  t.push_back({".mha", "data cut short", [=](const TempDir& tmp) {
+                 spit(tmp.file("short.mha"), mha_header("LOCAL") + v.substr(0, 20));
+                 return tmp.file("short.mha");
+               }, ExitCode::Unreadable, "holds only 20 of 48"});
+  t.push_back({".mhd + .raw", "raw file cut short", [=](const TempDir& tmp) {
+                 spit(tmp.file("short.mhd"), mha_header("short.raw"));
+                 spit(tmp.file("short.raw"), v.substr(0, 24));
+                 return tmp.file("short.mhd");
+               }, ExitCode::Unreadable, "holds only 24 of 48"});
+  // data longer than the header says (padding, or a header whose sizes or type lie)
+  for (const char* name : {"long.nii", "long.nii.gz"})
+    t.push_back({name, "data padded", nifti([](RawNifti& n) { n.data += std::string(48, '\0'); }, name),
+                 ExitCode::Unreadable, "bytes more than its header"});
+  t.push_back({".mha", "data padded", [=](const TempDir& tmp) {
+                 spit(tmp.file("long.mha"), mha_header("LOCAL") + v + v);
+                 return tmp.file("long.mha");
+               }, ExitCode::Unreadable, "48 bytes more"});
+  t.push_back({".mhd + .raw", "raw file padded", [=](const TempDir& tmp) {
+                 spit(tmp.file("long.mhd"), mha_header("long.raw"));
+                 spit(tmp.file("long.raw"), v + "xx");
+                 return tmp.file("long.mhd");
+               }, ExitCode::Unreadable, "2 bytes more"});
+  t.push_back({".mhd + .raw", "raw file missing", [=](const TempDir& tmp) {
+                 spit(tmp.file("lost.mhd"), mha_header("lost.raw"));
+                 return tmp.file("lost.mhd");
+               }, ExitCode::Unreadable, "does not exist"});
+  t.push_back({".nrrd", "data cut short", [=](const TempDir& tmp) {
+                 spit(tmp.file("short.nrrd"), nrrd_header() + "\n" + v.substr(0, 20));
+                 return tmp.file("short.nrrd");
+               }, ExitCode::Unreadable, "short.nrrd"});
+  t.push_back({".nhdr + .raw", "raw file cut short", [=](const TempDir& tmp) {
+                 spit(tmp.file("short.nhdr"), nrrd_header("data file: short.raw\n"));
+                 spit(tmp.file("short.raw"), v.substr(0, 20));
+                 return tmp.file("short.nhdr");
+               }, ExitCode::Unreadable, "short.nhdr"});
+  t.push_back({"DICOM file", "pixel data cut short", [](const TempDir& tmp) {
+                 write_series(tmp, 1);
+                 std::string b = slurp(first_slice(tmp));
+                 b.resize(b.size() - 100);
+                 spit(first_slice(tmp), b);
+                 return first_slice(tmp);
+               }, ExitCode::Unreadable, "slice_000.dcm"});
+  // intensity scale
+  t.push_back({"DICOM file", "Rescale Slope 0", [](const TempDir& tmp) {
+                 write_series(tmp, 1);
+                 test::set_dicom_tag(first_slice(tmp), 0x0028, 0x1053, "0");
+                 return first_slice(tmp);
+               }, ExitCode::Unreadable, "Rescale Slope"});
+  t.push_back({"DICOM series", "Rescale Slope 0 on one slice", [](const TempDir& tmp) {
+                 write_series(tmp, 4);
+                 test::set_dicom_tag(first_slice(tmp), 0x0028, 0x1053, "0");
+                 return tmp.file("series");
+               }, ExitCode::Unreadable, "Rescale Slope"});
+  for (const char* bad : {"nan", "inf", "abc"})
+    t.push_back({"DICOM file", std::string("Rescale Slope ") + bad, [bad](const TempDir& tmp) {
+                   write_series(tmp, 1);
+                   test::set_dicom_tag(first_slice(tmp), 0x0028, 0x1053, bad);
+                   return first_slice(tmp);
+                 }, ExitCode::Unreadable, "not a finite number"});
+  t.push_back({"DICOM file", "Rescale Intercept NaN", [](const TempDir& tmp) {
+                 write_series(tmp, 1);
+                 test::set_dicom_tag(first_slice(tmp), 0x0028, 0x1052, "NaN");
+                 return first_slice(tmp);
+               }, ExitCode::Unreadable, "Rescale Intercept"});
+  t.push_back({"DICOM file", "Samples per Pixel as text (GDCM aborted)", [](const TempDir& tmp) {
+                 write_series(tmp, 1);
+                 test::set_dicom_tag(first_slice(tmp), 0x0028, 0x0002, "abc");
+                 return first_slice(tmp);
+               }, ExitCode::Unreadable, "Samples per Pixel"});
+  // geometry
+  for (const float sp : {0.001f, 500.0f})
+    for (const char* name : {"sp.nii", "sp.nii.gz"})
+      t.push_back({name, "pixdim " + std::to_string(sp), nifti([sp](RawNifti& n) { n.pixdim[0] = sp; }, name),
+                   ExitCode::Unreadable, "spacing"});
+  for (const std::string sp : {"0 0.8 2.5", "0.8 0.8 -2", "0.8 0.005 2.5", "0.8 0.8 250", "nan 0.8 2.5"})
+    t.push_back({".mha", "ElementSpacing " + sp, [=](const TempDir& tmp) {
+                   spit(tmp.file("sp.mha"), mha_header("LOCAL", "", sp) + v);
+                   return tmp.file("sp.mha");
+                 }, ExitCode::Unreadable, "sp.mha"});
+  for (const std::string m : {"1 0 0 1 0 0 0 0 1", "1 0.5 0 0 1 0 0 0 1", "2 0 0 0 1 0 0 0 1"})
+    t.push_back({".mha", "TransformMatrix " + m, [=](const TempDir& tmp) {
+                   spit(tmp.file("dir.mha"), mha_header("LOCAL", "", "0.8 0.8 2.5", m) + v);
+                   return tmp.file("dir.mha");
+                 }, ExitCode::Unreadable, "dir.mha"});
+  for (const std::string d : {"(0,0,0) (0,0.8,0) (0,0,2.5)", "(0.8,0,0) (0.8,0.8,0) (0,0,2.5)", "(800,0,0) (0,0.8,0) (0,0,2.5)"})
+    t.push_back({".nrrd", "space directions " + d, [=](const TempDir& tmp) {
+                   spit(tmp.file("dir.nrrd"), nrrd_header("", d) + "\n" + v);
+                   return tmp.file("dir.nrrd");
+                 }, ExitCode::Unreadable, "dir.nrrd"});
+  // types
+  t.push_back({".mha", "RGB (3 channels)", [=](const TempDir& tmp) {
+                 spit(tmp.file("rgb.mha"), mha_header("LOCAL", "ElementNumberOfChannels = 3\n") + v + v + v);
+                 return tmp.file("rgb.mha");
+               }, ExitCode::BadDimension, "components"});
+  t.push_back({".nii", "complex64", nifti([](RawNifti& n) {
+                 n.datatype = 32;
+                 n.bitpix = 64;
+                 n.data += n.data + n.data + n.data;
+               }, "complex.nii"), ExitCode::BadDimension, "complex.nii"});
+  return t;
+}
+
+}  // namespace
+
+TEST(ReaderDefects, EveryFormatAndDefectClassHasItsExitCodeAMessageNamingTheFileAndWritesNothing) {
+  for (const ReaderDefect& d : reader_defects()) {
+    SCOPED_TRACE(d.format + ": " + d.defect);
+    TempDir tmp;
+    const std::string path = d.make(tmp);
+    std::set<std::string> before;
+    for (const auto& e : fs::recursive_directory_iterator(tmp.path())) before.insert(e.path().string());
+    try {
+      read_volume(path);
+      ADD_FAILURE() << "read without an error";
+    } catch (const Error& e) {
+      EXPECT_EQ(e.code(), d.code) << e.what();
+      EXPECT_NE(std::string(e.what()).find(d.message), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find(fs::path(path).filename().string()), std::string::npos) << e.what();
+    }
+    std::set<std::string> after;
+    for (const auto& e : fs::recursive_directory_iterator(tmp.path())) after.insert(e.path().string());
+    EXPECT_EQ(before, after);
+  }
+}
+
+TEST(ReaderDefects, ADicomRadiographWithAnImpossibleRescaleIsUnreadable) {
+  TempDir tmp;
+  for (const char* slope : {"0", "nan", "inf"}) {
+    SCOPED_TRACE(slope);
+    test::DicomSpec spec;
+    spec.rescale_slope = slope;
+    test::write_dicom_file(tmp.file("xray.dcm"), spec);
+    expect_error([&] { io::read_dicom_grey(tmp.file("xray.dcm"), {}); }, ExitCode::Unreadable, "Rescale Slope");
+  }
+  test::DicomSpec spec;
+  spec.rescale_slope = "1";
+  test::write_dicom_file(tmp.file("xray.dcm"), spec);
+  EXPECT_NO_THROW(io::read_dicom_grey(tmp.file("xray.dcm"), {}));
 }
