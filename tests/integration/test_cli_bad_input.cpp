@@ -12,7 +12,7 @@
 #include "support/test_support.h"
 
 namespace fs = std::filesystem;
-using pulmo::test::data_path;
+using pulmo::test::shared_data_path;
 using pulmo::test::run_pulmo;
 using pulmo::test::TempDir;
 
@@ -37,11 +37,11 @@ void expect_refused(const TempDir& tmp, const std::string& input, int code, cons
   EXPECT_EQ(run_pulmo("info '" + input + "'").exit_code, code) << input;
 }
 
-// Copies the shipped 20-slice series into tmp/series (all files, or all but index `skip` in name
+// Copies TotalSegmentator's 20-slice series (shared data) into tmp/series (all files, or all but index `skip` in name
 // order); returns the copies' paths in name order.
 std::vector<fs::path> copy_shipped_series(const TempDir& tmp, int skip = -1) {
   std::vector<fs::path> files;
-  for (const auto& e : fs::directory_iterator(data_path("ct/totalsegmentator/example_ct_dicom"))) files.push_back(e.path());
+  for (const auto& e : fs::directory_iterator(shared_data_path("ct/totalsegmentator/example_ct_dicom"))) files.push_back(e.path());
   std::sort(files.begin(), files.end());
   fs::create_directories(tmp.path() / "series");
   std::vector<fs::path> copies;
@@ -67,8 +67,9 @@ TEST(BadInput, AZeroByteFileExitsWith4) {
 }
 
 TEST(BadInput, ATruncatedNiftiGzExitsWith4) {
+  PULMO_REQUIRE_SHARED_DATA("ct/totalsegmentator");
   TempDir tmp;
-  const std::string full = read_bytes(data_path("ct/totalsegmentator/pulmonary_ct_cropped.nii.gz"));
+  const std::string full = read_bytes(shared_data_path("ct/totalsegmentator/pulmonary_ct_cropped.nii.gz"));
   write_bytes(tmp.file("truncated.nii.gz"), full.substr(0, full.size() / 3));
   expect_refused(tmp, tmp.file("truncated.nii.gz"), 4, "truncated");
 }
@@ -85,9 +86,10 @@ TEST(BadInput, RandomBytesExitWith4) {
 }
 
 TEST(BadInput, AHeaderLargerThanItsDataExitsWith4) {
+  PULMO_REQUIRE_SHARED_DATA("ct/totalsegmentator");
   TempDir tmp;
   // A valid uncompressed NIfTI, cut after the header and a little data.
-  ASSERT_EQ(run_pulmo("convert '" + data_path("ct/totalsegmentator/example_ct_sm.nii.gz") + "' '" +
+  ASSERT_EQ(run_pulmo("convert '" + shared_data_path("ct/totalsegmentator/example_ct_sm.nii.gz") + "' '" +
                       tmp.file("ok.nii") + "'").exit_code, 0);
   const std::string full = read_bytes(tmp.file("ok.nii"));
   fs::remove(tmp.file("ok.nii"));
@@ -112,6 +114,7 @@ TEST(BadInput, AFourDimensionalFileExitsWith6) {
 }
 
 TEST(BadInput, ADicomFolderWithAMissingSliceExitsWith5) {
+  PULMO_REQUIRE_SHARED_DATA("ct/totalsegmentator/example_ct_dicom");
   TempDir tmp;
   copy_shipped_series(tmp, /*skip=*/10);
   expect_refused(tmp, tmp.file("series"), 5, "slice(s) missing");
@@ -127,8 +130,9 @@ TEST(BadInput, AnEmptyFolderAndAFolderWithoutDicomExitWith8) {
 }
 
 TEST(BadInput, ASingleSliceWhereThreeDimensionsAreRequiredExitsWith6) {
+  PULMO_REQUIRE_SHARED_DATA("ct/covid19-ny-sbu");
   TempDir tmp;
-  const std::string slice = data_path("ct/covid19-ny-sbu/A002304/axial/19001231-076.dcm");
+  const std::string slice = shared_data_path("ct/covid19-ny-sbu/A002304/axial/19001231-076.dcm");
   const auto r = run_pulmo("convert --require-3d '" + slice + "' '" + tmp.file("o.nii.gz") + "'");
   EXPECT_EQ(r.exit_code, 6) << r.err;
   EXPECT_NE(r.err.find("single slice"), std::string::npos) << r.err;
@@ -136,17 +140,19 @@ TEST(BadInput, ASingleSliceWhereThreeDimensionsAreRequiredExitsWith6) {
 }
 
 TEST(BadInput, AnUnwritableOutputExitsWith7AndLeavesNothing) {
+  PULMO_REQUIRE_SHARED_DATA("ct/totalsegmentator");
   TempDir tmp;
   fs::create_directories(tmp.path() / "taken.nii.gz" / "x");  // a folder where the output file should go
-  const auto r = run_pulmo("convert '" + data_path("ct/totalsegmentator/example_ct_sm.nii.gz") + "' '" +
+  const auto r = run_pulmo("convert '" + shared_data_path("ct/totalsegmentator/example_ct_sm.nii.gz") + "' '" +
                            tmp.file("taken.nii.gz") + "'");
   EXPECT_EQ(r.exit_code, 7) << r.err;
   EXPECT_EQ(tmp.count_files(), 0);
 }
 
 TEST(BadInput, AnUnknownOutputExtensionIsAUsageError) {
+  PULMO_REQUIRE_SHARED_DATA("ct/totalsegmentator");
   TempDir tmp;
-  const auto r = run_pulmo("convert '" + data_path("ct/totalsegmentator/example_ct_sm.nii.gz") + "' '" +
+  const auto r = run_pulmo("convert '" + shared_data_path("ct/totalsegmentator/example_ct_sm.nii.gz") + "' '" +
                            tmp.file("x.jpg") + "'");
   EXPECT_EQ(r.exit_code, 2) << r.err;
   EXPECT_EQ(tmp.count_files(), 0);
@@ -161,6 +167,7 @@ TEST(BadInput, ADicomSeriesWithGantryTiltExitsWith5) {
 }
 
 TEST(BadInput, ADicomSeriesWithATruncatedSliceExitsWith4) {
+  PULMO_REQUIRE_SHARED_DATA("ct/totalsegmentator/example_ct_dicom");
   TempDir tmp;
   const std::vector<fs::path> files = copy_shipped_series(tmp);
   // Cut the pixel data of one slice (its header stays intact, so it still belongs to the series).

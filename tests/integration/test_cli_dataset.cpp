@@ -118,7 +118,7 @@ TEST(CliDataset, SplitAsCsvListsEveryCaseOncePerFold) {
 
 TEST(CliDataset, ImportOfCovidSemiSegWritesCasesAManifestAndRefusesBadInput) {
   const std::string root = pulmo::test::shared_data_path("ct/covid-semiseg");
-  if (root.empty()) GTEST_SKIP() << "../shared/data/ct/covid-semiseg is missing";
+  if (root.empty()) GTEST_SKIP() << pulmo::test::missing_shared_data("ct/covid-semiseg");
   TempDir tmp;
   const auto r = run_pulmo("dataset import covid-semiseg '" + root + "' --out '" + tmp.file("out") + "' --set expert");
   ASSERT_EQ(r.exit_code, 0) << r.err;
@@ -145,7 +145,7 @@ TEST(CliDataset, ImportOfCovidSemiSegWritesCasesAManifestAndRefusesBadInput) {
 
 TEST(CliDataset, SegmentRunsOneModelOnAWholeSliceAndRefusesBadOptions) {
   const std::string root = pulmo::test::shared_data_path("ct/covid-semiseg");
-  if (root.empty()) GTEST_SKIP() << "../shared/data/ct/covid-semiseg is missing";
+  if (root.empty()) GTEST_SKIP() << pulmo::test::missing_shared_data("ct/covid-semiseg");
   const std::string model = std::string(PULMO_SOURCE_DIR) + "/models/lesions";
   const std::string slice = root + "/expert/nifti/ct/0.nii.gz";
   TempDir tmp;

@@ -7,7 +7,6 @@
 #include "support/test_support.h"
 
 namespace fs = std::filesystem;
-using pulmo::test::data_path;
 using pulmo::test::run_pulmo;
 using pulmo::test::shared_data_path;
 using pulmo::test::TempDir;
@@ -21,7 +20,8 @@ nlohmann::json info_json(const std::string& path) {
 }  // namespace
 
 TEST(CliInfo, JsonDescribesTheShippedChestCt) {
-  const auto j = info_json(data_path("ct/totalsegmentator/pulmonary_ct_cropped.nii.gz"));
+  PULMO_REQUIRE_SHARED_DATA("ct/totalsegmentator");
+  const auto j = info_json(shared_data_path("ct/totalsegmentator/pulmonary_ct_cropped.nii.gz"));
   EXPECT_EQ(j["format"], "NIfTI");
   EXPECT_EQ(j["pixel_type_on_disk"], "int16");
   EXPECT_EQ(j["size"], nlohmann::json({122, 102, 112}));
@@ -35,7 +35,8 @@ TEST(CliInfo, JsonDescribesTheShippedChestCt) {
 }
 
 TEST(CliInfo, ADicomFolderListsItsSeriesAndTheChosenOne) {
-  const auto j = info_json(data_path("ct/totalsegmentator/example_ct_dicom"));
+  PULMO_REQUIRE_SHARED_DATA("ct/totalsegmentator");
+  const auto j = info_json(shared_data_path("ct/totalsegmentator/example_ct_dicom"));
   EXPECT_EQ(j["format"], "DICOM series");
   EXPECT_EQ(j["modality"], "CT");
   ASSERT_EQ(j["series"].size(), 1u);
@@ -45,7 +46,8 @@ TEST(CliInfo, ADicomFolderListsItsSeriesAndTheChosenOne) {
 }
 
 TEST(CliInfo, TextOutputNamesGeometryAndOrientation) {
-  const auto r = run_pulmo("info '" + data_path("ct/covid19-ny-sbu/A002304/coronal/19001231-076.dcm") + "'");
+  PULMO_REQUIRE_SHARED_DATA("ct/covid19-ny-sbu");
+  const auto r = run_pulmo("info '" + shared_data_path("ct/covid19-ny-sbu/A002304/coronal/19001231-076.dcm") + "'");
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.out.find("Orientation  LIP"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("2-D"), std::string::npos) << r.out;
@@ -53,16 +55,18 @@ TEST(CliInfo, TextOutputNamesGeometryAndOrientation) {
 }
 
 TEST(CliInfo, AWindowedImageGetsAHuWarning) {
-  const auto r = run_pulmo("info '" + data_path("ct/totalsegmentator/example_seg_dicom.nii.gz") + "'");
+  PULMO_REQUIRE_SHARED_DATA("ct/totalsegmentator");
+  const auto r = run_pulmo("info '" + shared_data_path("ct/totalsegmentator/example_seg_dicom.nii.gz") + "'");
   EXPECT_EQ(r.exit_code, 0);
   EXPECT_NE(r.out.find("not Hounsfield units"), std::string::npos) << r.out;
 }
 
 TEST(CliConvert, DicomSeriesToNiftiKeepsGeometryAndHu) {
+  PULMO_REQUIRE_SHARED_DATA("ct/totalsegmentator");
   TempDir tmp;
-  const auto r = run_pulmo("convert '" + data_path("ct/totalsegmentator/example_ct_dicom") + "' '" + tmp.file("ct.nii.gz") + "'");
+  const auto r = run_pulmo("convert '" + shared_data_path("ct/totalsegmentator/example_ct_dicom") + "' '" + tmp.file("ct.nii.gz") + "'");
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  const auto a = info_json(data_path("ct/totalsegmentator/example_ct_dicom"));
+  const auto a = info_json(shared_data_path("ct/totalsegmentator/example_ct_dicom"));
   const auto b = info_json(tmp.file("ct.nii.gz"));
   EXPECT_EQ(b["pixel_type_on_disk"], "int16");
   for (const char* key : {"size", "orientation"}) EXPECT_EQ(a[key], b[key]) << key;
@@ -76,6 +80,7 @@ TEST(CliConvert, DicomSeriesToNiftiKeepsGeometryAndHu) {
 }
 
 TEST(CliThreads, ThreadsOptionIsAcceptedAndValidated) {
-  EXPECT_EQ(run_pulmo("--threads 1 info '" + data_path("ct/totalsegmentator/example_ct_sm.nii.gz") + "'").exit_code, 0);
+  PULMO_REQUIRE_SHARED_DATA("ct/totalsegmentator");
+  EXPECT_EQ(run_pulmo("--threads 1 info '" + shared_data_path("ct/totalsegmentator/example_ct_sm.nii.gz") + "'").exit_code, 0);
   EXPECT_EQ(run_pulmo("--threads -3 info x").exit_code, 2);
 }

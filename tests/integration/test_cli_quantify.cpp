@@ -15,7 +15,7 @@
 #include "support/test_support.h"
 
 namespace fs = std::filesystem;
-using pulmo::test::data_path;
+using pulmo::test::shared_data_path;
 using pulmo::test::run_pulmo;
 using pulmo::test::TempDir;
 
@@ -46,19 +46,23 @@ void expect_nothing_written(const TempDir& tmp, const std::string& out_name) {
 }  // namespace
 
 TEST(CliQuantify, WritesMasksInTheInputGeometryAndEveryReportOnARealChestCt) {
+  PULMO_REQUIRE_SHARED_DATA("ct/totalsegmentator");
   TempDir tmp;
-  const auto r = run_pulmo("quantify '" + data_path(kChest) + "' --out '" + tmp.file("out") + "'");
+  const auto r = run_pulmo("quantify '" + shared_data_path(kChest) + "' --out '" + tmp.file("out") + "'");
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.out.find("both lungs:"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("CT severity score"), std::string::npos);
   EXPECT_NE(r.err.find("stage lungs done in"), std::string::npos) << r.err;  // progress per stage
-  const pulmo::Volume ct = pulmo::read_volume(data_path(kChest));
+  const pulmo::Volume ct = pulmo::read_volume(shared_data_path(kChest));
   const pulmo::Volume lungs = pulmo::read_volume(tmp.file("out/lungs.nii.gz"));
   const pulmo::Volume lesions = pulmo::read_volume(tmp.file("out/lesions.nii.gz"));
   EXPECT_TRUE(lungs.geometry.same_grid_as(ct.geometry));
   EXPECT_TRUE(lesions.geometry.same_grid_as(ct.geometry));
-  // Against the checked classical labels of this CT (a training case of the lung model: a regression check).
-  const pulmo::Volume ref = pulmo::read_volume(data_path("train/pulmonary_ct_cropped_lungs.nii.gz"));
+  // Against the classical labels of this CT (checked by eye; a training case of the lung model: a regression check),
+  // made as scripts/make-reference-labels.sh makes them.
+  ASSERT_EQ(run_pulmo("quantify '" + shared_data_path(kChest) + "' --out '" + tmp.file("classical") +
+                      "' --lungs classical --no-lesions --no-html").exit_code, 0);
+  const pulmo::Volume ref = pulmo::read_volume(tmp.file("classical/lungs.nii.gz"));
   EXPECT_GT(dice(lungs.voxels.eq(1), ref.voxels.eq(1)), 0.90);
   EXPECT_GT(dice(lungs.voxels.eq(2), ref.voxels.eq(2)), 0.90);
   const nlohmann::json j = nlohmann::json::parse(slurp(tmp.file("out/report.json")));
@@ -87,9 +91,10 @@ TEST(CliQuantify, WritesMasksInTheInputGeometryAndEveryReportOnARealChestCt) {
 }
 
 TEST(CliQuantify, GivesTheSameLungsWhateverTheStorageOrientation) {
+  PULMO_REQUIRE_SHARED_DATA("ct/totalsegmentator");
   TempDir tmp;
   // The same CT stored RAS-like (x and y reversed): the masks must cover the same physical voxels.
-  pulmo::Volume ct = pulmo::read_volume(data_path(kChest));
+  pulmo::Volume ct = pulmo::read_volume(shared_data_path(kChest));
   pulmo::Volume flipped = ct;
   flipped.voxels = ct.voxels.flip({1, 2}).contiguous();
   flipped.geometry.origin_mm = ct.geometry.index_to_physical(
@@ -97,7 +102,7 @@ TEST(CliQuantify, GivesTheSameLungsWhateverTheStorageOrientation) {
   for (int r = 0; r < 3; ++r)
     for (int c = 0; c < 2; ++c) flipped.geometry.direction[r * 3 + c] = -ct.geometry.direction[r * 3 + c];
   pulmo::write_volume(flipped, tmp.file("ras.nii.gz"));
-  ASSERT_EQ(run_pulmo("quantify '" + data_path(kChest) + "' --out '" + tmp.file("a") + "' --no-html").exit_code, 0);
+  ASSERT_EQ(run_pulmo("quantify '" + shared_data_path(kChest) + "' --out '" + tmp.file("a") + "' --no-html").exit_code, 0);
   const auto r = run_pulmo("quantify '" + tmp.file("ras.nii.gz") + "' --out '" + tmp.file("b") + "' --no-html");
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const pulmo::Volume a = pulmo::read_volume(tmp.file("a/lungs.nii.gz"));
@@ -108,7 +113,7 @@ TEST(CliQuantify, GivesTheSameLungsWhateverTheStorageOrientation) {
   EXPECT_GT(dice(a.voxels.eq(2), b_on_a.voxels.eq(2)), 0.995);
 
   // --bf16: nearly the same lungs where the CPU can; float32 and a warning where it cannot.
-  const auto h = run_pulmo("quantify '" + data_path(kChest) + "' --out '" + tmp.file("h") + "' --no-html --bf16");
+  const auto h = run_pulmo("quantify '" + shared_data_path(kChest) + "' --out '" + tmp.file("h") + "' --no-html --bf16");
   ASSERT_EQ(h.exit_code, 0) << h.err;
   const nlohmann::json jh = nlohmann::json::parse(slurp(tmp.file("h/report.json")));
   if (pulmo::cpu_supports_bfloat16()) {
@@ -123,8 +128,9 @@ TEST(CliQuantify, GivesTheSameLungsWhateverTheStorageOrientation) {
 }
 
 TEST(CliQuantify, ClassicalLungsOfTheLidcSlicesMatchLungmaskWithinThreePercent) {
+  PULMO_REQUIRE_SHARED_DATA("ct/lidc-lungmask");
   TempDir tmp;
-  const auto r = run_pulmo("quantify '" + data_path("ct/lidc-lungmask") + "' --out '" + tmp.file("out") +
+  const auto r = run_pulmo("quantify '" + shared_data_path("ct/lidc-lungmask") + "' --out '" + tmp.file("out") +
                            "' --lungs classical --no-lesions --no-html");
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const pulmo::Volume lungs = pulmo::read_volume(tmp.file("out/lungs.nii.gz"));
@@ -133,8 +139,9 @@ TEST(CliQuantify, ClassicalLungsOfTheLidcSlicesMatchLungmaskWithinThreePercent) 
 }
 
 TEST(CliQuantify, ADicomInputAlsoGetsADicomSegOfItsMasksUnlessAskedNot) {
+  PULMO_REQUIRE_SHARED_DATA("ct/lidc-lungmask");
   TempDir tmp;
-  const std::string series = data_path("ct/lidc-lungmask");
+  const std::string series = shared_data_path("ct/lidc-lungmask");
   auto r = run_pulmo("quantify '" + series + "' --out '" + tmp.file("out") + "' --lungs classical --no-lesions --no-html");
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const pulmo::Volume ct = pulmo::read_volume(series);
@@ -154,8 +161,9 @@ TEST(CliQuantify, ADicomInputAlsoGetsADicomSegOfItsMasksUnlessAskedNot) {
 }
 
 TEST(CliQuantify, AThinStackGivesASensibleResultNotAnError) {
+  PULMO_REQUIRE_SHARED_DATA("ct/lidc-lungmask");
   TempDir tmp;
-  const auto r = run_pulmo("quantify '" + data_path("ct/lidc-lungmask") + "' --out '" + tmp.file("out") + "' --no-html");
+  const auto r = run_pulmo("quantify '" + shared_data_path("ct/lidc-lungmask") + "' --out '" + tmp.file("out") + "' --no-html");
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.err.find("thin stack"), std::string::npos) << r.err;
   const pulmo::Volume lungs = pulmo::read_volume(tmp.file("out/lungs.nii.gz"));
@@ -173,18 +181,20 @@ TEST(CliQuantify, AThinStackGivesASensibleResultNotAnError) {
 }
 
 TEST(CliQuantify, AUserLungMaskReplacesStagesOneAndTwo) {
+  PULMO_REQUIRE_SHARED_DATA("ct/totalsegmentator");
   TempDir tmp;
-  const auto r = run_pulmo("quantify '" + data_path("ct/totalsegmentator/example_ct_sm.nii.gz") + "' --out '" +
-                           tmp.file("out") + "' --lung-mask '" + data_path("ct/totalsegmentator/example_seg.nii.gz") +
+  const auto r = run_pulmo("quantify '" + shared_data_path("ct/totalsegmentator/example_ct_sm.nii.gz") + "' --out '" +
+                           tmp.file("out") + "' --lung-mask '" + shared_data_path("ct/totalsegmentator/example_seg.nii.gz") +
                            "' --lung-mask-convention totalsegmentator --no-html");
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  const pulmo::Volume given = pulmo::adapt_lungs(pulmo::read_volume(data_path("ct/totalsegmentator/example_seg.nii.gz")),
+  const pulmo::Volume given = pulmo::adapt_lungs(pulmo::read_volume(shared_data_path("ct/totalsegmentator/example_seg.nii.gz")),
                                                  "totalsegmentator");
   const pulmo::Volume lungs = pulmo::read_volume(tmp.file("out/lungs.nii.gz"));
   EXPECT_TRUE(at::equal(lungs.voxels.to(at::kByte), given.voxels.to(at::kByte)));
 }
 
 TEST(CliQuantify, BadInputGivesItsExitCodeAMessageAndNoOutputFolder) {
+  PULMO_REQUIRE_SHARED_DATA("ct/totalsegmentator");
   TempDir tmp;
   pulmo::Volume air;
   air.geometry.size = {48, 48, 24};
@@ -195,7 +205,7 @@ TEST(CliQuantify, BadInputGivesItsExitCodeAMessageAndNoOutputFolder) {
   fs::create_directories(tmp.path() / "models_bad");
   std::ofstream(tmp.file("models_bad/cascade.json"))
       << R"({"format_version": 1, "lung_box": {"model": "b"}, "lungs": {"model": "x", "treshold": 0.5}, "lesions": {"model": "l"}})";
-  const std::string chest = "'" + data_path(kChest) + "'";
+  const std::string chest = "'" + shared_data_path(kChest) + "'";
   struct Case {
     std::string args;
     int code;
@@ -209,7 +219,7 @@ TEST(CliQuantify, BadInputGivesItsExitCodeAMessageAndNoOutputFolder) {
       {"'" + tmp.file("missing.nii.gz") + "'", 3, "missing.nii.gz"},
       {chest + " --models '" + tmp.file("no_models") + "'", 3, "models folder"},
       {chest + " --models '" + tmp.file("models_bad") + "'", 10, "treshold"},
-      {chest + " --lung-mask '" + data_path("ct/totalsegmentator/example_seg.nii.gz") + "'", 9, "another grid"},
+      {chest + " --lung-mask '" + shared_data_path("ct/totalsegmentator/example_seg.nii.gz") + "'", 9, "another grid"},
       {chest + " --input-window -1000,400", 9, "not an 8-bit export"},
       {chest + " --mc-dropout 101", 2, ""},
       {chest + " --shard 1/2", 2, "--shard"},
@@ -230,10 +240,11 @@ TEST(CliQuantify, BadInputGivesItsExitCodeAMessageAndNoOutputFolder) {
 }
 
 TEST(CliQuantify, ABatchSkipsAFailedCaseResumesAndShards) {
+  PULMO_REQUIRE_SHARED_DATA("ct/totalsegmentator");
   TempDir tmp;
   fs::create_directories(tmp.path() / "cts");
-  fs::copy_file(data_path(kChest), tmp.file("cts/chest.nii.gz"));
-  fs::copy_file(data_path("ct/totalsegmentator/example_ct_sm.nii.gz"), tmp.file("cts/bases.nii.gz"));
+  fs::copy_file(shared_data_path(kChest), tmp.file("cts/chest.nii.gz"));
+  fs::copy_file(shared_data_path("ct/totalsegmentator/example_ct_sm.nii.gz"), tmp.file("cts/bases.nii.gz"));
   std::ofstream(tmp.file("cts/broken.nii.gz")) << "broken";
   const std::string base = "quantify '" + tmp.file("cts") + "' --batch --no-html --out '";
   auto r = run_pulmo(base + tmp.file("out") + "'");

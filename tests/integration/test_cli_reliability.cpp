@@ -27,13 +27,13 @@ namespace fs = std::filesystem;
 using pulmo::test::count_temporary_files;
 using pulmo::test::exit_status;
 using pulmo::test::spawn_pulmo;
-using pulmo::test::data_path;
 using pulmo::test::run_pulmo;
 using pulmo::test::TempDir;
 
 namespace {
 
-const std::string kCt = data_path("ct/totalsegmentator/example_ct_sm.nii.gz");
+// Any valid CT file: a synthetic one (these tests need no real data), written when first asked for.
+std::string ct_file() { return pulmo::test::synthetic_ct_file(); }
 std::string q(const std::string& s) { return "'" + s + "'"; }
 std::string slurp(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -136,7 +136,7 @@ TEST(FullDisk, EveryVolumeFormatExitsWith7AndKeepsThePreviousFile) {
     REQUIRE_TMPFS(disk);
     const std::string out = disk.file(std::string("o") + ext);
     { std::ofstream(out) << "previous"; }  // an earlier good output must survive a failed write
-    const auto r = run_pulmo("convert " + q(kCt) + " " + q(out));
+    const auto r = run_pulmo("convert " + q(ct_file()) + " " + q(out));
     EXPECT_EQ(r.exit_code, 7) << r.err;
     EXPECT_NE(r.err.find("pulmo: error: cannot write"), std::string::npos) << r.err;
     EXPECT_EQ(slurp(out), "previous");
@@ -187,10 +187,10 @@ TEST(FullDisk, TrainWeightsAndCheckpointsExitWith7) {
 }
 
 TEST(FullDisk, StandardOutputThatCannotBeWrittenExitsWith7) {
-  const int code = std::system(("'" + std::string(PULMO_EXECUTABLE) + "' info --json " + q(kCt) + " > /dev/full 2>/dev/null").c_str());
+  const int code = std::system(("'" + std::string(PULMO_EXECUTABLE) + "' info --json " + q(ct_file()) + " > /dev/full 2>/dev/null").c_str());
   ASSERT_TRUE(WIFEXITED(code));
   EXPECT_EQ(WEXITSTATUS(code), 7);
-  const int ok = std::system(("'" + std::string(PULMO_EXECUTABLE) + "' info --json " + q(kCt) + " > /dev/null 2>&1").c_str());
+  const int ok = std::system(("'" + std::string(PULMO_EXECUTABLE) + "' info --json " + q(ct_file()) + " > /dev/null 2>&1").c_str());
   EXPECT_EQ(WEXITSTATUS(ok), 0);
 }
 
@@ -242,13 +242,13 @@ INSTANTIATE_TEST_SUITE_P(Issue9, SignalDuringWrite, ::testing::Values(SIGINT, SI
 TEST(OutputNames, ALegalLongNameIsWrittenAndStaleTemporariesOfDeadRunsAreRemoved) {
   TempDir tmp;
   const std::string name = std::string(248, 'n') + ".nii.gz";  // 255 bytes
-  auto r = run_pulmo("convert " + q(kCt) + " " + q(tmp.file(name)));
+  auto r = run_pulmo("convert " + q(ct_file()) + " " + q(tmp.file(name)));
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_TRUE(fs::exists(tmp.file(name)));
   // A temporary file of a killed run (pid 99999999 does not exist) of the same output is removed.
   const std::string stale = tmp.file(".o.nii.gz.tmp-99999999-0.nii.gz");
   { std::ofstream(stale) << "partial"; }
-  r = run_pulmo("convert " + q(kCt) + " " + q(tmp.file("o.nii.gz")));
+  r = run_pulmo("convert " + q(ct_file()) + " " + q(tmp.file("o.nii.gz")));
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_FALSE(fs::exists(stale));
   EXPECT_EQ(count_temporary_files(tmp.path()), 0);

@@ -26,7 +26,7 @@ class SlowLesionsInsideTheLungs : public ::testing::TestWithParam<RealCt> {};
 
 TEST_P(SlowLesionsInsideTheLungs, OnEveryRealCt) {
   const std::string ct = pulmo::test::shared_data_path(GetParam().path);
-  if (ct.empty()) GTEST_SKIP() << "../shared/data/" << GetParam().path << " is missing";
+  if (ct.empty()) GTEST_SKIP() << pulmo::test::missing_shared_data(GetParam().path);
   TempDir tmp;
   const auto r = run_pulmo("-q quantify '" + ct + "' --out '" + tmp.file("out") + "' --no-html --no-dicom-seg");
   ASSERT_EQ(r.exit_code, 0) << r.err;

@@ -1,15 +1,22 @@
 #include "support/test_support.h"
 
+#include <ATen/ATen.h>
+
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <fstream>
+#include <cmath>
 #include <random>
 #include <sstream>
 #include <stdexcept>
+
+#include "pulmo/io.h"
+#include "pulmo/volume.h"
 
 extern char** environ;
 
@@ -17,11 +24,55 @@ namespace fs = std::filesystem;
 
 namespace pulmo::test {
 
-std::string data_path(const std::string& relative) { return (fs::path(PULMO_DATA_DIR) / relative).string(); }
+std::string shared_data_dir() {
+  const char* env = std::getenv("PULMO_DATA");
+  return (env && *env) ? std::string(env) : fs::path(PULMO_SHARED_DATA_DIR).lexically_normal().string();
+}
 
 std::string shared_data_path(const std::string& relative) {
-  const fs::path p = fs::path(PULMO_SHARED_DATA_DIR) / relative;
-  return fs::exists(p) ? p.string() : std::string();
+  const fs::path p = fs::path(shared_data_dir()) / relative;
+  std::error_code ec;
+  return fs::exists(p, ec) ? p.string() : std::string();
+}
+
+std::string missing_shared_data(const std::string& relative) {
+  // The first folder along the path that does not exist.
+  fs::path p = shared_data_dir();
+  std::error_code ec;
+  if (fs::exists(p, ec))
+    for (const auto& part : fs::path(relative)) {
+      p /= part;
+      if (!fs::exists(p, ec)) break;
+    }
+  return "skipped: '" + p.string() + "' is missing (the shared real data, needed for '" + relative +
+         "'; put it at ../shared/data beside the checkout or set PULMO_DATA)";
+}
+
+std::string synthetic_ct_file() {
+  static const TempDir dir;
+  static const std::string path = [] {
+    Geometry g;
+    g.size = {128, 128, 32};
+    g.spacing_mm = {1.5, 1.5, 1.5};
+    std::vector<int16_t> v(size_t(128) * 128 * 32);
+    std::mt19937 rng(12345);
+    std::normal_distribution<double> noise(0.0, 20.0);
+    size_t i = 0;
+    for (int z = 0; z < 32; ++z)
+      for (int y = 0; y < 128; ++y)
+        for (int x = 0; x < 128; ++x, ++i) {
+          const double bx = (x - 63.5) / 57.0, by = (y - 63.5) / 44.0;                  // the body
+          const double lx = (std::abs(x - 63.5) - 27.0) / 19.0, ly = (y - 63.5) / 31.0;  // two lungs
+          const double hu = bx * bx + by * by > 1 ? -1000 : (lx * lx + ly * ly < 1 ? -850 : 40);
+          v[i] = static_cast<int16_t>(std::lround(hu + noise(rng)));
+        }
+    Volume ct = Volume::filled(g, 0.0, at::kShort);
+    ct.voxels.copy_(at::from_blob(v.data(), {32, 128, 128}, at::kShort));
+    const std::string p = dir.file("synthetic_ct.nii.gz");
+    write_volume(ct, p);
+    return p;
+  }();
+  return path;
 }
 
 TempDir::TempDir() {

@@ -1,6 +1,7 @@
 // Helpers shared by the tests: fixture paths, temporary folders, running the CLI.
 #pragma once
 
+#include <gtest/gtest.h>
 #include <sys/types.h>
 
 #include <filesystem>
@@ -9,10 +10,23 @@
 
 namespace pulmo::test {
 
-// data/ of the repository (small real fixtures, always present).
-std::string data_path(const std::string& relative);
-// ../shared/data (larger real data): "" when absent - tests then GTEST_SKIP with a message.
+// The shared real data (never copied into the repository): $PULMO_DATA when set, else ../shared/data beside the
+// checkout (PULMO_SHARED_DATA_DIR, fixed at configure time). The one place the tests resolve it.
+std::string shared_data_dir();
+// shared_data_dir()/relative when it exists, else "" - the test then skips (PULMO_REQUIRE_SHARED_DATA).
 std::string shared_data_path(const std::string& relative);
+// Why shared_data_path(relative) is "": names the folder that is missing and how to provide it.
+std::string missing_shared_data(const std::string& relative);
+
+// Skips the test, with missing_shared_data's message, when shared_data_path(relative) is absent.
+#define PULMO_REQUIRE_SHARED_DATA(relative)                   \
+  if (::pulmo::test::shared_data_path(relative).empty()) \
+  GTEST_SKIP() << ::pulmo::test::missing_shared_data(relative)
+
+// A small synthetic CT (128 x 128 x 32, 1.5 mm, int16 HU with noise, about 0.5 MB as .nii.gz; the same bytes each
+// run), written once per process into a temporary folder when first asked for: for tests that need some valid
+// image file, not a real CT.
+std::string synthetic_ct_file();
 
 // A fresh temporary folder, removed when the object dies.
 class TempDir {

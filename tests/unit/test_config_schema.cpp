@@ -22,7 +22,7 @@ using namespace pulmo;
 namespace fs = std::filesystem;
 
 namespace {
-std::string models_path(const std::string& relative) { return test::data_path("../models/" + relative); }
+std::string models_path(const std::string& relative) { return std::string(PULMO_SOURCE_DIR) + "/models/" + relative; }
 }  // namespace
 
 // What the shipped model folders hold was written by earlier pulmo versions: reading and writing them again gives
@@ -136,7 +136,7 @@ std::string line_difference(const std::string& docs, const std::string& schema) 
 }
 
 void expect_docs_table(const std::string& docs, const std::string& table) {
-  const std::string in_docs = generated_table(test::data_path("../" + docs));
+  const std::string in_docs = generated_table(std::string(PULMO_SOURCE_DIR) + "/" + docs);
   EXPECT_TRUE(in_docs == table) << docs << " and the configuration schema disagree (- docs, + schema):\n"
                             << line_difference(in_docs, table)
                             << "Refresh the table after building: scripts/refresh-config-tables.sh build/pulmo";

@@ -208,8 +208,9 @@ TEST(DatasetAdapters, ValuesOutsideTheConventionAreMismatchesThatNameThem) {
 }
 
 TEST(DatasetAdapters, TotalSegmentatorMapOfARealScanKeepsItsGridAndDropsOtherOrgans) {
+  PULMO_REQUIRE_SHARED_DATA("ct/totalsegmentator");
   // 512x512x20 abdominal label map stored LAS, with organ labels up to 117 and no lung lobe.
-  const Volume seg = read_volume(test::data_path("ct/totalsegmentator/example_seg_dicom.nii.gz"));
+  const Volume seg = read_volume(test::shared_data_path("ct/totalsegmentator/example_seg_dicom.nii.gz"));
   ASSERT_GT(seg.voxels.max().item<int>(), 14);
   const Volume lungs = adapt_lungs(seg, "totalsegmentator");
   EXPECT_TRUE(lungs.geometry.same_grid_as(seg.geometry));
@@ -221,7 +222,8 @@ TEST(DatasetAdapters, TotalSegmentatorMapOfARealScanKeepsItsGridAndDropsOtherOrg
 }
 
 TEST(DatasetAdapters, TotalSegmentatorLobesBecomeRightAndLeftLungs) {
-  const std::string path = test::data_path("ct/totalsegmentator/example_seg.nii.gz");
+  PULMO_REQUIRE_SHARED_DATA("ct/totalsegmentator");
+  const std::string path = test::shared_data_path("ct/totalsegmentator/example_seg.nii.gz");
   const Volume seg = read_volume(path);
   const Volume lungs = adapt_lungs(seg, "totalsegmentator");
   const at::Tensor s = seg.voxels;
@@ -291,11 +293,12 @@ TEST(DatasetCases, LoadCaseAppliesTheAdapterAndKeepsTheImageGrid) {
 }
 
 TEST(DatasetCases, ALabelMapStoredInAnotherAxisOrderIsReorderedOntoTheImageGrid) {
+  PULMO_REQUIRE_SHARED_DATA("ct/totalsegmentator");
   // The real TotalSegmentator map is stored LAS; its DICOM series LPS: the same voxels, y reversed.
   Case c;
   c.case_id = "ts";
-  c.image = test::data_path("ct/totalsegmentator/example_ct_dicom");
-  c.lungs = test::data_path("ct/totalsegmentator/example_seg_dicom.nii.gz");
+  c.image = test::shared_data_path("ct/totalsegmentator/example_ct_dicom");
+  c.lungs = test::shared_data_path("ct/totalsegmentator/example_seg_dicom.nii.gz");
   c.convention = "totalsegmentator";
   const LabelledCase l = load_case(c);
   EXPECT_TRUE(l.lungs.geometry.same_grid_as(l.image.geometry));

@@ -15,7 +15,6 @@
 #include "support/test_support.h"
 
 using namespace pulmo;
-using pulmo::test::data_path;
 using pulmo::test::shared_data_path;
 using pulmo::test::TempDir;
 
@@ -144,8 +143,7 @@ TEST(WriteVolume, FailureLeavesNeitherATemporaryNorAPartialFile) {
 // ---- real files --------------------------------------------------------------
 
 struct NiftiFact {
-  const char* path;      // relative to data/ct (or shared data/ct)
-  bool shipped;          // in the repository's data/ (else ../shared/data)
+  const char* path;      // relative to the shared data's ct/
   std::array<int64_t, 3> size;
   double spacing;
   const char* orientation;
@@ -156,8 +154,8 @@ class RealNifti : public ::testing::TestWithParam<NiftiFact> {};
 
 TEST_P(RealNifti, HasTheSizeSpacingOrientationAndHuRangeOfTheDataReadme) {
   const NiftiFact f = GetParam();
-  const std::string path = f.shipped ? data_path(std::string("ct/") + f.path) : shared_data_path(std::string("ct/") + f.path);
-  if (path.empty()) GTEST_SKIP() << "../shared/data/ct/" << f.path << " is absent";
+  const std::string path = shared_data_path(std::string("ct/") + f.path);
+  if (path.empty()) GTEST_SKIP() << pulmo::test::missing_shared_data(std::string("ct/") + f.path);
   const Volume v = read_volume(path);
   EXPECT_EQ(v.geometry.size, f.size);
   for (int k = 0; k < 3; ++k) EXPECT_NEAR(v.geometry.spacing_mm[k], f.spacing, 1e-4);
@@ -168,19 +166,20 @@ TEST_P(RealNifti, HasTheSizeSpacingOrientationAndHuRangeOfTheDataReadme) {
 INSTANTIATE_TEST_SUITE_P(
     DataReadme, RealNifti,
     ::testing::Values(
-        NiftiFact{"totalsegmentator/pulmonary_ct_cropped.nii.gz", true, {122, 102, 112}, 1.5, "LPS", -1064, 3343},
-        NiftiFact{"totalsegmentator/example_ct_sm.nii.gz", true, {122, 101, 30}, 3.0, "RAS", -1100, 1207},
-        NiftiFact{"totalsegmentator/example_ct.nii.gz", false, {122, 101, 112}, 3.0, "RAS", -1207, 3382},
-        NiftiFact{"totalsegmentator/aorta_ct_cropped.nii.gz", false, {120, 126, 164}, 1.5, "LPS", -1078, 3343}),
+        NiftiFact{"totalsegmentator/pulmonary_ct_cropped.nii.gz", {122, 102, 112}, 1.5, "LPS", -1064, 3343},
+        NiftiFact{"totalsegmentator/example_ct_sm.nii.gz", {122, 101, 30}, 3.0, "RAS", -1100, 1207},
+        NiftiFact{"totalsegmentator/example_ct.nii.gz", {122, 101, 112}, 3.0, "RAS", -1207, 3382},
+        NiftiFact{"totalsegmentator/aorta_ct_cropped.nii.gz", {120, 126, 164}, 1.5, "LPS", -1078, 3343}),
     [](const ::testing::TestParamInfo<NiftiFact>& info) {  // the file name: "pulmonary_ct_cropped", ...
       std::string name = std::filesystem::path(info.param.path).filename().string();
       return name.substr(0, name.find('.'));
     });
 
 TEST(DicomSeries, TotalSegmentatorSeriesMatchesTheGeometryOfItsLabelMap) {
+  PULMO_REQUIRE_SHARED_DATA("ct/totalsegmentator");
   SourceInfo src;
-  const Volume ct = read_volume(data_path("ct/totalsegmentator/example_ct_dicom"), {}, &src);
-  const Volume seg = read_volume(data_path("ct/totalsegmentator/example_seg_dicom.nii.gz"));
+  const Volume ct = read_volume(shared_data_path("ct/totalsegmentator/example_ct_dicom"), {}, &src);
+  const Volume seg = read_volume(shared_data_path("ct/totalsegmentator/example_seg_dicom.nii.gz"));
   EXPECT_EQ(src.format, FileFormat::DicomSeries);
   EXPECT_EQ(src.num_files, 20);
   EXPECT_EQ(ct.geometry.size, (std::array<int64_t, 3>{512, 512, 20}));
@@ -207,8 +206,9 @@ TEST(DicomSeries, TotalSegmentatorSeriesMatchesTheGeometryOfItsLabelMap) {
 }
 
 TEST(DicomSeries, TwoLidcSlicesReadAsOneVolumeWithOneMillimetreSpacing) {
+  PULMO_REQUIRE_SHARED_DATA("ct/lidc-lungmask");
   SourceInfo src;
-  const Volume v = read_volume(data_path("ct/lidc-lungmask"), {}, &src);
+  const Volume v = read_volume(shared_data_path("ct/lidc-lungmask"), {}, &src);
   EXPECT_EQ(v.geometry.size, (std::array<int64_t, 3>{512, 512, 2}));
   EXPECT_NEAR(v.geometry.spacing_mm[0], 0.625, 1e-6);
   EXPECT_NEAR(v.geometry.spacing_mm[2], 1.0, 1e-6);
@@ -219,22 +219,23 @@ TEST(DicomSeries, TwoLidcSlicesReadAsOneVolumeWithOneMillimetreSpacing) {
   EXPECT_NEAR(st.percentiles[0].second, -1000, 60);
   // Slice 0 of the volume is 0.dcm (z = 0); the two slices hold the same pixel data, so
   // the order itself is checked on synthetic series below.
-  const Volume first = read_volume(data_path("ct/lidc-lungmask/0.dcm"));
+  const Volume first = read_volume(shared_data_path("ct/lidc-lungmask/0.dcm"));
   EXPECT_TRUE(at::equal(first.voxels[0], v.voxels[0]));
   EXPECT_NEAR(v.geometry.origin_mm[2], 0.0, 1e-9);
 }
 
 TEST(DicomSingleSlice, CoronalAndSagittalSlicesGetTheirDirectionMatrices) {
+  PULMO_REQUIRE_SHARED_DATA("ct/covid19-ny-sbu");
   // direction columns = row cosine, column cosine, their cross product (ImageOrientationPatient).
-  const Volume cor = read_volume(data_path("ct/covid19-ny-sbu/A002304/coronal/19001231-076.dcm"));
+  const Volume cor = read_volume(shared_data_path("ct/covid19-ny-sbu/A002304/coronal/19001231-076.dcm"));
   const Mat3 cor_expected{1, 0, 0, 0, 0, 1, 0, -1, 0};
   for (int k = 0; k < 9; ++k) EXPECT_NEAR(cor.geometry.direction[k], cor_expected[k], 1e-5) << k;
   EXPECT_EQ(cor.geometry.orientation_code(), "LIP");
-  const Volume sag = read_volume(data_path("ct/covid19-ny-sbu/A002304/sagittal/19001231-080.dcm"));
+  const Volume sag = read_volume(shared_data_path("ct/covid19-ny-sbu/A002304/sagittal/19001231-080.dcm"));
   const Mat3 sag_expected{-0.010638, 0, -0.999943, 0.999943, 0, -0.010638, 0, -1, 0};
   for (int k = 0; k < 9; ++k) EXPECT_NEAR(sag.geometry.direction[k], sag_expected[k], 1e-5) << k;
   EXPECT_EQ(sag.geometry.orientation_code(), "PIR");
-  const Volume ax = read_volume(data_path("ct/covid19-ny-sbu/A002304/axial/19001231-076.dcm"));
+  const Volume ax = read_volume(shared_data_path("ct/covid19-ny-sbu/A002304/axial/19001231-076.dcm"));
   EXPECT_EQ(ax.geometry.orientation_code(), "LPS");
   EXPECT_NEAR(ax.geometry.origin_mm[2], -194.75, 1e-4);
   EXPECT_FALSE(ax.is_3d());
@@ -243,10 +244,11 @@ TEST(DicomSingleSlice, CoronalAndSagittalSlicesGetTheirDirectionMatrices) {
 }
 
 TEST(ReadOptions, Require3dRefusesASingleSliceWithBadDimension) {
+  PULMO_REQUIRE_SHARED_DATA("ct/covid19-ny-sbu");
   ReadOptions ro;
   ro.require_3d = true;
   try {
-    read_volume(data_path("ct/covid19-ny-sbu/A002304/axial/19001231-076.dcm"), ro);
+    read_volume(shared_data_path("ct/covid19-ny-sbu/A002304/axial/19001231-076.dcm"), ro);
     FAIL();
   } catch (const Error& e) {
     EXPECT_EQ(e.code(), ExitCode::BadDimension);
@@ -398,7 +400,7 @@ TEST(HuPlausibility, WarnsForWindowedEightBitImagesOnly) {
 TEST(DicomSingleSlice, EveryCovidSliceOfTheSharedDataHasADirectionMatchingItsFolder) {
   // 62 single slices (axial, coronal, sagittal folders) of 10 patients, padding -1024/-2048/-3024.
   const std::string root = shared_data_path("ct/covid19-ny-sbu");
-  if (root.empty()) GTEST_SKIP() << "../shared/data is absent";
+  if (root.empty()) GTEST_SKIP() << pulmo::test::missing_shared_data("ct/covid19-ny-sbu");
   int described = 0;
   for (const auto& e : std::filesystem::recursive_directory_iterator(root)) {
     if (!e.is_regular_file() || e.path().extension() != ".dcm") continue;
@@ -640,10 +642,12 @@ TEST(DicomGrey, LyingLutsBadWindowsAndUnknownFunctionsAreUnreadable) {
 // Real CT slices (the only real DICOM files here; no real radiograph DICOM is available): the Modality LUT output is
 // exactly the HU the volume reader (ITK) gives, and the first of several windows follows the LINEAR formula.
 TEST(DicomGrey, RealCtSlicesGiveTheVolumeReadersValuesAndTheirFirstWindow) {
-  std::vector<std::string> files = {data_path("ct/lidc-lungmask/0.dcm"),
-                                    data_path("ct/covid19-ny-sbu/A002304/axial/19001231-076.dcm")};
-  const std::string shared = shared_data_path("ct/lung-pet-ct-dx/A0002_series3/1-04.dcm");  // 12 bits, 2 windows
-  if (!shared.empty()) files.push_back(shared);
+  PULMO_REQUIRE_SHARED_DATA("ct/lidc-lungmask");
+  PULMO_REQUIRE_SHARED_DATA("ct/covid19-ny-sbu");
+  PULMO_REQUIRE_SHARED_DATA("ct/lung-pet-ct-dx");
+  const std::vector<std::string> files = {shared_data_path("ct/lidc-lungmask/0.dcm"),
+                                          shared_data_path("ct/covid19-ny-sbu/A002304/axial/19001231-076.dcm"),
+                                          shared_data_path("ct/lung-pet-ct-dx/A0002_series3/1-04.dcm")};  // 12 bits, 2 windows
   for (const std::string& f : files) {
     const io::DicomGreyImage g = io::read_dicom_grey(f);
     const Volume v = read_volume(f);
@@ -662,12 +666,8 @@ TEST(DicomGrey, RealCtSlicesGiveTheVolumeReadersValuesAndTheirFirstWindow) {
     EXPECT_LT(worst, 1e-6) << f;
     EXPECT_EQ(g.voi, f.find("lidc") != std::string::npos ? "" : "LINEAR") << f;
   }
-  if (!shared.empty()) {
-    const io::DicomGreyImage g = io::read_dicom_grey(shared);
-    EXPECT_DOUBLE_EQ(g.window_center, 40);  // "40\-600": the first
-    EXPECT_DOUBLE_EQ(g.window_width, 350);
-    EXPECT_EQ(g.header.bits_stored, 12);
-  } else {
-    std::cout << "[ note ] ../shared/data is absent: the 12-bit slice with two windows was not read\n";
-  }
+  const io::DicomGreyImage g = io::read_dicom_grey(files.back());  // the Lung-PET-CT-Dx slice
+  EXPECT_DOUBLE_EQ(g.window_center, 40);  // "40\-600": the first
+  EXPECT_DOUBLE_EQ(g.window_width, 350);
+  EXPECT_EQ(g.header.bits_stored, 12);
 }

@@ -47,8 +47,9 @@ TEST(ClassicalLungs, FindBothLungsOfAHealthyPhantomOnTheRightSides) {
 }
 
 TEST(ClassicalLungs, MatchLungmaskOnTheTwoLidcSlicesWithinThreePercent) {
+  PULMO_REQUIRE_SHARED_DATA("ct/lidc-lungmask");
   // lungmask R231 on these two slices: right 64752, left 36536 voxels (test_mask.py.reference).
-  const pulmo::Volume ct = pulmo::read_volume(pulmo::test::data_path("ct/lidc-lungmask"));
+  const pulmo::Volume ct = pulmo::read_volume(pulmo::test::shared_data_path("ct/lidc-lungmask"));
   const pulmo::Volume lungs = pulmo::segment_lungs_classical(ct);
   const double right = lungs.voxels.eq(pulmo::labels::kRightLung).sum().item<double>();
   const double left = lungs.voxels.eq(pulmo::labels::kLeftLung).sum().item<double>();

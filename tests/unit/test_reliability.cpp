@@ -168,8 +168,9 @@ TEST(NiftiChecks, AGzipStreamWithAWrongCrcIsRefusedThoughItsLengthMatches) {
 }
 
 TEST(NiftiChecks, CorruptDeflateDataInTheMiddleOfARealFileIsRefused) {
+  PULMO_REQUIRE_SHARED_DATA("ct/totalsegmentator");
   TempDir tmp;
-  std::string bytes = slurp(test::data_path("ct/totalsegmentator/example_ct_sm.nii.gz"));
+  std::string bytes = slurp(test::shared_data_path("ct/totalsegmentator/example_ct_sm.nii.gz"));
   for (size_t i = bytes.size() / 2; i < bytes.size() / 2 + 16; ++i) bytes[i] = static_cast<char>(~bytes[i]);
   spit(tmp.file("bad.nii.gz"), bytes);
   expect_error([&] { read_volume(tmp.file("bad.nii.gz")); }, ExitCode::Unreadable, "corrupt");

@@ -134,7 +134,7 @@ TEST(DatasetManifest, ALesionFreeCaseHasAllBackgroundLesionLabelsWithoutAFile) {
 // geometry, HU within rounding, classes exactly.
 TEST(DatasetImport, CovidSemiSegExpertSlicesMatchTheSharedNiftiCopies) {
   const std::string root = pulmo::test::shared_data_path("ct/covid-semiseg");
-  if (root.empty()) GTEST_SKIP() << "../shared/data/ct/covid-semiseg is missing";
+  if (root.empty()) GTEST_SKIP() << pulmo::test::missing_shared_data("ct/covid-semiseg");
   pulmo::test::TempDir tmp;
   ImportOptions o;
   o.only_set = "expert";
