@@ -48,6 +48,11 @@ struct ClassicalLungOptions {
   double trachea_max_area_mm2 = 700;       // largest cross-section of an airway followed down from the trachea
   double trachea_max_offset_mm = 30;       // the trachea starts this close to the midline
   double trachea_follow_mm = 15;           // an airway region's centre moves at most this far from one slice to the next
+  double airway_smooth_mm = 2.5;           // the airway threshold applies to HU averaged in-plane over this width
+                                           // (noisy parenchyma of sharp kernels stays above it; 0 = off)
+  int airway_max_regions = 8;              // following stops at a slice with more airway regions than this
+  double airway_max_area_jump = 2.0;       // ... or with a total airway area above this times the largest so far
+                                           // (and above trachea_max_area_mm2)
   LungPostprocessOptions post{0.1, true, 5.0, 500.0};  // closing of 5 mm: hilar vessels open to the mediastinum are lung (as lungmask)
 };
 
@@ -77,11 +82,39 @@ at::Tensor extend_lungs_by_lesions(const at::Tensor& lungs, const at::Tensor& le
 // not a thin stack). With `warn_only` (a user's lung mask, which means what it says) the refusals are warnings too.
 void check_plausible_lungs(const Volume& ct, const at::Tensor& lungs, bool warn_only, std::vector<std::string>& warnings);
 
+// The hybrid lungs (`--lungs hybrid`, docs/quantify.md): the classical segmentation's boundary where the lung is
+// aerated, the network's where it is dense. Dense voxels (HU in [dense_min_hu, dense_max_hu]) that the network calls
+// lung and the classical segmentation does not are opened in-plane by rim_mm (the thin disagreement along the
+// pleura is not added) and join the classical lungs (grown from them, 2-D holes up to the classical max_hole_mm2
+// filled) when a 3-D region of them touches a
+// classical lung, has a mean of at most leak_max_mean_hu (liver and muscle are denser than a consolidated lung with
+// its partial-volume rim) and faces the classical lung with at least min_contact_share of its surface voxels (a
+// leak into the mediastinum, the liver or the chest wall touches the lung on one face only). A side the classical
+// segmentation lost (under side_min_share of the network's volume on that side: a fully consolidated lung) comes
+// from the network.
+struct HybridLungOptions {
+  double dense_min_hu = -250;       // = ClassicalLungOptions::air_threshold_hu: below, the classical lungs decide
+  double dense_max_hu = 150;        // denser voxels (bone, contrast-filled vessels) are never added
+  double rim_mm = 2.0;
+  double leak_max_mean_hu = 60;
+  double min_contact_share = 0.15;
+  double side_min_share = 0.25;
+};
+struct HybridLungStats {
+  int64_t added_voxels = 0, rejected_voxels = 0;
+  int added_regions = 0, rejected_regions = 0;
+  std::vector<int> sides_from_network;  // labels::kRightLung / kLeftLung taken whole from the network
+};
+// `classical` and `network`: uint8 lung labels on `ct`'s grid. Returns uint8 labels (1 right, 2 left).
+at::Tensor combine_lungs_hybrid(const Volume& ct, const at::Tensor& classical, const at::Tensor& network,
+                                const HybridLungOptions& options = {}, HybridLungStats* stats = nullptr);
+
 // ---- the cascade -------------------------------------------------------------------------------------
 
 struct CascadeOptions {
   std::string models_dir;          // folder with cascade.json ("" = default_models_dir())
-  std::string lungs = "cascade";   // "cascade" (stages 1-2), "classical", or "mask" (lung_mask below)
+  std::string lungs = "cascade";   // "cascade" (stages 1-2), "classical", "hybrid" (combine_lungs_hybrid of the
+                                   // two), or "mask" (lung_mask below)
   Volume lung_mask;                // lungs = "mask": a lung mask on the CT's grid, labels 1 right / 2 left, taken as
                                    // they are (a binary mask: adapt_lungs(mask, "binary") splits it first)
   bool lesions = true;             // run stage 3
@@ -101,6 +134,7 @@ struct StageRecord {
 
 struct CascadeResult {
   Volume lungs;                    // uint8 on the input grid: 1 right, 2 left
+  std::string lung_method;         // what found them: "cascade", "classical", "hybrid", "mask" (thin stacks: "classical")
   Volume lesions;                  // uint8 on the input grid: 1 ground-glass, 2 consolidation (undefined without stage 3)
   bool lesion_types_known = true;  // false: the lesion model has one lesion class
   std::string precision = "float32";  // what the networks ran in: "float32" or "bfloat16"

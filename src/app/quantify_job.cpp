@@ -214,7 +214,7 @@ CaseOutcome quantify_to_folder(const std::string& input, const std::string& fold
       warnings.push_back(std::string("no segmentation.dcm: ") + e.what());
     }
   }
-  meta.lung_method = co.lungs;
+  meta.lung_method = r.lung_method;
   for (const StageRecord& s : r.stages) {
     meta.timings.push_back({s.stage, s.seconds});
     if (!s.model_folder.empty())

@@ -91,8 +91,8 @@ Action register_quantify(CLI::App& app, const GlobalOptions& global) {
       });
   sub->add_option("--series", opt->series, "DICOM folder: the SeriesInstanceUID to use (default: largest CT series)");
   sub->add_option("--models", opt->models, "models folder with cascade.json (default: the shipped models)");
-  CLI::Option* lungs = sub->add_option("--lungs", opt->lungs, "how to find the lungs")
-                           ->check(CLI::IsMember({"cascade", "classical"}))
+  CLI::Option* lungs = sub->add_option("--lungs", opt->lungs, "how to find the lungs: cascade (the networks), classical (thresholds), hybrid (classical where aerated, network where dense; docs/quantify.md)")
+                           ->check(CLI::IsMember({"cascade", "classical", "hybrid"}))
                            ->capture_default_str();
   sub->add_option("--lung-mask", opt->lung_mask, "use this lung mask instead of stages 1-2 (on the CT's grid); "
                                                  "contradicts --lungs (refused)")

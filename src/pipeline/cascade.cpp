@@ -429,8 +429,8 @@ CascadeResult run_cascade(const Volume& ct, const CascadeOptions& o) {
     say(os.str());
     r.stages.push_back(rec);
   };
-  if (o.lungs != "cascade" && o.lungs != "classical" && o.lungs != "mask")
-    throw Error(ExitCode::Usage, "lungs must be cascade, classical or mask, not '" + o.lungs + "'");
+  if (o.lungs != "cascade" && o.lungs != "classical" && o.lungs != "hybrid" && o.lungs != "mask")
+    throw Error(ExitCode::Usage, "lungs must be cascade, classical, hybrid or mask, not '" + o.lungs + "'");
   if (o.mc_dropout < 0 || o.mc_dropout > 100) throw Error(ExitCode::Usage, "MC-dropout passes must be in 0..100");
   const Geometry& g = ct.geometry;
   check_field_of_view(g);  // before anything is allocated
@@ -441,7 +441,7 @@ CascadeResult run_cascade(const Volume& ct, const CascadeOptions& o) {
                          "the networks ran in float32");
   }
   r.precision = bfloat16 ? "bfloat16" : "float32";
-  const bool need_models = o.lungs == "cascade" || o.lesions;
+  const bool need_models = o.lungs == "cascade" || o.lungs == "hybrid" || o.lesions;
   CascadePlan plan;
   if (need_models) plan = read_plan(o.models_dir.empty() ? default_models_dir() : o.models_dir);
 
@@ -463,11 +463,12 @@ CascadeResult run_cascade(const Volume& ct, const CascadeOptions& o) {
     StageRecord rec;
     rec.stage = "lungs (user mask)";
     record(rec, t0);
+    r.lung_method = "mask";
   } else {
     check_plausible_ct(ct);
     const bool thin = thin_stack(g);
-    if (o.lungs == "classical" || (o.lungs == "cascade" && thin)) {
-      if (thin && o.lungs == "cascade")
+    if (o.lungs == "classical" || (o.lungs != "classical" && thin)) {
+      if (thin && o.lungs != "classical")
         r.warnings.push_back("thin stack (" + std::to_string(g.size[2]) + " slice(s)): the lungs come from the classical "
                              "segmentation (the lung models need volumes); figures cover these slices only");
       const auto t0 = Clock::now();
@@ -475,6 +476,7 @@ CascadeResult run_cascade(const Volume& ct, const CascadeOptions& o) {
       StageRecord rec;
       rec.stage = "lungs (classical)";
       record(rec, t0);
+      r.lung_method = "classical";
     } else {
       StageModel box_model = load_stage(plan, plan.box, "lung_box", "lung_box");
       auto t0 = Clock::now();
@@ -501,6 +503,39 @@ CascadeResult run_cascade(const Volume& ct, const CascadeOptions& o) {
       const at::Tensor outside = air_outside_the_body(hu_on_model_grid.voxels, outside_rule, false);
       paste(lungs, lungs_on_input_grid(prob, outside, region.geometry, plan.lungs.threshold), box);
       record(lung_model.record, t0);
+      r.lung_method = "cascade";
+      if (o.lungs == "hybrid") {
+        t0 = Clock::now();
+        std::vector<std::string> classical_warnings;
+        at::Tensor classical;
+        try {
+          classical = segment_lungs_classical(ct, {}, &classical_warnings).voxels;
+        } catch (const Error& e) {
+          if (e.code() != ExitCode::NoLungs) throw;
+          r.warnings.push_back(std::string("hybrid lungs: the classical segmentation found none (") + e.what() +
+                               "): the network's lungs are used");
+        }
+        if (classical.defined()) {
+          HybridLungStats st;
+          lungs = combine_lungs_hybrid(ct, classical, lungs, {}, &st);
+          r.lung_method = "hybrid";
+          for (int side : st.sides_from_network)
+            r.warnings.push_back(std::string("hybrid lungs: the classical segmentation lost the ") +
+                                 (side == labels::kRightLung ? "right" : "left") + " lung: it comes from the network");
+          if (st.rejected_voxels > 0) {
+            std::ostringstream w;
+            w.setf(std::ios::fixed);
+            w.precision(1);
+            w << "hybrid lungs: " << st.rejected_regions << " dense region(s) of " << st.rejected_voxels * g.voxel_volume_ml()
+              << " mL that the network called lung were left out (denser than lung, or touching the lung on one face "
+                 "only: mediastinum, liver, chest wall)";
+            r.warnings.push_back(w.str());
+          }
+        }
+        StageRecord rec;
+        rec.stage = "lungs (hybrid: classical where aerated, network where dense)";
+        record(rec, t0);
+      }
     }
   }
   const double lung_ml = lungs.ne(0).sum().item<double>() * g.voxel_volume_ml();

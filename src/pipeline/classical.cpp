@@ -73,6 +73,23 @@ at::Tensor split_touching(const at::Tensor& mask, const Geometry& g, double min_
   return split_lungs_left_right(Volume{mask.to(at::kByte), g}).voxels;
 }
 
+// In-plane half-width in voxels (z, y, x) of a box of about `mm` across (0 = no smoothing).
+std::array<int64_t, 3> smoothing_radius(double mm, const Geometry& g) {
+  std::array<int64_t, 3> r{0, 0, 0};
+  if (mm <= 0) return r;
+  r[1] = std::max<int64_t>(1, std::lround(0.5 * mm / g.spacing_mm[1]));
+  r[2] = std::max<int64_t>(1, std::lround(0.5 * mm / g.spacing_mm[0]));
+  return r;
+}
+
+// `hu` (float [z, y, x]) averaged over an in-plane box of about `mm` (the image's border replicated).
+at::Tensor smoothed_in_plane(const at::Tensor& hu, double mm, const Geometry& g) {
+  const std::array<int64_t, 3> r = smoothing_radius(mm, g);
+  if (r[1] == 0 && r[2] == 0) return hu;
+  const at::Tensor padded = at::replication_pad2d(hu.unsqueeze(1), {r[2], r[2], r[1], r[1]});
+  return at::avg_pool2d(padded, {2 * r[1] + 1, 2 * r[2] + 1}, {1, 1}).squeeze(1);
+}
+
 // Airways removed: the trachea found as a small air region near the midline in the upper slices, then followed
 // down through the carina and the main bronchi while each cross-section stays small. Axial volumes only.
 at::Tensor remove_airways(const at::Tensor& candidate, const at::Tensor& hu, const Geometry& g, const ClassicalLungOptions& o,
@@ -80,8 +97,11 @@ at::Tensor remove_airways(const at::Tensor& candidate, const at::Tensor& hu, con
   *removed_voxels = 0;
   if (axis_along(g, 2) != 2 || g.size[2] < 3) return candidate;
   // Airway lumens are air (below airway_threshold_hu); their walls and partial-volume bridges to a lung are not.
-  const image::Components sl =
-      image::connected_components(candidate.logical_and(hu.lt(o.airway_threshold_hu)), /*in_plane_only=*/true);
+  // Thresholded on an in-plane smoothed copy: on a sharp kernel (B70f-type) a third of the noisy parenchyma falls
+  // below the threshold and its specks, near a bronchus, would be followed as airway; averaged over about
+  // airway_smooth_mm they stay above it while a lumen (about -1000 HU) does not.
+  const at::Tensor lumen = candidate.logical_and(smoothed_in_plane(hu, o.airway_smooth_mm, g).lt(o.airway_threshold_hu));
+  const image::Components sl = image::connected_components(lumen, /*in_plane_only=*/true);
   if (sl.sizes.empty()) return candidate;
   const int64_t n = static_cast<int64_t>(sl.sizes.size());
   const double pixel_mm2 = g.spacing_mm[0] * g.spacing_mm[1];
@@ -135,26 +155,41 @@ at::Tensor remove_airways(const at::Tensor& candidate, const at::Tensor& hu, con
   // Follow down: a small region whose centre lies within trachea_follow_mm of an airway region of the slice above
   // stays airway (centres, not overlap: the airways run obliquely through thick slices). It stops where the
   // bronchi enter the lungs (their cross-section joins a lung's and is no longer small).
+  // The following also stops where the airway cross-section jumps (more regions than bronchi, or a total area
+  // above both trachea_max_area_mm2 and airway_max_area_jump times the largest so far): that is parenchyma, not a
+  // lumen, and that slice is not removed.
   const double follow_mm = o.trachea_follow_mm;
+  int64_t largest_area = 0;
+  for (int64_t l : current) largest_area += area[l];
   for (int64_t s = start + 1; s < nz && !current.empty(); ++s) {
     std::vector<int64_t> next;
+    int64_t total = 0;
     for (int64_t l : by_slice[slice_at(s)]) {
       if (area[l] > max_area_vox) continue;
       for (int64_t a : current) {
         const double dx = (cx[l] - cx[a]) * g.spacing_mm[0], dy = (cy[l] - cy[a]) * g.spacing_mm[1];
         if (dx * dx + dy * dy <= follow_mm * follow_mm) {
-          airway[l] = 1;
           next.push_back(l);
+          total += area[l];
           break;
         }
       }
     }
+    if (static_cast<int64_t>(next.size()) > o.airway_max_regions ||
+        static_cast<double>(total) > std::max(o.airway_max_area_jump * static_cast<double>(largest_area), max_area_vox))
+      break;
+    for (int64_t l : next) airway[l] = 1;
+    largest_area = std::max(largest_area, total);
     current = next;
   }
   at::Tensor is_airway = at::zeros({n + 1}, at::kBool);
   for (int64_t l = 1; l <= n; ++l)
     if (airway[l]) is_airway[l] = true;
-  const at::Tensor airway_mask = is_airway.index({sl.labels.to(at::kLong)});
+  // The lumen's rim that the smoothing took off (one kernel radius, in-plane) comes back where it is air.
+  const std::array<int64_t, 3> r = smoothing_radius(o.airway_smooth_mm, g);
+  const at::Tensor airway_mask = image::dilate(is_airway.index({sl.labels.to(at::kLong)}), {0, r[1], r[2]})
+                                     .logical_and(candidate)
+                                     .logical_and(hu.lt(o.airway_threshold_hu));
   *removed_voxels = airway_mask.sum().item<int64_t>();
   return candidate.logical_and(airway_mask.logical_not());
 }
@@ -263,6 +298,69 @@ Volume segment_lungs_classical(const Volume& ct, const ClassicalLungOptions& o, 
     }
   }
   return result;
+}
+
+at::Tensor combine_lungs_hybrid(const Volume& ct, const at::Tensor& classical, const at::Tensor& network,
+                                const HybridLungOptions& o, HybridLungStats* stats) {
+  HybridLungStats st;
+  const Geometry& g = ct.geometry;
+  const at::Tensor hu = ct.voxels.to(at::kFloat);
+  at::Tensor base = classical.to(at::kByte).clone();
+  // A side the classical segmentation lost (a wholly consolidated lung) comes from the network.
+  for (uint8_t side : {labels::kRightLung, labels::kLeftLung}) {
+    const double c = classical.eq(side).sum().item<double>(), n = network.eq(side).sum().item<double>();
+    if (n > 0 && c < o.side_min_share * n) {
+      base.masked_fill_(base.eq(side), 0);
+      base.masked_fill_(network.eq(side).logical_and(base.eq(0)), side);
+      st.sides_from_network.push_back(side);
+    }
+  }
+  const at::Tensor lung = base.ne(0);
+  at::Tensor dense = network.ne(0).logical_and(lung.logical_not()).logical_and(hu.ge(o.dense_min_hu)).logical_and(hu.le(o.dense_max_hu));
+  // Opened in-plane: the band of a few voxels where the two boundaries disagree along the pleura goes.
+  std::array<int64_t, 3> r = image::radius_voxels(o.rim_mm, g.spacing_mm);
+  r[0] = 0;
+  r[1] = std::max<int64_t>(r[1], 1);
+  r[2] = std::max<int64_t>(r[2], 1);
+  dense = image::dilate(image::erode(dense, r), r).logical_and(dense);
+  at::Tensor keep = at::zeros_like(dense);
+  if (dense.any().item<bool>()) {
+    const image::Components c = image::connected_components(dense);
+    const int64_t n = static_cast<int64_t>(c.sizes.size());
+    const at::Tensor lab = c.labels.to(at::kLong).flatten();
+    // Per region: HU sum, surface voxels (a face neighbour outside the region) and those facing the lung.
+    const at::Tensor surface = dense.logical_and(image::erode(dense, {1, 1, 1}).logical_not()).flatten();
+    const at::Tensor facing = surface.logical_and(image::dilate(lung, {1, 1, 1}).flatten());
+    at::Tensor hu_sum = at::zeros({n + 1}, at::kDouble), surf = at::zeros({n + 1}, at::kDouble),
+               touch = at::zeros({n + 1}, at::kDouble);
+    hu_sum.index_add_(0, lab, hu.flatten().to(at::kDouble));
+    surf.index_add_(0, lab, surface.to(at::kDouble));
+    touch.index_add_(0, lab, facing.to(at::kDouble));
+    at::Tensor take = at::zeros({n + 1}, at::kBool);
+    const double* hs = hu_sum.data_ptr<double>();
+    const double* ss = surf.data_ptr<double>();
+    const double* ts = touch.data_ptr<double>();
+    for (int64_t l = 1; l <= n; ++l) {
+      const int64_t size = c.sizes[l - 1];
+      const bool ok = ts[l] > 0 && hs[l] / size <= o.leak_max_mean_hu && ts[l] >= o.min_contact_share * ss[l];
+      take[l] = ok;
+      (ok ? st.added_voxels : st.rejected_voxels) += size;
+      ++(ok ? st.added_regions : st.rejected_regions);
+    }
+    keep = take.index({c.labels.to(at::kLong)});
+  }
+  if (stats) *stats = st;
+  if (!keep.any().item<bool>()) return base;
+  // The added regions take the side of the lung they touch (grown voxel by voxel); 2-D holes up to the classical
+  // limit filled again (air bronchograms inside a consolidation; a diaphragm dome stays out).
+  at::Tensor grown = image::grow_labels(base, lung.logical_or(keep));
+  const ClassicalLungOptions defaults;
+  const int64_t max_hole = static_cast<int64_t>(defaults.post.max_hole_mm2 / (g.spacing_mm[0] * g.spacing_mm[1]));
+  for (uint8_t side : {labels::kRightLung, labels::kLeftLung}) {
+    const at::Tensor filled = image::fill_holes(grown.eq(side), /*per_slice=*/true, max_hole);
+    grown.masked_fill_(filled.logical_and(grown.eq(0)), side);
+  }
+  return grown;
 }
 
 }  // namespace pulmo

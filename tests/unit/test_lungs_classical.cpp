@@ -3,6 +3,7 @@
 
 #include <ATen/ATen.h>
 
+#include "image/morphology.h"
 #include "pulmo/error.h"
 #include "pulmo/eval.h"
 #include "pulmo/io.h"
@@ -123,4 +124,106 @@ TEST(ExtendLungs, LesionRegionsTouchingALungJoinThatLungAndOthersDoNot) {
   EXPECT_EQ(out.slice(1, 5, 10).slice(2, 18, 21).ne(0).sum().item<int64_t>(), 0);  // the lone region stays out
   EXPECT_TRUE(at::equal(out.ne(0).logical_and(lungs.ne(0)), lungs.ne(0)));          // no lung voxel lost
   EXPECT_TRUE(at::equal(pulmo::extend_lungs_by_lesions(lungs, at::zeros_like(lesions)), lungs));
+}
+
+TEST(ClassicalLungs, AirwayFollowingDoesNotLeakIntoTheNoisyParenchymaOfASharpKernel) {
+  // Noise of 150 HU (a B70f-type kernel): a third of the parenchyma lies below the -900 HU airway threshold.
+  pulmo::synth::PhantomOptions o;
+  o.size = {160, 160, 48};
+  o.spacing_mm = {0.9, 0.9, 5.0};
+  o.involvement = 0;
+  o.noise_hu = 150;
+  o.seed = 3;
+  const pulmo::synth::Phantom p = pulmo::synth::make_phantom(o);
+  const at::Tensor lung = p.lungs.voxels.ne(0);
+  ASSERT_GT(p.ct.voxels.lt(-900).logical_and(lung).sum().item<double>(), 0.2 * lung.sum().item<double>());
+  const pulmo::Volume lungs = pulmo::segment_lungs_classical(p.ct);
+  for (int side : {1, 2}) {
+    const at::Tensor truth = p.lungs.voxels.eq(side);
+    // Recall: no part of a lung removed as "airway".
+    EXPECT_GT(lungs.voxels.eq(side).logical_and(truth).sum().item<double>() / truth.sum().item<double>(), 0.97)
+        << "label " << side;
+    // Dice: the noise also turns soft-tissue voxels next to the pleura into "air" (below -250 HU).
+    EXPECT_GT(dice(lungs.voxels.eq(side), truth), 0.85) << "label " << side;
+  }
+}
+
+namespace {
+
+// A "network" answer: the true lungs, one voxel wider in-plane on each side (its boundary is coarser).
+at::Tensor wider_lungs(const at::Tensor& truth) {
+  at::Tensor network = truth.clone();
+  for (uint8_t side : {uint8_t(1), uint8_t(2)}) {
+    const at::Tensor wider = pulmo::image::dilate(truth.eq(side), {0, 1, 1}).logical_and(network.eq(0));
+    network.masked_fill_(wider, side);
+  }
+  return network;
+}
+
+pulmo::synth::Phantom phantom(double involvement, double consolidation, uint64_t seed) {
+  pulmo::synth::PhantomOptions o;
+  o.size = {160, 160, 48};
+  o.spacing_mm = {0.9, 0.9, 5.0};
+  o.involvement = involvement;
+  o.consolidation_fraction = consolidation;
+  o.seed = seed;
+  return pulmo::synth::make_phantom(o);
+}
+
+}  // namespace
+
+TEST(HybridLungs, DenseLungFromTheNetworkJoinsTheClassicalLungs) {
+  const pulmo::synth::Phantom p = phantom(0.7, 0.6, 5);
+  const at::Tensor classical = pulmo::segment_lungs_classical(p.ct).voxels;
+  pulmo::HybridLungStats st;
+  const at::Tensor hybrid = pulmo::combine_lungs_hybrid(p.ct, classical, wider_lungs(p.lungs.voxels), {}, &st);
+  EXPECT_GT(st.added_voxels, 0);
+  // Every classical lung voxel stays; the consolidation comes back; the network's wider rim does not.
+  EXPECT_TRUE(at::equal(hybrid.ne(0).logical_and(classical.ne(0)), classical.ne(0)));
+  const at::Tensor consolidation = p.lesions.voxels.eq(2);
+  const double outside_classical = consolidation.logical_and(classical.eq(0)).sum().item<double>();
+  const double outside_hybrid = consolidation.logical_and(hybrid.eq(0)).sum().item<double>();
+  ASSERT_GT(outside_classical, 0.2 * consolidation.sum().item<double>());
+  EXPECT_LT(outside_hybrid, 0.05 * consolidation.sum().item<double>()) << outside_classical;
+  for (int side : {1, 2}) {
+    const at::Tensor truth = p.lungs.voxels.eq(side);
+    const double dh = dice(hybrid.eq(side), truth), dc = dice(classical.eq(side), truth);
+    EXPECT_GT(dh, 0.95) << "label " << side << " classical " << dc;
+    EXPECT_GT(dh, dc) << "label " << side;
+  }
+}
+
+TEST(HybridLungs, ALeakOfTheNetworkUnderTheLungIsLeftOut) {
+  const pulmo::synth::Phantom p = phantom(0.0, 0.3, 3);
+  const at::Tensor classical = pulmo::segment_lungs_classical(p.ct).voxels;
+  // The leak: the tissue under the right lung's lowest slice, 4 slices deep, in the right lung's footprint.
+  const at::Tensor right = p.lungs.voxels.eq(1);
+  const at::Tensor zs = at::nonzero(right.any(2).any(1)).squeeze(1);
+  const int64_t zlo = zs.min().item<int64_t>();
+  ASSERT_GE(zlo, 4);
+  at::Tensor leak = at::zeros_like(right);
+  leak.slice(0, zlo - 4, zlo).copy_(right.any(0).unsqueeze(0).expand({4, right.size(1), right.size(2)}));
+  leak.logical_and_(p.ct.voxels.ge(-250).logical_and(p.ct.voxels.le(150)));
+  ASSERT_GT(leak.sum().item<int64_t>(), 500);
+  at::Tensor network = wider_lungs(p.lungs.voxels);
+  network.masked_fill_(leak, 1);
+  pulmo::HybridLungStats st;
+  const at::Tensor hybrid = pulmo::combine_lungs_hybrid(p.ct, classical, network, {}, &st);
+  EXPECT_GE(st.rejected_voxels, leak.sum().item<int64_t>() / 2);
+  EXPECT_EQ(hybrid.ne(0).logical_and(leak).sum().item<int64_t>(), 0) << "of " << leak.sum().item<int64_t>();
+  EXPECT_GT(dice(hybrid.ne(0), p.lungs.voxels.ne(0)), 0.93);
+}
+
+TEST(HybridLungs, ALungTheClassicalSegmentationLostComesFromTheNetwork) {
+  at::Tensor network = at::zeros({6, 20, 40}, at::kByte);
+  network.slice(1, 2, 18).slice(2, 2, 12).fill_(1);
+  network.slice(1, 2, 18).slice(2, 26, 36).fill_(2);
+  const at::Tensor classical = network.eq(2).to(at::kByte).mul(2);  // the right lung wholly consolidated
+  pulmo::Volume ct = blank(40, 20, 6);
+  ct.voxels = at::where(network.eq(1), at::full({}, 20.0f), at::where(network.eq(2), at::full({}, -850.0f), at::full({}, 40.0f)));
+  pulmo::HybridLungStats st;
+  const at::Tensor hybrid = pulmo::combine_lungs_hybrid(ct, classical, network, {}, &st);
+  EXPECT_TRUE(at::equal(hybrid, network));
+  ASSERT_EQ(st.sides_from_network.size(), 1u);
+  EXPECT_EQ(st.sides_from_network[0], pulmo::labels::kRightLung);
 }
