@@ -9,11 +9,12 @@
 #
 #   scripts/cv-lesion-model.sh                   # all 5 folds (about 20-25 min per fold on one core)
 #   FOLDS="1 2" scripts/cv-lesion-model.sh       # some folds (resumable: finished folds are kept)
-#   RECIPE=models/recipes/lesions2d.yaml (default)   WORK=build/train-work/lesions (default)
+#   RECIPE=models/recipes/lesions.yaml (default)   WORK=build/train-work/lesion-data (default; shared with
+#   scripts/train-default-models.sh, which trains the shipped model on every slice)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-RECIPE=${RECIPE:-models/recipes/lesions2d.yaml}
-W=${WORK:-${PULMO_TRAIN_WORK:-build/train-work}/lesions}
+RECIPE=${RECIPE:-models/recipes/lesions.yaml}
+W=${WORK:-${PULMO_TRAIN_WORK:-build/train-work}/lesion-data}
 FOLDS=${FOLDS:-1 2 3 4 5}
 THREADS=${THREADS:-1}
 P="${PULMO:-./build/pulmo} --threads $THREADS"

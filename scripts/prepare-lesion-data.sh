@@ -24,8 +24,8 @@ pulmo_require_data prepare-lesion-data ct/covid-semiseg ct/lung-pet-ct-dx/A0001_
 D=$(pulmo_data_dir)
 P=${PULMO:-./build/pulmo}
 NEG_REPEAT=${NEG_REPEAT:-40}
-EXPERT_REPEAT=${EXPERT_REPEAT:-1}   # each expert slice drawn this many times as often as a pseudo slice
-INSERT_COUNT=${INSERT_COUNT:-0}     # synthetic insertions per real CT with lung labels (0: none)
+EXPERT_REPEAT=${EXPERT_REPEAT:-10}   # each expert slice drawn this many times as often as a pseudo slice
+INSERT_COUNT=${INSERT_COUNT:-0}     # synthetic insertions per real CT with lung labels (0: none; 8 was measured worse)
 INSERT_REPEAT=${INSERT_REPEAT:-20}
 mkdir -p "$W"
 W=$(readlink -f "$W")

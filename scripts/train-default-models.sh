@@ -105,6 +105,8 @@ $P dataset check "$W/manifest-lesions.csv" >/dev/null
 
 # --- training -----------------------------------------------------------------------------------------------------
 train() {  # model name
+  # The lesion model learns from real COVID-19 data in ../shared/data (read in place; scripts/prepare-lesion-data.sh).
+  if [ "$1" = lesions ]; then scripts/prepare-lesion-data.sh "$W/lesion-data"; fi
   cp "models/recipes/$1.yaml" "$W/$1.yaml"
   $P train --config "$W/$1.yaml" --output "$W/$1" --resume 2>&1 | tee "$W/$1.log" | grep -E --line-buffered 'fold|step [0-9]+/[0-9]+ .*(ETA|100.0%)'
 }
