@@ -17,7 +17,6 @@
 #include "support/test_support.h"
 
 namespace fs = std::filesystem;
-using pulmo::test::data_path;
 using pulmo::test::expect_refused_command;
 using pulmo::test::run_pulmo;
 using pulmo::test::shared_data_path;
@@ -172,8 +171,9 @@ TEST(CliAnonymize, RealSeriesFollowTheProfileTableTagByTagWithConsistentUids) {
 }
 
 TEST(CliAnonymize, TheDeidentifiedSeriesQuantifiesToTheSameNumbers) {
+  PULMO_REQUIRE_SHARED_DATA("ct/lidc-lungmask");
   TempDir tmp;
-  const std::string in = data_path("ct/lidc-lungmask");
+  const std::string in = shared_data_path("ct/lidc-lungmask");
   ASSERT_EQ(run_pulmo("anonymize " + q(in) + " " + q(tmp.file("anon"))).exit_code, 0);
   const std::string opts = " --lungs classical --no-lesions --no-html";
   const auto a = run_pulmo("quantify " + q(in) + " --out " + q(tmp.file("q1")) + opts);
