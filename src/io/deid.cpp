@@ -40,6 +40,14 @@ namespace fs = std::filesystem;
 
 namespace pulmo {
 
+std::string io::dicom_text(const gdcm::DataElement& de) {
+  const gdcm::ByteValue* bv = de.GetByteValue();
+  if (!bv || !bv->GetPointer()) return "";
+  std::string s(bv->GetPointer(), bv->GetLength());
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\0')) s.pop_back();
+  return s;
+}
+
 namespace {
 
 // PS3.15 Table E.1-1 (2025 edition): the rows for attributes found in composite image, segmentation, structured
@@ -408,13 +416,6 @@ char deid_action(const DeidRule& rule, const DeidOptions& o) {
 namespace {
 
 // ---- small value helpers ----------------------------------------------------------------------------------------
-std::string value_of(const gdcm::DataElement& de) {
-  const gdcm::ByteValue* bv = de.GetByteValue();
-  if (!bv || !bv->GetPointer()) return "";
-  std::string s(bv->GetPointer(), bv->GetLength());
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\0')) s.pop_back();
-  return s;
-}
 
 void set_value(gdcm::DataSet& ds, const gdcm::Tag& tag, const gdcm::VR& vr, std::string v) {
   if (v.size() % 2) v += (vr == gdcm::VR::UI ? '\0' : ' ');
@@ -586,7 +587,7 @@ class Deidentifier {
           if (vr == gdcm::VR::SQ) {
             ds.Remove(t);
           } else {
-            std::vector<std::string> v = split_values(value_of(de));
+            std::vector<std::string> v = split_values(io::dicom_text(de));
             for (std::string& u : v) u = map_uid(u);
             set_value(ds, t, gdcm::VR::UI, join_values(v));
           }
@@ -603,13 +604,13 @@ class Deidentifier {
  private:
   // Attributes not in the table: by VR, as note 4 of E.1.1 suggests for dates and times.
   char vr_default(const gdcm::VR& vr, const gdcm::DataElement& de) {
-    if (vr == gdcm::VR::PN) return value_of(de).empty() ? 'K' : 'Z';  // every other person's name
+    if (vr == gdcm::VR::PN) return io::dicom_text(de).empty() ? 'K' : 'Z';  // every other person's name
     if (vr == gdcm::VR::DA || vr == gdcm::VR::DT)
       return o_.retain_long_full_dates ? 'K' : o_.retain_long_modified_dates ? 'S' : 'Z';
     if (vr == gdcm::VR::TM) return o_.retain_long_full_dates || o_.retain_long_modified_dates ? 'K' : 'Z';
     if (vr == gdcm::VR::UI) {  // registered UIDs (SOP classes, transfer syntaxes, ...) stay; instance UIDs change
       if (o_.retain_uids) return 'K';
-      for (const std::string& u : split_values(value_of(de)))
+      for (const std::string& u : split_values(io::dicom_text(de)))
         if (!u.empty() && !registered_uid(u)) return 'U';
       return 'K';
     }
@@ -620,7 +621,7 @@ class Deidentifier {
     if (vr == gdcm::VR::SQ) {
       ds.Remove(t);  // a dummy sequence would carry no meaning: removed (docs/integration.md)
     } else if (vr == gdcm::VR::UI) {
-      set_value(ds, t, vr, map_uid(value_of(ds.GetDataElement(t))));
+      set_value(ds, t, vr, map_uid(io::dicom_text(ds.GetDataElement(t))));
     } else if (vr == gdcm::VR::DA) {
       set_value(ds, t, vr, "19000101");
     } else if (vr == gdcm::VR::DT) {
@@ -638,7 +639,7 @@ class Deidentifier {
 
   void shift(gdcm::DataSet& ds, const gdcm::Tag& t, const gdcm::VR& vr, const gdcm::DataElement& de) {
     if (vr != gdcm::VR::DA && vr != gdcm::VR::DT) return;  // times of day are kept; only dates move
-    std::vector<std::string> v = split_values(value_of(de));
+    std::vector<std::string> v = split_values(io::dicom_text(de));
     for (std::string& d : v)
       if (!d.empty()) d = shift_date(d, shift_);
     set_value(ds, t, vr, join_values(v));
@@ -868,7 +869,7 @@ DeidResult anonymize_dicom(const std::string& input, const std::string& output_f
       gdcm::File& file = reader.GetFile();
       gdcm::DataSet& ds = file.GetDataSet();
       std::string media;
-      if (file.GetHeader().FindDataElement(kMediaClass)) media = value_of(file.GetHeader().GetDataElement(kMediaClass));
+      if (file.GetHeader().FindDataElement(kMediaClass)) media = io::dicom_text(file.GetHeader().GetDataElement(kMediaClass));
       if (media == "1.2.840.10008.1.3.10") {  // DICOMDIR: an index full of names, not an instance
         skipped.push_back(f + " (DICOMDIR)");
         continue;
@@ -877,7 +878,7 @@ DeidResult anonymize_dicom(const std::string& input, const std::string& output_f
         skipped.push_back(f + " (DICOM without a composite instance)");
         continue;
       }
-      const std::string patient = ds.FindDataElement(kPatientId) ? value_of(ds.GetDataElement(kPatientId)) : "";
+      const std::string patient = ds.FindDataElement(kPatientId) ? io::dicom_text(ds.GetDataElement(kPatientId)) : "";
       if (n == 0) {
         first_patient = patient, first_patient_file = f;
       } else if (patient != first_patient) {
@@ -885,9 +886,9 @@ DeidResult anonymize_dicom(const std::string& input, const std::string& output_f
                                             first_patient_file + "', '" + patient + "' in '" + f +
                                             "'); de-identify one patient per run (the map may be shared)");
       }
-      std::string sop_class = ds.FindDataElement(kSopClass) ? value_of(ds.GetDataElement(kSopClass)) : "";
+      std::string sop_class = ds.FindDataElement(kSopClass) ? io::dicom_text(ds.GetDataElement(kSopClass)) : "";
       if (sop_class.empty()) sop_class = media;
-      const std::string burned = ds.FindDataElement(kBurnedIn) ? value_of(ds.GetDataElement(kBurnedIn)) : "";
+      const std::string burned = ds.FindDataElement(kBurnedIn) ? io::dicom_text(ds.GetDataElement(kBurnedIn)) : "";
       const bool ct_like = std::any_of(std::begin(kSopCtLike), std::end(kSopCtLike),
                                        [&](const char* s) { return sop_class == s; });
       if (burned == "YES") burned_yes.push_back(f);
@@ -921,14 +922,14 @@ DeidResult anonymize_dicom(const std::string& input, const std::string& output_f
       ds.Replace(code_seq);
       set_value(ds, gdcm::Tag(0x0028, 0x0303), gdcm::VR::CS,
                 options.retain_long_full_dates ? "UNMODIFIED" : options.retain_long_modified_dates ? "MODIFIED" : "REMOVED");
-      if (!ds.FindDataElement(kSopInstance) || value_of(ds.GetDataElement(kSopInstance)).empty())
+      if (!ds.FindDataElement(kSopInstance) || io::dicom_text(ds.GetDataElement(kSopInstance)).empty())
         set_value(ds, kSopInstance, gdcm::VR::UI, new_uid());  // GDCM writes no file without one
 
       // File meta information: only what describes this file and pulmo (PS3.15 E.1.1 item 7); a blank preamble.
       gdcm::FileMetaInformation& h = file.GetHeader();
       for (uint16_t e : {0x0003, 0x0012, 0x0013, 0x0016, 0x0017, 0x0018, 0x0026, 0x0027, 0x0028, 0x0100, 0x0102})
         h.Remove(gdcm::Tag(0x0002, e));
-      if (!ds.FindDataElement(kSopClass) || value_of(ds.GetDataElement(kSopClass)).empty()) {
+      if (!ds.FindDataElement(kSopClass) || io::dicom_text(ds.GetDataElement(kSopClass)).empty()) {
         if (!media.empty()) set_value(ds, kSopClass, gdcm::VR::UI, media);
       }
       h.GetPreamble().Remove();

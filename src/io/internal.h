@@ -8,7 +8,15 @@
 
 #include "pulmo/io.h"
 
+namespace gdcm {
+class DataElement;
+}
+
 namespace pulmo::io {
+
+// An element's value as text: its bytes without the trailing padding DICOM adds (space, or NUL for UIDs); "" when it
+// has no value (absent, empty, or a sequence).
+std::string dicom_text(const gdcm::DataElement& element);
 
 std::string lower(std::string s);
 bool ends_with(const std::string& s, const std::string& suffix);

@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "io/internal.h"
 #include "pulmo/deid.h"
 #include "pulmo/fileutil.h"
 #include "support/synthetic_dicom.h"
@@ -24,13 +25,6 @@ using pulmo::test::TempDir;
 
 namespace {
 
-std::string value_of(const gdcm::DataElement& de) {
-  const gdcm::ByteValue* bv = de.GetByteValue();
-  if (!bv || !bv->GetPointer()) return "";
-  std::string s(bv->GetPointer(), bv->GetLength());
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\0')) s.pop_back();
-  return s;
-}
 
 std::string q(const std::string& s) { return "'" + s + "'"; }
 
@@ -69,7 +63,7 @@ void expect_basic_profile(const gdcm::File& fin, const gdcm::DataSet& out, const
     const gdcm::Tag t = de.GetTag();
     const std::string where = what + " " + t.PrintAsPipeSeparatedString();
     const bool present = out.FindDataElement(t);
-    const std::string before = value_of(de), after = present ? value_of(out.GetDataElement(t)) : "<absent>";
+    const std::string before = pulmo::io::dicom_text(de), after = present ? pulmo::io::dicom_text(out.GetDataElement(t)) : "<absent>";
     ++checked;
     if (t.IsPrivate() || t.IsGroupLength()) {
       EXPECT_FALSE(present) << where;
@@ -115,7 +109,7 @@ void expect_basic_profile(const gdcm::File& fin, const gdcm::DataSet& out, const
     }
   }
   EXPECT_GT(checked, 15) << what;  // the LIDC slices hold 21 attributes
-  EXPECT_EQ(value_of(out.GetDataElement(gdcm::Tag(0x0012, 0x0062))), "YES") << what;
+  EXPECT_EQ(pulmo::io::dicom_text(out.GetDataElement(gdcm::Tag(0x0012, 0x0062))), "YES") << what;
 }
 
 nlohmann::json report(const std::string& folder) {
@@ -151,9 +145,9 @@ TEST(CliAnonymize, RealSeriesFollowTheProfileTableTagByTagWithConsistentUids) {
       ASSERT_TRUE(a.Read() && b.Read()) << outputs[i];
       const gdcm::DataSet& out = b.GetFile().GetDataSet();
       expect_basic_profile(a.GetFile(), out, map, rel + " " + fs::path(inputs[i]).filename().string());
-      studies.insert(value_of(out.GetDataElement(gdcm::Tag(0x0020, 0x000d))));
-      series.insert(value_of(out.GetDataElement(gdcm::Tag(0x0020, 0x000e))));
-      frames.insert(value_of(out.GetDataElement(gdcm::Tag(0x0020, 0x0052))));
+      studies.insert(pulmo::io::dicom_text(out.GetDataElement(gdcm::Tag(0x0020, 0x000d))));
+      series.insert(pulmo::io::dicom_text(out.GetDataElement(gdcm::Tag(0x0020, 0x000e))));
+      frames.insert(pulmo::io::dicom_text(out.GetDataElement(gdcm::Tag(0x0020, 0x0052))));
     }
     EXPECT_EQ(studies.size(), 1u) << rel;
     EXPECT_EQ(series.size(), 1u) << rel;
@@ -164,7 +158,7 @@ TEST(CliAnonymize, RealSeriesFollowTheProfileTableTagByTagWithConsistentUids) {
     gdcm::Reader c;
     c.SetFileName((tmp.file("out2") + "/" + fs::path(outputs[0]).filename().string()).c_str());
     ASSERT_TRUE(c.Read());
-    EXPECT_EQ(value_of(c.GetFile().GetDataSet().GetDataElement(gdcm::Tag(0x0020, 0x000e))), *series.begin());
+    EXPECT_EQ(pulmo::io::dicom_text(c.GetFile().GetDataSet().GetDataElement(gdcm::Tag(0x0020, 0x000e))), *series.begin());
     ++tested;
   }
   if (tested == 0) GTEST_SKIP() << "no real series in ../shared/data (ct/totalsegmentator/example_ct_dicom, ...)";

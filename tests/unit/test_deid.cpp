@@ -16,6 +16,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "io/internal.h"
 #include "pulmo/deid.h"
 #include "pulmo/error.h"
 #include "pulmo/fileutil.h"
@@ -29,13 +30,6 @@ using pulmo::test::TempDir;
 
 namespace {
 
-std::string value_of(const gdcm::DataElement& de) {
-  const gdcm::ByteValue* bv = de.GetByteValue();
-  if (!bv || !bv->GetPointer()) return "";
-  std::string s(bv->GetPointer(), bv->GetLength());
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\0')) s.pop_back();
-  return s;
-}
 
 void put(gdcm::DataSet& ds, const gdcm::Tag& t, const gdcm::VR& vr, std::string v) {
   if (v.size() % 2) v += vr == gdcm::VR::UI ? '\0' : ' ';
@@ -123,7 +117,7 @@ Planted plant_series(const std::string& folder, const std::string& patient_id = 
         de.SetVR(vr);
         de.SetByteValue(reinterpret_cast<const char*>(&v), 2);
         ds.Replace(de);
-        p.values[key(r.group, r.element)] = "\x04";  // as value_of() reads it back (trailing NUL trimmed)
+        p.values[key(r.group, r.element)] = "\x04";  // as pulmo::io::dicom_text() reads it back (trailing NUL trimmed)
         continue;
       }
       const std::string v = planted(vr, r, static_cast<int>(i));
@@ -174,7 +168,7 @@ Output read_output(const std::string& folder) {
 }
 
 std::string get(const gdcm::DataSet& ds, uint16_t g, uint16_t e) {
-  return ds.FindDataElement(gdcm::Tag(g, e)) ? value_of(ds.GetDataElement(gdcm::Tag(g, e))) : "<absent>";
+  return ds.FindDataElement(gdcm::Tag(g, e)) ? pulmo::io::dicom_text(ds.GetDataElement(gdcm::Tag(g, e))) : "<absent>";
 }
 
 std::map<std::string, std::string> read_map(const std::string& path) {
@@ -322,7 +316,7 @@ TEST(Deid, TheBasicProfileProtectsEveryPlantedAttributeAndKeepsTheStudyConsisten
     gdcm::Reader reader;
     reader.SetFileName(f.c_str());
     ASSERT_TRUE(reader.Read());
-    EXPECT_EQ(value_of(reader.GetFile().GetHeader().GetDataElement(gdcm::Tag(0x0002, 0x0003))),
+    EXPECT_EQ(pulmo::io::dicom_text(reader.GetFile().GetHeader().GetDataElement(gdcm::Tag(0x0002, 0x0003))),
               get(reader.GetFile().GetDataSet(), 0x0008, 0x0018));
     EXPECT_EQ(fs::path(f).filename().string().rfind("IM", 0), 0u);
   }
