@@ -14,6 +14,8 @@ PACKAGES=(
   libcli11-dev nlohmann-json3-dev libpng-dev zlib1g-dev
   libyaml-cpp-dev                    # YAML training configs (pulmo train)
   libssl-dev                         # SHA-256 of model weights in reports (OpenSSL libcrypto)
+  libcurl4-openssl-dev               # HTTP(S) client for DICOMweb (pulmo quantify dicomweb+http://...)
+  orthanc orthanc-dicomweb           # the PACS the DICOMweb integration tests start on loopback (docs/integration.md)
 )
 
 SUDO=""

@@ -26,6 +26,8 @@ enum class ExitCode : int {
   NoLungs      = 11,  // no lungs found: not a chest CT, an empty or all-air volume, lungs outside the field of view
   BatchFailures = 12, // a batch ran to its end, but some cases failed (each listed in its summary CSV)
   NotAChestXray = 13, // not a frontal chest radiograph: a lateral view, a DICOM of another modality, an image of one value
+  Remote       = 14,  // a network or remote-server failure: cannot connect, TLS refused, timeout, an HTTP error status,
+                      // an answer that breaks the protocol (DICOMweb)
 };
 
 const char* exit_code_name(ExitCode code);

@@ -18,6 +18,7 @@ const char* exit_code_name(ExitCode code) {
     case ExitCode::NoLungs:      return "no lungs found";
     case ExitCode::BatchFailures: return "some batch cases failed";
     case ExitCode::NotAChestXray: return "not a frontal chest X-ray";
+    case ExitCode::Remote:       return "network or remote server failure";
   }
   return "unknown";
 }

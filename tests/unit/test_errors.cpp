@@ -10,6 +10,6 @@ TEST(Error, WithContextPrefixesTheMessageAndKeepsTheCode) {
 }
 
 TEST(Error, EveryExitCodeHasAName) {
-  for (int c = 0; c <= 13; ++c)
+  for (int c = 0; c <= 14; ++c)
     EXPECT_STRNE(pulmo::exit_code_name(static_cast<pulmo::ExitCode>(c)), "unknown") << "code " << c;
 }
