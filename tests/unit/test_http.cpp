@@ -12,6 +12,7 @@
 #include <string>
 #include <thread>
 
+#include "pulmo/dicomweb.h"
 #include "pulmo/error.h"
 #include "pulmo/http.h"
 #include "support/test_support.h"
@@ -343,3 +344,141 @@ TEST(HttpUrls, RedactAndEncode) {
   EXPECT_EQ(http::url_encode("a b/c&d=e"), "a%20b%2Fc%26d%3De");
 }
 
+// ---- DICOMweb over the same server: multipart splitting and the protocol failures --------------------------------
+namespace {
+
+namespace dicomweb = pulmo::dicomweb;
+
+std::string fake_dicom(size_t payload, char fill) { return std::string(128, '\0') + "DICM" + std::string(payload, fill); }
+
+std::string multipart(const std::string& boundary, const std::vector<std::string>& parts, bool closed = true) {
+  std::string body;
+  for (const std::string& p : parts)
+    body += "--" + boundary + "\r\nContent-Type: application/dicom\r\nMIME-Version: 1.0\r\n\r\n" + p + "\r\n";
+  if (closed) body += "--" + boundary + "--\r\n";
+  return body;
+}
+
+dicomweb::Server server_at(const OneShotServer& s) {
+  dicomweb::Server d = dicomweb::server_from_input("dicomweb+" + s.url("/dicom-web/"));
+  d.connect_timeout_s = 5;
+  return d;
+}
+
+std::string slurp(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+}  // namespace
+
+TEST(DicomWeb, WadoRsPartsAreStreamedToOneFileEachByteForByte) {
+  pulmo::test::TempDir t;
+  // Parts larger than libcurl's chunks, one holding the boundary's first bytes ("\r\n--b") inside its data.
+  const std::string b = "e1563d5b-c3f3";
+  std::string tricky = fake_dicom(70000, 'a');
+  tricky.replace(5000, 8, "\r\n--e156");
+  const std::vector<std::string> parts = {fake_dicom(300000, 'x'), tricky, fake_dicom(10, 'z')};
+  OneShotServer s;
+  s.serve(reply(200, "OK", "multipart/related; type=\"application/dicom\"; boundary=" + b, multipart(b, parts)));
+  int last = 0;
+  const auto files = dicomweb::fetch_series(server_at(s), "1.2.3", "1.2.3.4", t.file("series"), [&](int n) { last = n; });
+  ASSERT_EQ(files.size(), 3u);
+  for (size_t k = 0; k < 3; ++k) EXPECT_TRUE(slurp(files[k]) == parts[k]) << "part " << k;
+  EXPECT_EQ(last, 3);
+  const std::string got = s.request();
+  EXPECT_EQ(got.rfind("GET /dicom-web/studies/1.2.3/series/1.2.3.4 HTTP/1.1\r\n", 0), 0u) << got;
+  EXPECT_NE(got.find("Accept: multipart/related; type=\"application/dicom\"; transfer-syntax=*\r\n"), std::string::npos);
+}
+
+TEST(DicomWeb, ProtocolBreachesAreRemoteFailures) {
+  pulmo::test::TempDir t;
+  const std::string b = "bnd";
+  const std::string type = "multipart/related; type=\"application/dicom\"; boundary=" + b;
+  struct Case {
+    std::string name, type, body, message;
+  };
+  const std::vector<Case> cases = {
+      {"a part that is not DICOM", type, multipart(b, {fake_dicom(10, 'a'), "<html>oops</html>"}), "is not a DICOM file"},
+      {"cut before the closing boundary", type, multipart(b, {fake_dicom(1000, 'a'), fake_dicom(1000, 'b')}, false).substr(0, 1500),
+       "ended early"},
+      {"not multipart", "application/json", "{\"error\": 1}", "not a multipart answer"},
+      {"a part of another type", type,
+       "--" + b + "\r\nContent-Type: application/pdf\r\n\r\n%PDF\r\n--" + b + "--\r\n", "not application/dicom"},
+  };
+  for (const Case& c : cases) {
+    OneShotServer s;
+    s.serve(reply(200, "OK", c.type, c.body));
+    const Error e = error_of([&] { dicomweb::fetch_series(server_at(s), "1.2.3", "1.2.3.4", t.file(c.name)); });
+    EXPECT_EQ(e.code(), ExitCode::Remote) << c.name << ": " << e.what();
+    EXPECT_NE(std::string(e.what()).find(c.message), std::string::npos) << c.name << ": " << e.what();
+  }
+  {  // the server's own error, with its message
+    OneShotServer s;
+    s.serve(reply(503, "Service Unavailable", "text/plain", "database locked"));
+    const Error e = error_of([&] { dicomweb::fetch_series(server_at(s), "1.2.3", "1.2.3.4", t.file("503")); });
+    EXPECT_EQ(e.code(), ExitCode::Remote);
+    EXPECT_NE(std::string(e.what()).find("HTTP 503 Service Unavailable: database locked"), std::string::npos) << e.what();
+  }
+  {  // QIDO-RS: an empty answer is an unknown series; an answer that is not JSON breaks the protocol
+    OneShotServer s;
+    s.serve(reply(200, "OK", "application/dicom+json", "[]"));
+    EXPECT_EQ(error_of([&] { dicomweb::find_series(server_at(s), "1.2.3", "1.2.3.4"); }).code(), ExitCode::NotFound);
+    OneShotServer s2;
+    s2.serve(reply(200, "OK", "text/html", "<html>login</html>"));
+    EXPECT_EQ(error_of([&] { dicomweb::find_series(server_at(s2), "1.2.3", "1.2.3.4"); }).code(), ExitCode::Remote);
+  }
+}
+
+TEST(DicomWeb, QidoRsFindsTheSeriesAndStowRsChecksTheAnswer) {
+  OneShotServer s;
+  s.serve(reply(200, "OK", "application/dicom+json",
+                R"([{"0020000E": {"vr": "UI", "Value": ["1.2.3.4"]}, "00080060": {"vr": "CS", "Value": ["CT"]},
+                    "0008103E": {"vr": "LO", "Value": ["Thorax"]}, "00201209": {"vr": "IS", "Value": [30]}}])"));
+  const dicomweb::SeriesInfo i = dicomweb::find_series(server_at(s), "1.2.3", "1.2.3.4");
+  EXPECT_EQ(i.modality, "CT");
+  EXPECT_EQ(i.description, "Thorax");
+  EXPECT_EQ(i.instances, 30);
+  EXPECT_EQ(s.request().rfind("GET /dicom-web/studies/1.2.3/series?SeriesInstanceUID=1.2.3.4&", 0), 0u);
+
+  pulmo::test::TempDir t;
+  write_file(t.file("seg.dcm"), fake_dicom(100, 's'));
+  OneShotServer ok;
+  ok.serve(reply(200, "OK", "application/dicom+json",
+                 R"({"00081199": {"vr": "SQ", "Value": [{"00081155": {"vr": "UI", "Value": ["9.8.7"]}}]}})"));
+  EXPECT_EQ(dicomweb::store_instances(server_at(ok), {t.file("seg.dcm")}).stored, 1);
+  const std::string sent = ok.request();
+  EXPECT_EQ(sent.rfind("POST /dicom-web/studies HTTP/1.1\r\n", 0), 0u);
+  const std::string boundary = dicomweb::multipart_boundary(sent.substr(sent.find("Content-Type: ") + 14));
+  EXPECT_FALSE(boundary.empty());
+  EXPECT_NE(sent.find("--" + boundary + "\r\nContent-Type: application/dicom\r\n\r\n" + fake_dicom(100, 's') + "\r\n--" +
+                      boundary + "--\r\n"),
+            std::string::npos);
+
+  OneShotServer refused;
+  refused.serve(reply(200, "OK", "application/dicom+json",
+                      R"({"00081198": {"vr": "SQ", "Value": [{"00081155": {"vr": "UI", "Value": ["9.8.7"]},
+                          "00081197": {"vr": "US", "Value": [272]}}]}})"));
+  const Error e = error_of([&] { dicomweb::store_instances(server_at(refused), {t.file("seg.dcm")}); });
+  EXPECT_EQ(e.code(), ExitCode::Remote);
+  EXPECT_NE(std::string(e.what()).find("9.8.7 (reason 272)"), std::string::npos) << e.what();
+}
+
+TEST(DicomWeb, AddressesAndBoundaries) {
+  EXPECT_TRUE(dicomweb::is_dicomweb_input("dicomweb+http://h:1/x"));
+  EXPECT_TRUE(dicomweb::is_dicomweb_input("DICOMweb+https://h/x"));
+  EXPECT_FALSE(dicomweb::is_dicomweb_input("http://h/x"));
+  EXPECT_FALSE(dicomweb::is_dicomweb_input("/data/dicomweb+http"));
+  EXPECT_EQ(dicomweb::server_from_input("dicomweb+http://127.0.0.1:8042/dicom-web//").base_url,
+            "http://127.0.0.1:8042/dicom-web");
+  const Error e = error_of([] { dicomweb::server_from_input("dicomweb+https://u:secret@h/dicom-web"); });
+  EXPECT_EQ(e.code(), ExitCode::Usage);
+  EXPECT_EQ(std::string(e.what()).find("secret"), std::string::npos) << e.what();
+  EXPECT_EQ(error_of([] { dicomweb::server_from_input("dicomweb+http:///x"); }).code(), ExitCode::Usage);
+  EXPECT_EQ(dicomweb::multipart_boundary("multipart/related; type=\"application/dicom\"; boundary=abc-1"), "abc-1");
+  EXPECT_EQ(dicomweb::multipart_boundary("multipart/related;boundary=\"a b;c\";type=x"), "a b;c");
+  EXPECT_EQ(dicomweb::multipart_boundary("multipart/related; xboundary=1"), "");
+  EXPECT_EQ(dicomweb::multipart_boundary("application/dicom"), "");
+}
