@@ -50,7 +50,7 @@ endforeach()
 set(owners
   error:core fileutil:core runtime:core version:core
   geometry:image volume:image stats:image
-  io:io deid:io http:io dicomweb:io
+  io:io deid:io http:io dicomweb:io dicom_sr:io
   dataset:data labels:data loader:data transforms:data
   synth:synth
   eval:eval eval_set:eval eval_stats:eval

@@ -26,7 +26,16 @@
 namespace pulmo {
 
 struct QuantifyJobOptions {
-  std::string series;                  // DICOM folder: SeriesInstanceUID ("" = the largest CT series)
+  std::string series;                  // DICOM folder: SeriesInstanceUID ("" = the largest CT series); DICOMweb: required
+  // A DICOMweb input ("dicomweb+http://HOST:PORT/ROOT" or dicomweb+https://): the series `series` of study `study`
+  // is found (QIDO-RS), fetched (WADO-RS) into a temporary folder beside `folder` and read as a DICOM folder; the
+  // folder is removed at the end, whatever the outcome.
+  std::string study;                   // DICOMweb: StudyInstanceUID (required)
+  std::string credentials_file;        // DICOMweb: credentials file ("" = PULMO_DICOMWEB_CREDENTIALS / _TOKEN / _USER
+                                       // and _PASSWORD from the environment, else none; pulmo/http.h)
+  std::string ca_file;                 // DICOMweb over HTTPS: CA bundle to verify the server with ("" = the system's)
+  bool store = false;                  // DICOMweb: store segmentation.dcm and measurements.dcm (a TID 1500 SR of
+                                       // the numbers) back on the server (STOW-RS) once the report folder is written
   std::string models;                  // models folder with cascade.json ("" = default_models_dir())
   std::string lungs = "cascade";       // "cascade" or "classical"
   std::string lung_mask;               // a user's lung mask file (replaces stages 1-2)
@@ -39,7 +48,8 @@ struct QuantifyJobOptions {
                                        // from the image's lung and soft-tissue peaks; docs/datasets.md); "" = HU input
   std::string format = "nii.gz";       // mask files: nii.gz, nii, nrrd, mha, or "input"
   bool html = true;
-  bool dicom_seg = true;               // a DICOM input: also segmentation.dcm (DICOM-SEG referring to its images)
+  bool dicom_seg = true;               // a DICOM input: also segmentation.dcm (DICOM-SEG referring to its images) and
+                                       // measurements.dcm (DICOM SR, TID 1500: the numbers, referring to the SEG)
   bool overwrite = false;              // replace an existing output folder
   std::string case_id;                 // "" = from the input's name
   std::function<void(const std::string&)> progress;  // progress lines
@@ -53,9 +63,11 @@ struct CaseOutcome {
   double seconds = 0;
   std::vector<std::string> summary_lines;  // the headline numbers, for a terminal
   std::vector<std::string> warnings;       // also in report.json / report.csv
+  std::vector<std::string> stored;         // DICOMweb --store: the files stored on the server
 };
 
-// Runs the cascade and the quantification of one CT and writes `folder`. Throws pulmo::Error.
+// Runs the cascade and the quantification of one CT and writes `folder`. Throws pulmo::Error. With `options.store`, a
+// failure to store (Error Remote) comes after the report folder was written: the message says so.
 CaseOutcome quantify_to_folder(const std::string& input, const std::string& folder, const QuantifyJobOptions& options);
 
 struct BatchOptions {

@@ -99,6 +99,14 @@ void write_report_html(const std::string& path, const Volume& ct, const Volume& 
 DicomSegWritten write_report_dicom_seg(const std::string& path, const Volume& lungs, const Volume& lesions,
                                        bool lesion_types_known, const std::vector<std::string>& source_files);
 
+// The numbers of a quantification as a DICOM SR TID 1500 measurement report about the segments of the DICOM-SEG
+// `seg_path` that write_report_dicom_seg wrote (`segments`: its DicomSegWritten::segments): per lung segment its
+// volume (mL), mean attenuation (HU) and - when lesions were computed - lesion volume, involved percentage and CT
+// severity score (the last three in pulmo's coding scheme 99PULMO: DICOM has no code for them); per lesion segment its
+// volume (both lungs). Atomic. Throws Error (pulmo/dicom_sr.h).
+void write_report_dicom_sr(const std::string& path, const std::string& seg_path, const std::vector<std::string>& segments,
+                           const Quantification& q);
+
 enum class Plane { Axial, Coronal, Sagittal };
 const char* plane_name(Plane plane);  // "axial", "coronal", "sagittal"
 

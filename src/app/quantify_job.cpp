@@ -11,12 +11,15 @@
 #include <cmath>
 #include <filesystem>
 #include <iomanip>
+#include <memory>
+#include <optional>
 #include <sstream>
 
 #include "app/names.h"
 #include "app/output_folder.h"
 #include "pulmo/dataset.h"
 #include "core/tempfile.h"
+#include "pulmo/dicomweb.h"
 #include "pulmo/error.h"
 #include "pulmo/fileutil.h"
 #include "pulmo/io.h"
@@ -75,6 +78,7 @@ class TemporaryFolder {
     forget_temporary_folder(path_.string());
   }
   std::string file(const std::string& name) const { return (path_ / name).string(); }
+  std::string path() const { return path_.string(); }
 
   // Folders of this scheme left by a run that was killed (SIGKILL, power loss): their process no longer exists.
   static void remove_stale(const fs::path& parent, const std::string& prefix) {
@@ -119,6 +123,30 @@ std::string fixed(double v, int digits) {
   return os.str();
 }
 
+// A DICOMweb input, checked before any work: the server, the UIDs, the credentials (Usage, NotFound, BadConfig).
+dicomweb::Server dicomweb_server(const std::string& input, const QuantifyJobOptions& o, std::vector<std::string>& warnings) {
+  dicomweb::Server s = dicomweb::server_from_input(input);
+  if (o.study.empty() || o.series.empty())
+    throw Error(ExitCode::Usage, "a DICOMweb input needs --study and --series (the Study and Series Instance UIDs)");
+  s.credentials = http::load_credentials(o.credentials_file, "PULMO_DICOMWEB", &warnings);
+  s.ca_file = o.ca_file;
+  if (!s.credentials.empty() && s.base_url.compare(0, 7, "http://") == 0) {
+    const std::string host = s.base_url.substr(7, s.base_url.find_first_of(":/", 7) - 7);
+    if (host != "127.0.0.1" && host != "localhost" && host != "[::1]")
+      warnings.push_back("credentials sent to " + host + " without encryption (http://): use https://");
+  }
+  if (!o.ca_file.empty() && s.base_url.compare(0, 8, "https://") != 0)
+    throw Error(ExitCode::Usage, "--ca-file is for an https:// server");
+  return s;
+}
+
+// "out/case1/" -> "out/case1.SUFFIX": a sibling name for a temporary folder of `folder`'s run.
+std::string sibling_of(const std::string& folder, const std::string& suffix) {
+  fs::path p = fs::path(folder).lexically_normal();
+  if (p.filename().empty()) p = p.parent_path();
+  return p.string() + suffix;
+}
+
 }  // namespace
 
 CaseOutcome quantify_to_folder(const std::string& input, const std::string& folder, const QuantifyJobOptions& o) {
@@ -129,20 +157,49 @@ CaseOutcome quantify_to_folder(const std::string& input, const std::string& fold
   CaseOutcome out;
   out.input = input;
   out.folder = folder;
-  out.case_id = o.case_id.empty() ? case_id_of(input) : o.case_id;
-  check_output_folder(folder, o.overwrite, {input, o.lung_mask});  // before any work; nothing is changed
+  std::vector<std::string> warnings;
+  const bool remote = dicomweb::is_dicomweb_input(input);
+  std::optional<dicomweb::Server> pacs;
+  if (remote) {
+    pacs = dicomweb_server(input, o, warnings);
+    if (o.store && !o.dicom_seg) throw Error(ExitCode::Usage, "--store stores segmentation.dcm: it contradicts --no-dicom-seg");
+  } else if (o.store || !o.study.empty()) {
+    throw Error(ExitCode::Usage, std::string(o.store ? "--store" : "--study") + " is for a DICOMweb input (dicomweb+http://...)");
+  }
+  out.case_id = o.case_id.empty() ? (remote ? o.series : case_id_of(input)) : o.case_id;
+  check_output_folder(folder, o.overwrite, {remote ? std::string() : input, o.lung_mask});  // before any work
   const InputWindow input_window = parse_input_window(o.input_window);  // Usage error before any work
 
   ReportMeta meta;
   meta.case_id = out.case_id;
-  meta.input_path = input;
-  std::vector<std::string> warnings;
-  // Read.
+  meta.input_path = remote ? http::redact_url(input) + "/studies/" + o.study + "/series/" + o.series : input;
+  // Read (a DICOMweb series: found, then fetched into a temporary folder beside the output, removed at the end).
   auto stage_t0 = Clock::now();
+  std::unique_ptr<TemporaryFolder> download;
+  std::string read_path = input;
+  if (pacs) {
+    const dicomweb::SeriesInfo info = dicomweb::find_series(*pacs, o.study, o.series);
+    if (!info.modality.empty() && info.modality != "CT")
+      throw Error(ExitCode::NoData, "series " + o.series + " on " + pacs->base_url + " is " + info.modality +
+                                        (info.description.empty() ? "" : " ('" + info.description + "')") +
+                                        ", not CT: pulmo quantifies chest CT");
+    say("fetching series " + o.series + " from " + pacs->base_url +
+        (info.instances > 0 ? " (" + std::to_string(info.instances) + " instances)" : ""));
+    download = std::make_unique<TemporaryFolder>(sibling_of(folder, ".dicomweb"));
+    const std::vector<std::string> files = dicomweb::fetch_series(*pacs, o.study, o.series, download->path());
+    uintmax_t bytes = 0;
+    for (const std::string& f : files) {
+      std::error_code ec;
+      bytes += fs::file_size(f, ec);
+    }
+    say("fetched " + std::to_string(files.size()) + " instances, " + fixed(bytes / 1048576.0, 1) + " MiB, in " +
+        fixed(std::chrono::duration<double>(Clock::now() - stage_t0).count(), 1) + " s");
+    read_path = download->path();
+  }
   ReadOptions ro;
   ro.series_uid = o.series;
   SourceInfo src;
-  Volume ct = read_volume(input, ro, &src);
+  Volume ct = read_volume(read_path, ro, &src);
   for (const auto& w : src.warnings) warnings.push_back(w);
   if (input_window.mode != InputWindow::Mode::None) {
     const GreyToHu mapping = grey_to_hu_for(input_window, ct.voxels, "--input-window");
@@ -157,7 +214,7 @@ CaseOutcome quantify_to_folder(const std::string& input, const std::string& fold
   meta.input_format = format_name(src.format);
   meta.input_geometry = ct.geometry;
   meta.timings.push_back({"read", std::chrono::duration<double>(Clock::now() - stage_t0).count()});
-  say("read " + input + ": " + ct.geometry.describe());
+  say("read " + meta.input_path + ": " + ct.geometry.describe());
   if (ct.geometry.spacing_mm[2] > 5.0 + 1e-6 && ct.is_3d())
     warnings.push_back("thick slices (" + fixed(ct.geometry.spacing_mm[2], 1) + " mm): volumes of small lesions are uncertain");
 
@@ -208,6 +265,8 @@ CaseOutcome quantify_to_folder(const std::string& input, const std::string& fold
       const DicomSegWritten seg =
           write_report_dicom_seg(tmp.file("segmentation.dcm"), r.lungs, r.lesions, r.lesion_types_known, files);
       for (const std::string& w : seg.warnings) warnings.push_back("segmentation.dcm: " + w);
+      // the numbers as a TID 1500 measurement report about the SEG's segments
+      write_report_dicom_sr(tmp.file("measurements.dcm"), tmp.file("segmentation.dcm"), seg.segments, q);
     } catch (const Error& e) {
       // a series pulmo read but whose images do not map one to one onto slices: the masks are still written
       if (e.code() != ExitCode::Mismatch) throw;
@@ -232,6 +291,25 @@ CaseOutcome quantify_to_folder(const std::string& input, const std::string& fold
   write_report_csv(tmp.file("report.csv"), q, meta);
   if (o.html) write_report_html(tmp.file("report.html"), ct, r.lungs, r.lesions, q, meta);
   tmp.commit(o.overwrite);
+  if (pacs && o.store) {
+    std::vector<std::string> results;
+    for (const char* name : {"segmentation.dcm", "measurements.dcm"}) {
+      const std::string file = (fs::path(folder) / name).string();
+      std::error_code ec;
+      if (fs::is_regular_file(file, ec)) results.push_back(file);
+    }
+    if (results.empty())
+      throw Error(ExitCode::Mismatch, "the report folder '" + folder + "' was written, but it holds no segmentation.dcm to "
+                                      "store (see its warnings)");
+    try {
+      dicomweb::store_instances(*pacs, results);
+    } catch (const Error& e) {
+      throw e.with_context("the report folder '" + folder + "' was written, but storing its DICOM results on " +
+                           pacs->base_url + " failed");
+    }
+    out.stored = results;
+    say("stored " + std::to_string(results.size()) + " DICOM result(s) on " + pacs->base_url);
+  }
   out.csv_header = report_csv_header();
   out.csv_row = report_csv_row(q, meta);
   out.seconds = std::chrono::duration<double>(Clock::now() - t0).count();

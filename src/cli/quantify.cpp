@@ -20,6 +20,8 @@ struct QuantifyCliOptions {
   std::string input, out, shard, series, models, lungs = "cascade", lung_mask, lung_mask_convention = "pulmo";
   std::string format = "nii.gz";
   std::string input_window;
+  std::string study, credentials, ca_file;
+  bool store = false;
   bool batch = false, no_lesions = false, tta = false, overwrite = false, no_html = false, bf16 = false,
        no_dicom_seg = false;
   int mc_dropout = 0;
@@ -28,6 +30,10 @@ struct QuantifyCliOptions {
 QuantifyJobOptions job_options(const QuantifyCliOptions& c, const GlobalOptions& global) {
   QuantifyJobOptions o;
   o.series = c.series;
+  o.study = c.study;
+  o.credentials_file = c.credentials;
+  o.ca_file = c.ca_file;
+  o.store = c.store;
   o.models = c.models;
   o.lungs = c.lungs;
   o.lung_mask = c.lung_mask;
@@ -50,11 +56,14 @@ int run_quantify_one(const QuantifyCliOptions& c, const GlobalOptions& global) {
   const CaseOutcome r = quantify_to_folder(c.input, c.out, job_options(c, global));
   for (const std::string& w : r.warnings) warn(w);
   for (const std::string& line : r.summary_lines) std::cout << line << "\n";
+  for (const std::string& file : r.stored) std::cout << "stored: " << file << "\n";
   std::cout << "report: " << (fs::path(c.out) / (c.no_html ? "report.json" : "report.html")).string() << "\n";
   return 0;
 }
 
 int run_quantify_batch(const QuantifyCliOptions& c, const GlobalOptions& global) {
+  if (!c.study.empty() || c.store || !c.credentials.empty() || !c.ca_file.empty())
+    throw Error(ExitCode::Usage, "--study, --store, --credentials and --ca-file are for one DICOMweb series, not --batch");
   BatchOptions b;
   if (!c.shard.empty()) {
     char slash = 0;
@@ -74,8 +83,9 @@ Action register_quantify(CLI::App& app, const GlobalOptions& global) {
   auto opt = std::make_shared<QuantifyCliOptions>();
   CLI::App* sub = app.add_subcommand(
       "quantify", "Segment lungs and lesions of a chest CT and report volumes, involvement and CT severity score");
-  sub->add_option("input", opt->input, "CT: NIfTI/NRRD/MetaImage file, DICOM file or folder (or, with --batch, a folder of "
-                                       "CTs or a manifest CSV)")
+  sub->add_option("input", opt->input, "CT: NIfTI/NRRD/MetaImage file, DICOM file or folder, a DICOMweb server "
+                                       "dicomweb+http(s)://HOST:PORT/ROOT with --study and --series (or, with --batch, a "
+                                       "folder of CTs or a manifest CSV)")
       ->required();
   sub->add_option("--out", opt->out, "output folder (created; must not exist unless --overwrite)")->required();
   sub->add_flag("--batch", opt->batch, "INPUT is a folder of CTs or a manifest (case_id,image columns): one report "
@@ -89,7 +99,17 @@ Action register_quantify(CLI::App& app, const GlobalOptions& global) {
           return "must be I/N with 1 <= I <= N";
         return "";
       });
-  sub->add_option("--series", opt->series, "DICOM folder: the SeriesInstanceUID to use (default: largest CT series)");
+  sub->add_option("--series", opt->series, "DICOM folder: the SeriesInstanceUID to use (default: largest CT series); "
+                                           "DICOMweb: the series to fetch (required)");
+  sub->add_option("--study", opt->study, "DICOMweb: the StudyInstanceUID of --series (required)");
+  sub->add_flag("--store", opt->store, "DICOMweb: store segmentation.dcm and measurements.dcm (DICOM SR) back on the "
+                                       "server (STOW-RS) once the report folder is written");
+  sub->add_option("--credentials", opt->credentials, "DICOMweb: a file of user=, password= or token= lines (default: "
+                                                     "$PULMO_DICOMWEB_CREDENTIALS, $PULMO_DICOMWEB_TOKEN, or "
+                                                     "$PULMO_DICOMWEB_USER and $PULMO_DICOMWEB_PASSWORD); never the "
+                                                     "secret itself on the command line");
+  sub->add_option("--ca-file", opt->ca_file, "DICOMweb over https: the CA bundle (PEM) to verify the server with "
+                                             "(default: the system's)");
   sub->add_option("--models", opt->models, "models folder with cascade.json (default: the shipped models)");
   CLI::Option* lungs = sub->add_option("--lungs", opt->lungs, "how to find the lungs: cascade (the networks), classical (thresholds), hybrid (classical where aerated, network where dense; docs/quantify.md)")
                            ->check(CLI::IsMember({"cascade", "classical", "hybrid"}))
@@ -119,7 +139,8 @@ Action register_quantify(CLI::App& app, const GlobalOptions& global) {
                                                "an input, a folder holding one, a file or another folder), or redo finished cases (batch)");
   sub->add_flag("--no-html", opt->no_html, "skip report.html");
   sub->add_flag("--no-dicom-seg", opt->no_dicom_seg,
-                "DICOM input: skip segmentation.dcm (a DICOM-SEG of the lungs and lesions, referring to the CT's images)");
+                "DICOM input: skip segmentation.dcm (a DICOM-SEG of the lungs and lesions, referring to the CT's images) "
+                "and measurements.dcm (a DICOM SR of the numbers, TID 1500)");
   return [opt, &global]() { return opt->batch ? run_quantify_batch(*opt, global) : run_quantify_one(*opt, global); };
 }
 

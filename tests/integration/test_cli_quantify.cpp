@@ -9,6 +9,8 @@
 #include <sstream>
 
 #include "pulmo/dataset.h"
+#include "pulmo/dicom_sr.h"
+#include "pulmo/fileutil.h"
 #include "pulmo/eval.h"
 #include "pulmo/io.h"
 #include "pulmo/nn.h"
@@ -153,11 +155,27 @@ TEST(CliQuantify, ADicomInputAlsoGetsADicomSegOfItsMasksUnlessAskedNot) {
   EXPECT_TRUE(segments[0].mask.voxels.equal(lungs.voxels.eq(1).to(at::kByte)));
   EXPECT_TRUE(segments[1].mask.voxels.equal(lungs.voxels.eq(2).to(at::kByte)));
   for (const std::string& uid : segments[0].source_instances) EXPECT_FALSE(uid.empty());  // both slices hold lung
+  // The numbers as a TID 1500 measurement report about the two segments: report.json's volumes and mean HU.
+  const auto report = nlohmann::json::parse(pulmo::read_text_file(tmp.file("out/report.json")));
+  const auto groups = pulmo::read_measurement_report_sr(tmp.file("out/measurements.dcm"));
+  ASSERT_EQ(groups.size(), 2u);
+  for (int k = 0; k < 2; ++k) {
+    const auto& region = report["regions"][k == 0 ? "right" : "left"];
+    EXPECT_EQ(groups[k].tracking_id, k == 0 ? "Right lung" : "Left lung");
+    EXPECT_EQ(groups[k].segment_number, k + 1);
+    ASSERT_EQ(groups[k].measurements.size(), 2u);  // no lesions: volume and mean attenuation only
+    EXPECT_EQ(groups[k].measurements[0].concept, "Volume");
+    EXPECT_EQ(groups[k].measurements[0].unit, "ml");
+    EXPECT_NEAR(groups[k].measurements[0].value, region["lung_ml"].get<double>(), 1e-5 * region["lung_ml"].get<double>());
+    EXPECT_EQ(groups[k].measurements[1].unit, "[hnsf'U]");
+    EXPECT_NEAR(groups[k].measurements[1].value, region["densitometry"]["mean_hu"].get<double>(), 0.01);
+  }
   r = run_pulmo("quantify '" + series + "' --out '" + tmp.file("out2") +
                 "' --lungs classical --no-lesions --no-html --no-dicom-seg");
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_TRUE(fs::exists(tmp.file("out2/lungs.nii.gz")));
   EXPECT_FALSE(fs::exists(tmp.file("out2/segmentation.dcm")));
+  EXPECT_FALSE(fs::exists(tmp.file("out2/measurements.dcm")));
 }
 
 TEST(CliQuantify, AThinStackGivesASensibleResultNotAnError) {

@@ -1,0 +1,388 @@
+// pulmo quantify over DICOMweb against a real Orthanc with its DICOMweb plugin (Debian orthanc, orthanc-dicomweb),
+// started here on a free loopback port with a temporary storage folder and configuration, stopped and removed
+// whatever the outcome. A real CT series is uploaded (Orthanc's own REST API), quantified from the server with
+// --store, and the DICOM-SEG Orthanc then holds (fetched through Orthanc's REST API, not pulmo's client) is compared
+// voxel for voxel with the local run's label map and segmentation.dcm. Then what a hostile user meets: the server
+// down, an unknown series, a series that is not CT, refused credentials, credentials in the address.
+#include <ATen/ATen.h>
+#include <gdcmReader.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <thread>
+
+#include "pulmo/dicom_sr.h"
+#include "pulmo/error.h"
+#include "pulmo/fileutil.h"
+#include "pulmo/http.h"
+#include "pulmo/io.h"
+#include "support/synthetic_dicom.h"
+#include "support/test_support.h"
+
+namespace fs = std::filesystem;
+using pulmo::test::expect_refused_command;
+using pulmo::test::run_pulmo;
+using pulmo::test::shared_data_path;
+using pulmo::test::TempDir;
+namespace http = pulmo::http;
+
+namespace {
+
+constexpr const char* kSeries = "ct/lung-pet-ct-dx/A0002_series3";  // 30 slices of a real chest CT
+constexpr const char* kUser = "pulmo-test";
+constexpr const char* kPassword = "pw-4711";
+
+std::string q(const std::string& s) { return "'" + s + "'"; }
+
+std::string find_first(const std::vector<std::string>& candidates) {
+  for (const std::string& c : candidates)
+    if (fs::exists(c)) return c;
+  return "";
+}
+
+int free_loopback_port() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+  socklen_t n = sizeof a;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &n);
+  ::close(fd);
+  return ntohs(a.sin_port);
+}
+
+// Orthanc with the DICOMweb plugin on 127.0.0.1:port(), basic authentication (kUser / kPassword), storage in a
+// temporary folder. The destructor stops it (SIGTERM, then SIGKILL after 20 s) and removes the folder.
+class OrthancServer {
+ public:
+  OrthancServer() {
+    const std::string binary = find_first({"/usr/sbin/Orthanc", "/usr/bin/Orthanc", "/usr/local/bin/Orthanc"});
+    const std::string plugin = find_first({"/usr/share/orthanc/plugins/libOrthancDicomWeb.so",
+                                           "/usr/lib/orthanc/libOrthancDicomWeb.so"});
+    if (binary.empty() || plugin.empty()) {
+      missing_ = "Orthanc or its DICOMweb plugin is not installed (Debian packages orthanc, orthanc-dicomweb: "
+                 "scripts/install-deps.sh)";
+      return;
+    }
+    port_ = free_loopback_port();
+    nlohmann::json config = {
+        {"Name", "pulmo-test"},
+        {"StorageDirectory", (dir_.path() / "db").string()},
+        {"IndexDirectory", (dir_.path() / "db").string()},
+        {"HttpPort", port_},
+        {"DicomServerEnabled", false},
+        {"RemoteAccessAllowed", false},
+        {"AuthenticationEnabled", true},
+        {"RegisteredUsers", {{kUser, kPassword}}},
+        {"HttpCompressionEnabled", false},
+        {"Plugins", {plugin}},
+        {"DicomWeb", {{"Enable", true}, {"Root", "/dicom-web/"}, {"StudiesMetadata", "Full"}}},
+    };
+    std::ofstream(dir_.file("orthanc.json")) << config.dump(2);
+    const std::string log = dir_.file("orthanc.log");
+    pid_ = ::fork();
+    if (pid_ == 0) {
+      ::setpgid(0, 0);
+      if (!std::freopen(log.c_str(), "w", stdout) || !std::freopen(log.c_str(), "a", stderr)) ::_exit(126);
+      ::execl(binary.c_str(), binary.c_str(), dir_.file("orthanc.json").c_str(), static_cast<char*>(nullptr));
+      ::_exit(127);
+    }
+    // Ready when /system answers (Orthanc creates its database first).
+    const auto t0 = std::chrono::steady_clock::now();
+    while (std::chrono::steady_clock::now() - t0 < std::chrono::seconds(60)) {
+      int status = 0;
+      if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+        pid_ = -1;
+        break;
+      }
+      try {
+        if (http::perform(request("/system")).status == 200) return;
+      } catch (const pulmo::Error&) {
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    }
+    std::ifstream in(log);
+    std::stringstream text;
+    text << in.rdbuf();
+    failed_ = "Orthanc did not start on port " + std::to_string(port_) + "; its log:\n" + text.str();
+  }
+  ~OrthancServer() { stop(); }
+  void stop() {
+    if (pid_ <= 0) return;
+    ::kill(pid_, SIGTERM);
+    const auto t0 = std::chrono::steady_clock::now();
+    int status = 0;
+    while (::waitpid(pid_, &status, WNOHANG) == 0) {
+      if (std::chrono::steady_clock::now() - t0 > std::chrono::seconds(20)) {
+        ::kill(pid_, SIGKILL);
+        ::waitpid(pid_, &status, 0);
+        break;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    pid_ = -1;
+  }
+  const std::string& missing() const { return missing_; }
+  const std::string& failed() const { return failed_; }
+  int port() const { return port_; }
+  std::string dicomweb() const { return "dicomweb+http://127.0.0.1:" + std::to_string(port_) + "/dicom-web"; }
+  http::Request request(const std::string& path) const {
+    http::Request r;
+    r.url = "http://127.0.0.1:" + std::to_string(port_) + path;
+    r.credentials.user = kUser;
+    r.credentials.password = kPassword;
+    r.connect_timeout_s = 5;
+    return r;
+  }
+  // Orthanc's REST API (not DICOMweb, not pulmo's client code paths beyond HTTP).
+  nlohmann::json get_json(const std::string& path) const {
+    const http::Request r = request(path);
+    const http::Response a = http::perform(r);
+    http::check_status(a, r, "Orthanc REST");
+    return nlohmann::json::parse(a.body);
+  }
+  void upload(const std::string& file) const {
+    http::Request r = request("/instances");
+    r.method = "POST";
+    r.body_file = file;
+    r.headers = {"Content-Type: application/dicom"};
+    http::check_status(http::perform(r), r, "uploading " + file);
+  }
+  // The instances Orthanc holds whose Modality is `modality`, as files in `folder`.
+  std::vector<std::string> download_modality(const std::string& modality, const std::string& folder) const {
+    http::Request r = request("/tools/find");
+    r.method = "POST";
+    r.body = nlohmann::json{{"Level", "Instance"}, {"Query", {{"Modality", modality}}}}.dump();
+    const http::Response a = http::perform(r);
+    http::check_status(a, r, "finding instances");
+    std::vector<std::string> files;
+    for (const auto& id : nlohmann::json::parse(a.body)) {
+      const std::string file = (fs::path(folder) / (id.get<std::string>() + ".dcm")).string();
+      const http::Response f = http::perform_to_file(request("/instances/" + id.get<std::string>() + "/file"), file);
+      EXPECT_EQ(f.status, 200);
+      files.push_back(file);
+    }
+    return files;
+  }
+
+ private:
+  TempDir dir_;
+  int port_ = 0;
+  pid_t pid_ = -1;
+  std::string missing_, failed_;
+};
+
+#define PULMO_REQUIRE_ORTHANC(server)                                  \
+  if (!(server).missing().empty()) GTEST_SKIP() << (server).missing(); \
+  ASSERT_TRUE((server).failed().empty()) << (server).failed()
+
+// A credentials file for the test server (mode 600).
+std::string credentials_file(const TempDir& t) {
+  const std::string path = t.file("pacs.cred");
+  std::ofstream(path) << "# test Orthanc\nuser=" << kUser << "\npassword=" << kPassword << "\n";
+  ::chmod(path.c_str(), 0600);
+  return path;
+}
+
+// A lung mask the test makes itself on the CT's grid (air below -400 HU in the central half of each axial slice,
+// right lung = the half at lower x): quantify then runs in seconds, and the round trip is what is tested.
+void write_test_lung_mask(const std::string& ct_folder, const std::string& path) {
+  const pulmo::Volume ct = pulmo::read_volume(ct_folder);
+  const int64_t nz = ct.geometry.size[2], ny = ct.geometry.size[1], nx = ct.geometry.size[0];
+  at::Tensor m = at::zeros({nz, ny, nx}, at::kByte);
+  at::Tensor air = ct.voxels.lt(-400).to(at::kByte);
+  using at::indexing::Slice;
+  m.index_put_({Slice(), Slice(ny / 4, 3 * ny / 4), Slice(nx / 4, nx / 2)},
+               air.index({Slice(), Slice(ny / 4, 3 * ny / 4), Slice(nx / 4, nx / 2)}));
+  m.index_put_({Slice(), Slice(ny / 4, 3 * ny / 4), Slice(nx / 2, 3 * nx / 4)},
+               air.index({Slice(), Slice(ny / 4, 3 * ny / 4), Slice(nx / 2, 3 * nx / 4)}) * 2);
+  pulmo::write_volume(ct.with_voxels(m), path);
+}
+
+std::string sop_instance_of(const std::string& file) {
+  gdcm::Reader r;
+  r.SetFileName(file.c_str());
+  if (!r.Read()) return "";
+  const gdcm::DataElement& e = r.GetFile().GetDataSet().GetDataElement(gdcm::Tag(0x0008, 0x0018));
+  if (e.IsEmpty() || !e.GetByteValue()) return "";
+  std::string v(e.GetByteValue()->GetPointer(), e.GetByteValue()->GetLength());
+  while (!v.empty() && (v.back() == '\0' || v.back() == ' ')) v.pop_back();
+  return v;
+}
+
+struct Uids {
+  std::string study, series;
+};
+Uids uids_of(const std::string& folder) {
+  const auto series = pulmo::list_dicom_series(folder);
+  EXPECT_EQ(series.size(), 1u);
+  return {series.at(0).study_uid, series.at(0).series_uid};
+}
+
+// report.json without what names the input, the time or the run: the numbers and the method.
+nlohmann::json numbers_of(const std::string& report_json) {
+  nlohmann::json j = nlohmann::json::parse(pulmo::read_text_file(report_json));
+  for (const char* key : {"case_id", "created_utc", "input", "timings", "warnings"}) j.erase(key);
+  return j;
+}
+
+}  // namespace
+
+TEST(CliDicomweb, QuantifiesASeriesFromOrthancStoresItsSegmentationAndOrthancHoldsTheSameVoxels) {
+  PULMO_REQUIRE_SHARED_DATA(kSeries);
+  OrthancServer pacs;
+  PULMO_REQUIRE_ORTHANC(pacs);
+  const std::string folder = shared_data_path(kSeries);
+  TempDir t;
+  int uploaded = 0;
+  for (const auto& e : fs::directory_iterator(folder))
+    if (e.path().extension() == ".dcm") pacs.upload(e.path().string()), ++uploaded;
+  ASSERT_EQ(uploaded, 30);
+  const Uids id = uids_of(folder);
+  write_test_lung_mask(folder, t.file("mask.nii.gz"));
+  const std::string common = " --lung-mask " + q(t.file("mask.nii.gz")) + " --no-lesions --no-html";
+
+  // The same series quantified from the folder and from Orthanc, the second stored back (STOW-RS).
+  const auto local = run_pulmo("quantify " + q(folder) + " --out " + q(t.file("local")) + common);
+  ASSERT_EQ(local.exit_code, 0) << local.err;
+  const auto remote = run_pulmo("quantify " + q(pacs.dicomweb()) + " --study " + id.study + " --series " + id.series +
+                                " --credentials " + q(credentials_file(t)) + " --out " + q(t.file("remote")) + " --store" + common);
+  ASSERT_EQ(remote.exit_code, 0) << remote.err;
+  EXPECT_NE(remote.err.find("fetched 30 instances"), std::string::npos) << remote.err;
+  EXPECT_NE(remote.out.find("stored: " + t.file("remote/segmentation.dcm")), std::string::npos) << remote.out;
+  EXPECT_NE(remote.out.find("stored: " + t.file("remote/measurements.dcm")), std::string::npos) << remote.out;
+  EXPECT_EQ(remote.err.find(kPassword), std::string::npos) << remote.err;
+  // The fetched copy of the series is gone: only the report folders remain beside them.
+  std::vector<std::string> left;
+  for (const auto& e : fs::directory_iterator(t.path())) left.push_back(e.path().filename().string());
+  std::sort(left.begin(), left.end());
+  EXPECT_EQ(left, (std::vector<std::string>{"local", "mask.nii.gz", "pacs.cred", "remote"}));
+
+  // The numbers are the local ones; the report names the server, the study and the series.
+  EXPECT_EQ(numbers_of(t.file("remote/report.json")), numbers_of(t.file("local/report.json")));
+  const auto report = nlohmann::json::parse(pulmo::read_text_file(t.file("remote/report.json")));
+  EXPECT_NE(report.dump().find("/studies/" + id.study + "/series/" + id.series), std::string::npos);
+  EXPECT_EQ(report["case_id"], id.series);
+
+  // Orthanc now holds one SEG instance: fetched through its REST API, it is voxel for voxel the local result.
+  fs::create_directories(t.file("from-orthanc"));
+  const std::vector<std::string> segs = pacs.download_modality("SEG", t.file("from-orthanc"));
+  ASSERT_EQ(segs.size(), 1u);
+  const pulmo::Volume ct = pulmo::read_volume(folder);
+  const pulmo::Volume lungs = pulmo::read_volume(t.file("local/lungs.nii.gz"));
+  const auto stored = pulmo::read_dicom_seg(segs[0], ct.geometry);
+  const auto written = pulmo::read_dicom_seg(t.file("local/segmentation.dcm"), ct.geometry);
+  ASSERT_EQ(stored.size(), 2u);
+  ASSERT_EQ(written.size(), 2u);
+  for (size_t k = 0; k < 2; ++k) {
+    const int label = k == 0 ? 1 : 2;
+    EXPECT_EQ(stored[k].label, k == 0 ? "Right lung" : "Left lung");
+    const at::Tensor expected = lungs.voxels.eq(label).to(at::kByte);
+    EXPECT_GT(expected.sum().item<int64_t>(), 1000) << stored[k].label;
+    EXPECT_TRUE(stored[k].mask.voxels.equal(expected)) << stored[k].label << ": "
+        << stored[k].mask.voxels.ne(expected).sum().item<int64_t>() << " voxels differ";
+    EXPECT_TRUE(stored[k].mask.voxels.equal(written[k].mask.voxels)) << stored[k].label;
+    EXPECT_EQ(stored[k].source_instances, written[k].source_instances) << stored[k].label;
+  }
+  // The SEG stored is the remote run's segmentation.dcm, byte for byte.
+  EXPECT_EQ(pulmo::read_text_file(segs[0]), pulmo::read_text_file(t.file("remote/segmentation.dcm")));
+  // And one SR: the TID 1500 report of the remote run, its volumes those of report.json, about the stored SEG.
+  fs::create_directories(t.file("sr-from-orthanc"));
+  const std::vector<std::string> srs = pacs.download_modality("SR", t.file("sr-from-orthanc"));
+  ASSERT_EQ(srs.size(), 1u);
+  const auto groups = pulmo::read_measurement_report_sr(srs[0]);
+  ASSERT_EQ(groups.size(), 2u);
+  for (int k = 0; k < 2; ++k) {
+    const double ml = report["regions"][k == 0 ? "right" : "left"]["lung_ml"].get<double>();
+    EXPECT_EQ(groups[k].tracking_id, stored[k].label);
+    EXPECT_EQ(groups[k].segment_number, stored[k].number);
+    EXPECT_EQ(groups[k].referenced_sop_instance, sop_instance_of(segs[0]));
+    ASSERT_FALSE(groups[k].measurements.empty());
+    EXPECT_EQ(groups[k].measurements[0].concept, "Volume");
+    EXPECT_NEAR(groups[k].measurements[0].value, ml, 1e-5 * ml);
+  }
+  // Still 30 CT instances on the server: nothing but the SEG and the SR was added.
+  fs::create_directories(t.file("ct-after"));
+  EXPECT_EQ(pacs.download_modality("CT", t.file("ct-after")).size(), 30u);
+}
+
+TEST(CliDicomweb, HostileServersAndSeriesHaveTheirExitCodesMessagesAndLeaveNothing) {
+  for (const char* v : {"PULMO_DICOMWEB_CREDENTIALS", "PULMO_DICOMWEB_TOKEN", "PULMO_DICOMWEB_USER", "PULMO_DICOMWEB_PASSWORD"})
+    ::unsetenv(v);
+  OrthancServer pacs;
+  PULMO_REQUIRE_ORTHANC(pacs);
+  TempDir t;
+  // A series that is not CT (a synthetic MR series), uploaded to the server.
+  pulmo::test::write_synthetic_series(t.file("mr"), pulmo::test::axial_stack(4, 2.0));
+  for (const auto& e : fs::directory_iterator(t.file("mr"))) pulmo::test::set_dicom_tag(e.path().string(), 0x0008, 0x0060, "MR");
+  for (const auto& e : fs::directory_iterator(t.file("mr"))) pacs.upload(e.path().string());
+  const Uids mr = uids_of(t.file("mr"));
+  const std::string cred = " --credentials " + q(credentials_file(t));
+  const std::string out = t.file("out");
+
+  // Not CT: refused before anything is fetched.
+  const auto mr_run = expect_refused_command("quantify " + q(pacs.dicomweb()) + " --study " + mr.study + " --series " +
+                                                 mr.series + cred + " --out " + q(out),
+                                             8, "not CT: pulmo quantifies chest CT", out);
+  EXPECT_NE(mr_run.err.find("is MR ('pulmo synthetic series')"), std::string::npos) << mr_run.err;
+  // An unknown series, in a known and in an unknown study.
+  expect_refused_command("quantify " + q(pacs.dicomweb()) + " --study " + mr.study + " --series 1.2.3.4.5" + cred +
+                             " --out " + q(out),
+                         3, "has no such series", out);
+  expect_refused_command("quantify " + q(pacs.dicomweb()) + " --study 1.2.3.4 --series " + mr.series + cred +
+                             " --out " + q(out),
+                         3, "has no such series", out);
+  // No credentials, and wrong ones (from the environment): the server's 401, with where the credentials came from.
+  const auto none = expect_refused_command("quantify " + q(pacs.dicomweb()) + " --study " + mr.study + " --series " +
+                                               mr.series + " --out " + q(out),
+                                           14, "HTTP 401", out);
+  EXPECT_NE(none.err.find("no credentials were given"), std::string::npos) << none.err;
+  ::setenv("PULMO_DICOMWEB_USER", kUser, 1);  // the child pulmo inherits the environment
+  ::setenv("PULMO_DICOMWEB_PASSWORD", "wrong-secret", 1);
+  const auto wrong = expect_refused_command("quantify " + q(pacs.dicomweb()) + " --study " + mr.study + " --series " +
+                                                mr.series + " --out " + q(out),
+                                            14, "environment PULMO_DICOMWEB_USER / PULMO_DICOMWEB_PASSWORD were refused", out);
+  ::unsetenv("PULMO_DICOMWEB_USER");
+  ::unsetenv("PULMO_DICOMWEB_PASSWORD");
+  EXPECT_EQ(wrong.err.find("wrong-secret"), std::string::npos) << wrong.err;
+  // Credentials in the address are refused (a command line is visible to every user of the machine).
+  const std::string with_user = "dicomweb+http://" + std::string(kUser) + ":" + kPassword + "@127.0.0.1:" +
+                                std::to_string(pacs.port()) + "/dicom-web";
+  const auto in_url = expect_refused_command("quantify " + q(with_user) + " --study " + mr.study + " --series " +
+                                                 mr.series + " --out " + q(out),
+                                             2, "credentials do not go in the address", out);
+  EXPECT_EQ(in_url.err.find(kPassword), std::string::npos) << in_url.err;
+  // Missing UIDs, a UID that is not one, --store without a DICOMweb input.
+  expect_refused_command("quantify " + q(pacs.dicomweb()) + " --series " + mr.series + cred + " --out " + q(out), 2,
+                         "needs --study and --series", out);
+  expect_refused_command("quantify " + q(pacs.dicomweb()) + " --study '1.2;rm' --series " + mr.series + cred +
+                             " --out " + q(out),
+                         2, "is not a DICOM UID", out);
+  expect_refused_command("quantify " + q(t.file("mr")) + " --store --out " + q(out), 2, "is for a DICOMweb input", out);
+
+  // The server down: a clear message naming the address, exit 14, nothing written.
+  pacs.stop();
+  const auto down = expect_refused_command("quantify " + q(pacs.dicomweb()) + " --study " + mr.study + " --series " +
+                                               mr.series + cred + " --out " + q(out),
+                                           14, "is the server running", out);
+  EXPECT_NE(down.err.find("127.0.0.1:" + std::to_string(pacs.port())), std::string::npos) << down.err;
+  std::vector<std::string> left;
+  for (const auto& e : fs::directory_iterator(t.path())) left.push_back(e.path().filename().string());
+  std::sort(left.begin(), left.end());
+  EXPECT_EQ(left, (std::vector<std::string>{"mr", "pacs.cred"}));
+}
