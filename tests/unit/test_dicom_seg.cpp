@@ -1,14 +1,17 @@
-// DICOM Segmentation output (write_dicom_seg / read_dicom_seg, pulmo/io.h) on small synthetic DICOM series.
+// DICOM Segmentation output (write_dicom_seg / read_dicom_seg, pulmo/io.h) and the TID 1500 measurement report about
+// its segments (pulmo/dicom_sr.h) on small synthetic DICOM series.
 #include <ATen/ATen.h>
 #include <gdcmReader.h>
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <functional>
 #include <sstream>
 
+#include "pulmo/dicom_sr.h"
 #include "pulmo/error.h"
 #include "pulmo/io.h"
 #include "support/synthetic_dicom.h"
@@ -225,4 +228,51 @@ TEST(DicomSeg, ReadingRefusesWhatIsNotASegmentationOfThisGrid) {
       << std::ifstream(out, std::ios::binary).rdbuf();
   fs::resize_file(s.tmp.file("cut.dcm"), fs::file_size(out) / 2);
   EXPECT_EQ(code_of([&] { read_dicom_seg(s.tmp.file("cut.dcm"), s.ct.geometry); }), ExitCode::Unreadable);
+}
+
+TEST(DicomSr, AMeasurementReportRefersToItsSegmentsAndKeepsItsNumbers) {
+  Series s;
+  Volume lungs = Volume::filled(s.ct.geometry, 0, at::kByte);
+  lungs.voxels.slice(0, 1, 3).slice(1, 2, 9).slice(2, 1, 7).fill_(1);
+  lungs.voxels.slice(0, 4, 5).slice(1, 3, 10).slice(2, 9, 15).fill_(2);
+  const std::string seg = s.tmp.file("seg.dcm"), sr = s.tmp.file("sr.dcm");
+  write_dicom_seg({{&lungs, 1, "Right lung", kAnatomy, {"3341006", "SCT", "Right lung"}},
+                   {&lungs, 2, "Left lung", kAnatomy, {"44029006", "SCT", "Left lung"}}},
+                  files_of(s.folder), seg);
+  const DicomCode volume{"118565006", "SCT", "Volume"}, ml{"ml", "UCUM", "milliliter"};
+  std::vector<SrGroup> groups(2);
+  groups[0] = {"Right lung", 1, {"3341006", "SCT", "Right lung"}, {}, {{volume, 1174.654543, ml, {}}}};
+  groups[1] = {"Left lung", 2, {"44029006", "SCT", "Left lung"}, {}, {{volume, 1675.5, ml, {}},
+               {{"112031", "DCM", "Attenuation Coefficient"}, -710.25, {"[hnsf'U]", "UCUM", "Hounsfield unit"},
+                {"373098007", "SCT", "Mean"}},
+               {{"involved", "99PULMO", "Lung volume involved by lesions"}, std::nan(""), {"%", "UCUM", "percent"}, {}}}};
+  write_measurement_report_sr(seg, groups, sr);
+  const auto back = read_measurement_report_sr(sr);
+  ASSERT_EQ(back.size(), 2u);
+  gdcm::Reader r;
+  r.SetFileName(seg.c_str());
+  ASSERT_TRUE(r.Read());
+  const gdcm::DataElement& uid = r.GetFile().GetDataSet().GetDataElement(gdcm::Tag(0x0008, 0x0018));
+  std::string seg_uid(uid.GetByteValue()->GetPointer(), uid.GetByteValue()->GetLength());
+  while (!seg_uid.empty() && (seg_uid.back() == '\0' || seg_uid.back() == ' ')) seg_uid.pop_back();
+  for (size_t k = 0; k < 2; ++k) {
+    EXPECT_EQ(back[k].tracking_id, groups[k].tracking_id);
+    EXPECT_EQ(back[k].segment_number, groups[k].segment_number);
+    EXPECT_EQ(back[k].referenced_sop_instance, seg_uid);
+  }
+  ASSERT_EQ(back[0].measurements.size(), 1u);
+  EXPECT_EQ(back[0].measurements[0].concept, "Volume");
+  EXPECT_EQ(back[0].measurements[0].unit, "ml");
+  EXPECT_DOUBLE_EQ(back[0].measurements[0].value, 1174.65);  // six significant digits
+  ASSERT_EQ(back[1].measurements.size(), 2u);                  // the NaN is left out, not written as a number
+  EXPECT_DOUBLE_EQ(back[1].measurements[1].value, -710.25);
+  EXPECT_EQ(back[1].measurements[1].unit, "[hnsf'U]");
+
+  // A segment the SEG does not have, and a file that is no SEG, are refused.
+  groups[1].segment_number = 7;
+  EXPECT_EQ(code_of([&] { write_measurement_report_sr(seg, groups, s.tmp.file("bad.dcm")); }), ExitCode::Mismatch);
+  EXPECT_EQ(code_of([&] { write_measurement_report_sr(files_of(s.folder)[0], {}, s.tmp.file("bad.dcm")); }),
+            ExitCode::Unreadable);
+  EXPECT_FALSE(fs::exists(s.tmp.file("bad.dcm")));
+  EXPECT_EQ(code_of([&] { read_measurement_report_sr(seg); }), ExitCode::Unreadable);
 }
