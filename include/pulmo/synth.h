@@ -74,7 +74,8 @@ struct LesionShape {
   std::string source;                     // file it came from
 };
 // Loads the components of at least `min_volume_ml` from each mask (any non-zero voxel is lesion). Files must be
-// readable 3-D label maps; a file without any component is skipped; none at all -> Error(NoData).
+// readable 3-D binary masks (0 and one lesion value, else Error(Mismatch)); a file without any component is skipped;
+// none at all -> Error(NoData).
 std::vector<LesionShape> load_lesion_shapes(const std::vector<std::string>& mask_files, double min_volume_ml = 0.05);
 
 // insert_lesions with real shapes instead of procedural blobs: shapes drawn at random (seeded), mirrored at

@@ -10,6 +10,7 @@
 #include <cctype>
 #include <cmath>
 #include <filesystem>
+#include <fstream>
 #include <sstream>
 
 #include "io/dicom_grey.h"
@@ -86,6 +87,37 @@ void refuse_too_small(const std::string& path, const XrayImage& x) {
                                              " pixels; too small for a chest X-ray");
 }
 
+// libjpeg reads a JPEG cut short with a warning only ("Premature end of JPEG file") and fills the missing rows with
+// grey; libpng may stop at the last complete row. A complete PNG ends with its IEND chunk; a complete JPEG's marker
+// segments, walked from SOI, reach EOI after the entropy-coded data (inside which a 0xFF byte is followed by 0x00
+// or a restart marker). "" when complete, else what is missing.
+std::string picture_truncation(const std::string& path, const std::string& format) {
+  std::ifstream in(path, std::ios::binary);
+  const std::string b((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (format == "png") {
+    static const std::string iend("\0\0\0\0IEND", 8);
+    return b.find(iend, 8) == std::string::npos ? "it has no IEND chunk (the file is cut short)" : "";
+  }
+  if (format != "jpeg") return "";
+  const auto u8 = [&b](size_t i) { return static_cast<unsigned char>(b[i]); };
+  size_t at = 2;  // after SOI
+  while (at + 2 <= b.size()) {
+    if (u8(at) != 0xFF) return "a marker is missing at byte " + std::to_string(at) + " (corrupt or cut short)";
+    const unsigned marker = u8(at + 1);
+    if (marker == 0xFF) { ++at; continue; }  // fill byte
+    if (marker == 0xD9) return "";           // EOI
+    if ((marker >= 0xD0 && marker <= 0xD7) || marker == 0x01) { at += 2; continue; }
+    if (at + 4 > b.size()) break;
+    const size_t length = size_t(u8(at + 2)) << 8 | u8(at + 3);
+    at += 2 + length;
+    if (marker != 0xDA) continue;
+    // Entropy-coded data up to the next marker that is not a stuffed 0xFF00 or a restart marker.
+    while (at + 1 < b.size() && !(u8(at) == 0xFF && u8(at + 1) != 0x00 && !(u8(at + 1) >= 0xD0 && u8(at + 1) <= 0xD7)))
+      ++at;
+  }
+  return "its image data end before the end-of-image marker (the file is cut short)";
+}
+
 // A PNG or JPEG (or another picture format ITK reads): grey, or grey stored as RGB.
 void read_picture(const std::string& path, const itk::ImageIOBase::Pointer& io, XrayImage& x) {
   try {
@@ -108,6 +140,9 @@ void read_picture(const std::string& path, const itk::ImageIOBase::Pointer& io, 
              : io_name.find("JPEG") != std::string::npos ? "jpeg"
                                                          : io_name;
   x.bits = int(io->GetComponentSize()) * 8;
+  if (const std::string cut = picture_truncation(path, x.format); !cut.empty())
+    throw Error(ExitCode::Unreadable, "'" + path + "' is not a complete " + (x.format == "png" ? "PNG" : "JPEG") +
+                                          ": " + cut);
   using Image = itk::VectorImage<float, 2>;
   auto reader = itk::ImageFileReader<Image>::New();
   reader->SetImageIO(io);

@@ -68,11 +68,7 @@ std::string dicom_single_file_problem(const std::string& file) {
   const std::set<gdcm::Tag> tags{gdcm::Tag(0x0008, 0x0016), gdcm::Tag(0x0028, 0x0008)};
   if (!reader.ReadSelectedTags(tags)) return "";  // not DICOM: the other readers decide
   const gdcm::DataSet& ds = reader.GetFile().GetDataSet();
-  auto value = [&ds](const gdcm::Tag& t) {
-    if (!ds.FindDataElement(t)) return std::string();
-    const gdcm::ByteValue* v = ds.GetDataElement(t).GetByteValue();
-    return v ? trim(std::string(v->GetPointer(), v->GetLength())) : std::string();
-  };
+  auto value = [&ds](const gdcm::Tag& t) { return ds.FindDataElement(t) ? trim(dicom_text(ds.GetDataElement(t))) : ""; };
   if (value(gdcm::Tag(0x0008, 0x0016)) == "1.2.840.10008.5.1.4.1.1.66.4")
     return "is a DICOM Segmentation (SEG), not an image: its frames are segments on the slices of another series "
            "(read_dicom_seg in pulmo/io.h reads it onto its CT's grid)";
@@ -82,14 +78,15 @@ std::string dicom_single_file_problem(const std::string& file) {
   return "";
 }
 
-std::string dicom_value_problem(const std::string& file, bool check_pixels) {
+std::string dicom_value_problem(const std::string& file, bool check_pixels, bool refuse_modality_lut) {
   const std::vector<std::pair<gdcm::Tag, const char*>> binary{
       {gdcm::Tag(0x0028, 0x0002), "Samples per Pixel"}, {gdcm::Tag(0x0028, 0x0010), "Rows"},
       {gdcm::Tag(0x0028, 0x0011), "Columns"},           {gdcm::Tag(0x0028, 0x0100), "Bits Allocated"},
       {gdcm::Tag(0x0028, 0x0101), "Bits Stored"},       {gdcm::Tag(0x0028, 0x0102), "High Bit"},
       {gdcm::Tag(0x0028, 0x0103), "Pixel Representation"}};
-  const gdcm::Tag slope_tag(0x0028, 0x1053), intercept_tag(0x0028, 0x1052), frames_tag(0x0028, 0x0008);
-  std::set<gdcm::Tag> tags{slope_tag, intercept_tag, frames_tag};
+  const gdcm::Tag slope_tag(0x0028, 0x1053), intercept_tag(0x0028, 0x1052), frames_tag(0x0028, 0x0008),
+      modality_lut_tag(0x0028, 0x3000), orientation_tag(0x0020, 0x0037);
+  std::set<gdcm::Tag> tags{slope_tag, intercept_tag, frames_tag, modality_lut_tag, orientation_tag};
   for (const auto& b : binary) tags.insert(b.first);
   gdcm::Reader reader;
   reader.SetFileName(file.c_str());
@@ -107,14 +104,25 @@ std::string dicom_value_problem(const std::string& file, bool check_pixels) {
       return std::string(name) + " " + tag_text(tag) + " holds " + std::to_string(v->GetLength()) +
              " bytes, not one 2-byte number (corrupt header)";
   }
-  auto value = [&ds](const gdcm::Tag& t) -> std::pair<bool, std::string> {
-    if (!ds.FindDataElement(t)) return {false, ""};
-    const gdcm::ByteValue* v = ds.GetDataElement(t).GetByteValue();
-    return {v != nullptr, v ? trim(std::string(v->GetPointer(), v->GetLength())) : std::string()};
-  };
+  auto value = [&ds](const gdcm::Tag& t) { return ds.FindDataElement(t) ? trim(dicom_text(ds.GetDataElement(t))) : ""; };
+  if (refuse_modality_lut) {  // read as a volume: GDCM would set a skewed or degenerate orientation to identity
+    const std::vector<double> iop = dicom_numbers(value(orientation_tag).c_str());
+    if (iop.size() == 6) {
+      const double r2 = iop[0] * iop[0] + iop[1] * iop[1] + iop[2] * iop[2];
+      const double c2 = iop[3] * iop[3] + iop[4] * iop[4] + iop[5] * iop[5];
+      const double d = iop[0] * iop[3] + iop[1] * iop[4] + iop[2] * iop[5];
+      if (!(std::fabs(std::sqrt(r2) - 1) <= 1e-3 && std::fabs(std::sqrt(c2) - 1) <= 1e-3 && std::fabs(d) <= 1e-3))
+        return "Image Orientation (Patient) (0020,0037) '" + value(orientation_tag) +
+               "' is not orthonormal (row and column directions of unit length at right angles); the geometry would be "
+               "wrong";
+    }
+  }
+  if (refuse_modality_lut && ds.FindDataElement(modality_lut_tag))
+    return "it has a Modality LUT Sequence (0028,3000), which the volume reader does not apply: the voxels would be "
+           "stored values, not Hounsfield units (convert it with a tool that applies the table)";
   for (const gdcm::Tag& t : {slope_tag, intercept_tag}) {
-    const auto [present, text] = value(t);
-    if (!present || text.empty()) continue;
+    const std::string text = value(t);
+    if (text.empty()) continue;
     const std::vector<double> x = dicom_numbers(text.c_str());
     const std::string name = t == slope_tag ? "Rescale Slope " : "Rescale Intercept ";
     if (x.size() != 1 || !std::isfinite(x[0]) || std::strpbrk(text.c_str(), "nNiI"))
@@ -134,7 +142,7 @@ std::string dicom_value_problem(const std::string& file, bool check_pixels) {
     try {
       check_pixel_data_complete(file, us(gdcm::Tag(0x0028, 0x0010)), us(gdcm::Tag(0x0028, 0x0011)),
                                 us(gdcm::Tag(0x0028, 0x0002)), us(gdcm::Tag(0x0028, 0x0100)),
-                                std::atoi(value(frames_tag).second.c_str()), "pixel data");
+                                std::atoi(value(frames_tag).c_str()), "pixel data");
     } catch (const Error& e) {
       return e.what();
     }
@@ -217,7 +225,8 @@ const gdcm::Tag kSeriesUid(0x0020, 0x000e), kStudyUid(0x0020, 0x000d), kModality
     kDescription(0x0008, 0x103e), kPosition(0x0020, 0x0032), kOrientation(0x0020, 0x0037), kRows(0x0028, 0x0010),
     kColumns(0x0028, 0x0011), kPixelSpacing(0x0028, 0x0030), kFrames(0x0028, 0x0008),
     kSeriesNumber(0x0020, 0x0011), kInstanceNumber(0x0020, 0x0013), kBitsAllocated(0x0028, 0x0100),
-    kSamplesPerPixel(0x0028, 0x0002), kPixelData(0x7fe0, 0x0010), kImageType(0x0008, 0x0008);
+    kSamplesPerPixel(0x0028, 0x0002), kPixelData(0x7fe0, 0x0010), kImageType(0x0008, 0x0008),
+    kSpacingBetweenSlices(0x0018, 0x0088);
 
 
 std::string text(const gdcm::Scanner& scanner, const std::string& file, const gdcm::Tag& tag) {
@@ -228,7 +237,7 @@ std::string text(const gdcm::Scanner& scanner, const std::string& file, const gd
 struct Slice {
   std::string file;
   Vec3 position{0, 0, 0};
-  std::vector<double> orientation, pixel_spacing;
+  std::vector<double> orientation, pixel_spacing, spacing_between_slices;
   int rows = 0, columns = 0, frames = 0, bits_allocated = 0, samples_per_pixel = 0;
   std::string series_number, instance_number;
   bool has_position = false;
@@ -255,6 +264,7 @@ Slice slice_from(const gdcm::Scanner& scanner, const std::string& f) {
   s.has_position = pos.size() == 3;
   s.orientation = dicom_numbers(scanner.GetValue(f.c_str(), kOrientation));
   s.pixel_spacing = dicom_numbers(scanner.GetValue(f.c_str(), kPixelSpacing));
+  s.spacing_between_slices = dicom_numbers(scanner.GetValue(f.c_str(), kSpacingBetweenSlices));
   s.rows = std::atoi(text(scanner, f, kRows).c_str());
   s.columns = std::atoi(text(scanner, f, kColumns).c_str());
   s.frames = std::atoi(text(scanner, f, kFrames).c_str());
@@ -285,7 +295,8 @@ static std::vector<DicomSeriesInfo> scan_folder(const std::string& folder, std::
   gdcm::Scanner scanner;
   for (const gdcm::Tag& t : {io::kSeriesUid, io::kStudyUid, io::kModality, io::kDescription, io::kPosition,
                              io::kOrientation, io::kRows, io::kColumns, io::kPixelSpacing, io::kFrames,
-                             io::kSeriesNumber, io::kInstanceNumber, io::kBitsAllocated, io::kSamplesPerPixel, io::kImageType})
+                             io::kSeriesNumber, io::kInstanceNumber, io::kBitsAllocated, io::kSamplesPerPixel, io::kImageType,
+                             io::kSpacingBetweenSlices})
     scanner.AddTag(t);
   std::vector<std::string> candidates;
   for (const std::string& f : files) {
@@ -392,7 +403,7 @@ Volume read_dicom_folder(const std::string& folder, const ReadOptions& options, 
       source->warnings.push_back(std::to_string(skipped.size()) + " file(s) left out (not DICOM images, or " +
                                  "localizers), e.g. " + skipped.front());
   }
-  const std::string context = "reading DICOM series " + chosen->series_uid;
+  const std::string context = "reading DICOM series " + chosen->series_uid + " in '" + folder + "'";
 
   // Geometry of every slice (from the one header scan).
   std::vector<Slice> slices;
@@ -484,6 +495,13 @@ Volume read_dicom_folder(const std::string& folder, const ReadOptions& options, 
                                            fmt(slices[i + 1].along_normal) + " mm, usual " + fmt(gap) +
                                            " mm (tolerance " + fmt(100 * options.slice_gap_tolerance) + " %)");
     }
+    // The slice positions are the geometry (PS3.3 C.7.6.2.1.1); a Spacing Between Slices (0018,0088) that disagrees
+    // with them is said, not used (some writers put the slice thickness there, or a negative value).
+    if (ref.spacing_between_slices.size() == 1 && source &&
+        std::fabs(std::fabs(ref.spacing_between_slices[0]) - gap) > options.slice_gap_tolerance * gap)
+      source->warnings.push_back(context + ": Spacing Between Slices (0018,0088) says " +
+                                 fmt(ref.spacing_between_slices[0]) + " mm but the slice positions are " + fmt(gap) +
+                                 " mm apart; the positions are used");
     // Gantry tilt: positions must advance along the slice normal.
     Vec3 d{slices.back().position[0] - slices.front().position[0], slices.back().position[1] - slices.front().position[1],
            slices.back().position[2] - slices.front().position[2]};
@@ -498,7 +516,7 @@ Volume read_dicom_folder(const std::string& folder, const ReadOptions& options, 
 
   std::vector<std::string> ordered;
   for (const Slice& s : slices) {
-    if (const std::string problem = dicom_value_problem(s.file); !problem.empty())
+    if (const std::string problem = dicom_value_problem(s.file, false, /*refuse_modality_lut=*/true); !problem.empty())
       throw Error(ExitCode::Unreadable, context + ": '" + s.file + "': " + problem);
     check_pixel_data_complete(s.file, s.rows, s.columns, s.samples_per_pixel, s.bits_allocated, s.frames, context);
     ordered.push_back(s.file);

@@ -23,14 +23,17 @@ const gdcm::Tag kModality(0x0008, 0x0060), kView(0x0018, 0x5101), kPhotometric(0
     kWindowWidth(0x0028, 0x1051), kVoiFunction(0x0028, 0x1056), kModalityLutSequence(0x0028, 0x3000),
     kVoiLutSequence(0x0028, 0x3010), kLutDescriptor(0x0028, 0x3002), kLutData(0x0028, 0x3006), kHighBit(0x0028, 0x0102);
 
-// The bytes of an element's value ("" when absent or empty; sequences have none).
+// The bytes of an element's value, binary ones (LUT Descriptor and Data) included ("" when absent or empty;
+// sequences have none). Text values: text_of.
 std::string bytes_of(const gdcm::DataSet& ds, const gdcm::Tag& tag) {
   if (!ds.FindDataElement(tag)) return "";
   const gdcm::ByteValue* bv = ds.GetDataElement(tag).GetByteValue();
   return bv && bv->GetPointer() ? std::string(bv->GetPointer(), bv->GetLength()) : std::string();
 }
 
-std::string text_of(const gdcm::DataSet& ds, const gdcm::Tag& tag) { return trim(bytes_of(ds, tag)); }
+std::string text_of(const gdcm::DataSet& ds, const gdcm::Tag& tag) {
+  return ds.FindDataElement(tag) ? trim(dicom_text(ds.GetDataElement(tag))) : "";
+}
 
 std::string tag_name(const gdcm::Tag& t) {
   char buf[16];
@@ -120,7 +123,7 @@ DicomGreyImage read_dicom_grey(const std::string& path, const std::function<void
     const std::string problem = dicom_meta_problem(path);  // GDCM would abort on it
     if (!problem.empty()) throw Error(ExitCode::Unreadable, where + ": corrupt DICOM header (" + problem + ")");
     // a binary pixel-description value of the wrong length (GDCM would abort), a Rescale Slope 0, NaN or infinite
-    if (const std::string values = dicom_value_problem(path); !values.empty())
+    if (const std::string values = dicom_value_problem(path, /*check_pixels=*/true); !values.empty())
       throw Error(ExitCode::Unreadable, where + ": " + values);
   }
   gdcm::ImageReader reader;
@@ -210,6 +213,13 @@ DicomGreyImage read_dicom_grey(const std::string& path, const std::function<void
   const auto [lo_it, hi_it] = std::minmax_element(value.begin(), value.end());
   out.modality_min = *lo_it;
   out.modality_max = *hi_it;
+  // The pixels are float32: a rescale that leaves its range (Rescale Slope 1e300) would make them infinite.
+  constexpr double kFloatMax = 3.4028234663852886e38;
+  if (!(std::fabs(out.modality_min) <= kFloatMax && std::fabs(out.modality_max) <= kFloatMax))
+    throw Error(ExitCode::Unreadable, where + ": the Modality LUT (Rescale Slope " + text_of(ds, kRescaleSlope) +
+                                          ", Intercept " + text_of(ds, kRescaleIntercept) + ") maps the pixels to " +
+                                          std::to_string(out.modality_min) + " .. " + std::to_string(out.modality_max) +
+                                          ", beyond the range of a float32 pixel (an intensity scale that overflows)");
 
   // VOI LUT: the table of the VOI LUT Sequence, else the first Window Center / Width with the VOI LUT Function.
   std::vector<double> y(n);

@@ -31,8 +31,10 @@ std::string dicom_single_file_problem(const std::string& file);
 // Rows, Columns, Bits Allocated/Stored, High Bit, Pixel Representation) that is not one 2-byte binary value (GDCM
 // asserts, aborting the process); a Rescale Slope that is 0 (every voxel would be the intercept), not a number, NaN
 // or infinite; a Rescale Intercept that is not a finite number; with `check_pixels`, native pixel data cut short
-// (check_pixel_data_complete). "" when sound (or not DICOM), else what is wrong.
-std::string dicom_value_problem(const std::string& file, bool check_pixels = false);
+// (check_pixel_data_complete); with `refuse_modality_lut` (read as a volume), a Modality LUT Sequence (the volume
+// readers, ITK, apply Rescale Slope/Intercept only) and an Image Orientation (Patient) that is not orthonormal within
+// 1e-3 (GDCM would read it as the identity). "" when sound (or not DICOM), else what is wrong.
+std::string dicom_value_problem(const std::string& file, bool check_pixels = false, bool refuse_modality_lut = false);
 // The numbers of a DICOM multi-valued decimal or integer string ("40\\400" -> 40, 400); none when not numbers.
 std::vector<double> dicom_numbers(const char* value);
 // Error(Unreadable) naming `context` when the native pixel data of a DICOM file (rows x columns x samples x
@@ -46,6 +48,11 @@ std::string component_name(itk::IOComponentEnum c);
 // (compressed: CompressedDataSize bytes inflating to exactly `voxel_bytes`). "" when complete (or, unless
 // `require_local`, when the data lives in another file); else what is wrong.
 std::string metaimage_data_problem(const std::string& file, uint64_t voxel_bytes, bool require_local);
+
+// A NRRD file (attached data) or detached header with raw or gzip data is complete when its data are exactly
+// `voxel_bytes` (gzip: after inflating; the stream's checks pass). "" when complete (or left to ITK: byte/line skips,
+// file lists, other encodings), else what is wrong.
+std::string nrrd_data_problem(const std::string& file, uint64_t voxel_bytes);
 
 Volume read_file(const std::string& path, const ReadOptions& options, SourceInfo* source);
 Volume read_dicom_folder(const std::string& folder, const ReadOptions& options, SourceInfo* source);

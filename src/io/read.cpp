@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstring>
 #include <filesystem>
@@ -166,6 +167,94 @@ std::string metaimage_data_problem(const std::string& file, uint64_t voxel_bytes
   return "";
 }
 
+// A NRRD file (.nrrd, data attached after the blank line) or detached header (.nhdr, "data file: NAME") is
+// complete when its data are exactly the voxel bytes: raw, by size; gzip, by inflating the stream in full (its CRC-32
+// and length are checked too). teem reads what it needs and ignores the rest, so padded data (or a header whose sizes
+// or type lie) would read without a word. Byte or line skips, file lists, and the other encodings are left to ITK.
+std::string nrrd_data_problem(const std::string& file, uint64_t voxel_bytes) {
+  std::ifstream in(file, std::ios::binary | std::ios::ate);
+  if (!in) return "";
+  uint64_t size = static_cast<uint64_t>(in.tellg());
+  in.seekg(0);
+  std::string head(static_cast<size_t>(std::min<uint64_t>(size, 65536)), '\0');
+  in.read(&head[0], static_cast<std::streamsize>(head.size()));
+  if (head.rfind("NRRD", 0) != 0) return "";
+  std::string encoding = "raw", data_file;
+  uint64_t offset = 0;
+  size_t at = 0;
+  bool ended = false;
+  while (at < head.size()) {
+    const size_t eol = head.find('\n', at);
+    if (eol == std::string::npos) break;
+    const std::string line = trim(head.substr(at, eol - at));
+    at = eol + 1;
+    if (line.empty()) {
+      ended = true;
+      break;
+    }
+    const size_t colon = line.find(':');
+    if (colon == std::string::npos || line[0] == '#') continue;
+    const std::string key = lower(trim(line.substr(0, colon)));
+    const std::string value = trim(line.substr(colon + 1));
+    if (key == "encoding") encoding = lower(value);
+    else if (key == "data file" || key == "datafile") data_file = value;
+    else if ((key == "byte skip" || key == "byteskip" || key == "line skip" || key == "lineskip") && value != "0") return "";
+  }
+  std::string holder = "the file";
+  if (!data_file.empty()) {
+    if (data_file.find('%') != std::string::npos || data_file.rfind("LIST", 0) == 0 || data_file.find(' ') != std::string::npos)
+      return "";
+    const fs::path data = fs::path(data_file).is_absolute() ? fs::path(data_file) : fs::path(file).parent_path() / data_file;
+    std::error_code ec;
+    if (!fs::is_regular_file(data, ec)) return "its data file '" + data.string() + "' does not exist";
+    in.close();
+    in.open(data, std::ios::binary | std::ios::ate);
+    if (!in) return "cannot open its data file '" + data.string() + "'";
+    size = static_cast<uint64_t>(in.tellg());
+    holder = "its data file '" + data.string() + "'";
+  } else {
+    if (!ended) return "";  // a header longer than 64 KiB: left to ITK
+    offset = at;
+  }
+  if (encoding == "raw") {
+    if (size < offset + voxel_bytes)
+      return holder + " holds only " + std::to_string(size - offset) + " of " + std::to_string(voxel_bytes) + " voxel bytes";
+    if (size > offset + voxel_bytes)
+      return holder + " holds " + std::to_string(size - offset - voxel_bytes) + " bytes more than the " +
+             std::to_string(voxel_bytes) + " voxel bytes its header describes (padded data or a lying header)";
+    return "";
+  }
+  if (encoding != "gzip" && encoding != "gz") return "";
+  in.seekg(static_cast<std::streamoff>(offset));
+  z_stream z{};
+  if (inflateInit2(&z, 16 + MAX_WBITS) != Z_OK) return "zlib failure";
+  std::vector<unsigned char> src(1 << 20), dst(1 << 20);
+  uint64_t total = 0;
+  int ret = Z_OK;
+  while (ret != Z_STREAM_END && total <= voxel_bytes) {
+    if (z.avail_in == 0) {
+      in.read(reinterpret_cast<char*>(src.data()), static_cast<std::streamsize>(src.size()));
+      z.avail_in = static_cast<uInt>(in.gcount());
+      z.next_in = src.data();
+      if (z.avail_in == 0) break;
+    }
+    z.next_out = dst.data();
+    z.avail_out = static_cast<uInt>(dst.size());
+    ret = inflate(&z, Z_NO_FLUSH);
+    total += dst.size() - z.avail_out;
+    if (ret != Z_OK && ret != Z_STREAM_END) break;
+  }
+  inflateEnd(&z);
+  if (ret != Z_STREAM_END && total <= voxel_bytes)
+    return "the gzip-compressed voxel data is cut short or corrupt (" + std::to_string(total) + " of " +
+           std::to_string(voxel_bytes) + " bytes)";
+  if (total != voxel_bytes)
+    return "the gzip-compressed voxel data holds " + (total > voxel_bytes ? "more than " + std::to_string(voxel_bytes)
+                                                                           : std::to_string(total) + " of " +
+                                                                                 std::to_string(voxel_bytes)) + " bytes";
+  return "";
+}
+
 namespace {
 
 template <typename T>
@@ -180,14 +269,19 @@ Volume read_with(const std::string& path, itk::ImageIOBase* io) {
   return from_itk<T>(image);
 }
 
+// a * b, saturating at 2^62: a header claiming 1e7 x 1e7 x 1e7 voxels of 8 bytes must not wrap around to a small
+// number that passes the memory and size checks.
+constexpr uint64_t kSaturated = uint64_t{1} << 62;
+uint64_t saturating_product(uint64_t a, uint64_t b) {
+  const __int128 n = static_cast<__int128>(a) * b;
+  return n > static_cast<__int128>(kSaturated) ? kSaturated : static_cast<uint64_t>(n);
+}
+
 // Voxels the header promises (saturating at 2^62 for absurd headers).
 uint64_t voxel_count(const itk::ImageIOBase* io) {
-  __int128 n = 1;
-  for (unsigned d = 0; d < io->GetNumberOfDimensions(); ++d) {
-    n *= io->GetDimensions(d);
-    if (n > (static_cast<__int128>(1) << 62)) return uint64_t{1} << 62;
-  }
-  return static_cast<uint64_t>(n);
+  uint64_t n = 1;
+  for (unsigned d = 0; d < io->GetNumberOfDimensions(); ++d) n = saturating_product(n, io->GetDimensions(d));
+  return n;
 }
 
 // The fields of a single-file NIfTI-1 or NIfTI-2 header pulmo checks before ITK reads the voxels.
@@ -199,6 +293,8 @@ struct NiftiHeader {
   double vox_offset = 0;
   double qform[6] = {0};      // quatern_b, c, d, qoffset_x, y, z
   double srow[12] = {0};      // srow_x, srow_y, srow_z
+  int qform_code = 0, sform_code = 0;
+  double scl_slope = 0, scl_inter = 0;
   uint64_t header_bytes = 352;
   bool swapped = false;       // big-endian file (its float data is not scanned for NaN)  // where the voxels start at the earliest (NIfTI-1: 352, NIfTI-2: 544)
   // Bytes of voxel data as stored on disk (the on-disk datatype, before scl_slope/scl_inter); -1 on overflow.
@@ -249,6 +345,10 @@ NiftiHeader read_nifti_header(const std::string& path) {
     n.vox_offset = field<float>(h, 108, swapped);
     for (int k = 0; k < 6; ++k) n.qform[k] = field<float>(h, 256 + 4 * k, swapped);
     for (int k = 0; k < 12; ++k) n.srow[k] = field<float>(h, 280 + 4 * k, swapped);
+    n.scl_slope = field<float>(h, 112, swapped);
+    n.scl_inter = field<float>(h, 116, swapped);
+    n.qform_code = field<int16_t>(h, 252, swapped);
+    n.sform_code = field<int16_t>(h, 254, swapped);
     n.valid = true;
   } else if (got >= 540 && sizeof_hdr == 540 && std::memcmp(h + 4, "n+2", 4) == 0) {
     n.datatype = field<int16_t>(h, 12, swapped);
@@ -259,12 +359,72 @@ NiftiHeader read_nifti_header(const std::string& path) {
     n.header_bytes = 544;
     for (int k = 0; k < 6; ++k) n.qform[k] = field<double>(h, 352 + 8 * k, swapped);
     for (int k = 0; k < 12; ++k) n.srow[k] = field<double>(h, 400 + 8 * k, swapped);
+    n.scl_slope = field<double>(h, 176, swapped);
+    n.scl_inter = field<double>(h, 184, swapped);
+    n.qform_code = field<int32_t>(h, 344, swapped);
+    n.sform_code = field<int32_t>(h, 348, swapped);
     n.valid = true;
   }
   return n;
 }
 
 uint64_t nonfinite_voxels(const std::string& path, const NiftiHeader& h, uint64_t vox_offset, int64_t data_bytes);
+
+// The voxel-to-RAS affine (3 x 4, row-major) of the qform (quaternion, pixdim, qfac) and of the sform (srow).
+std::array<double, 12> qform_affine(const NiftiHeader& h) {
+  const double b = h.qform[0], c = h.qform[1], d = h.qform[2];
+  const double a = std::sqrt(std::max(0.0, 1 - b * b - c * c - d * d));
+  const double r[9] = {a * a + b * b - c * c - d * d, 2 * (b * c - a * d), 2 * (b * d + a * c),
+                       2 * (b * c + a * d), a * a + c * c - b * b - d * d, 2 * (c * d - a * b),
+                       2 * (b * d - a * c), 2 * (c * d + a * b), a * a + d * d - b * b - c * c};
+  const double scale[3] = {h.pixdim[1], h.pixdim[2], (h.pixdim[0] < 0 ? -1 : 1) * h.pixdim[3]};
+  std::array<double, 12> m{};
+  for (int row = 0; row < 3; ++row) {
+    for (int k = 0; k < 3; ++k) m[4 * row + k] = r[3 * row + k] * scale[k];
+    m[4 * row + 3] = h.qform[3 + row];
+  }
+  return m;
+}
+
+// Largest difference between two affines: over the three axis columns (mm per voxel, times the largest size so
+// that it is the displacement at the far corner) and the origin (mm).
+double affine_difference(const std::array<double, 12>& p, const std::array<double, 12>& q, const int64_t* dim) {
+  double worst = 0;
+  for (int row = 0; row < 3; ++row) {
+    double at_corner = std::fabs(p[4 * row + 3] - q[4 * row + 3]);
+    for (int k = 0; k < 3; ++k)
+      at_corner += std::fabs(p[4 * row + k] - q[4 * row + k]) * double(std::max<int64_t>(1, dim[k + 1] - 1));
+    worst = std::max(worst, at_corner);
+  }
+  return worst;
+}
+
+// A header with both a qform and an sform that place the voxels differently (more than 0.1 mm anywhere in the
+// image) is read as ITK reads it (through the sform when it is a rotation, else the qform): the warning says
+// which one that was, since other tools choose differently. "" when they agree or one is absent.
+std::string nifti_transform_warning(const std::string& path, const NiftiHeader& h, const Geometry& g) {
+  if (!h.valid || h.qform_code <= 0 || h.sform_code <= 0) return "";
+  const std::array<double, 12> q = qform_affine(h);
+  std::array<double, 12> s{};
+  std::copy(std::begin(h.srow), std::end(h.srow), s.begin());
+  const double diff = affine_difference(q, s, h.dim);
+  if (diff <= 0.1) return "";
+  std::array<double, 12> read{};  // what was read, LPS -> RAS
+  for (int row = 0; row < 3; ++row) {
+    const double sign = row < 2 ? -1 : 1;
+    for (int k = 0; k < 3; ++k) read[4 * row + k] = sign * g.direction[3 * row + k] * g.spacing_mm[k];
+    read[4 * row + 3] = sign * g.origin_mm[row];
+  }
+  const double to_q = affine_difference(read, q, h.dim), to_s = affine_difference(read, s, h.dim);
+  const std::string used = to_s <= 0.1 ? "sform" : to_q <= 0.1 ? "qform" : "neither (ITK's own repair of them)";
+  std::ostringstream w;
+  w.precision(3);
+  w << "'" << path << "': the header's qform and sform disagree (by up to " << diff
+    << " mm within the image); it was read through the " << used
+    << " (ITK's choice: the sform when it is a rotation, else the qform); other tools may place it differently - "
+       "check the orientation";
+  return w.str();
+}
 
 // Checks of a single-file NIfTI that ITK does not make: ITK reads pixdim 0/NaN/Inf as 1 mm, zero-fills
 // voxels past the end of the file (a vox_offset past EOF, a truncated file or gzip stream) and never
@@ -279,6 +439,12 @@ void check_nifti(const std::string& path, uint64_t file_bytes) {
   for (double x : h.srow)
     if (!std::isfinite(x)) throw Error(ExitCode::Unreadable, "'" + path + "': the header's sform (orientation) is not finite");
   if (!std::isfinite(h.pixdim[0])) throw Error(ExitCode::Unreadable, "'" + path + "': the header's qfac (pixdim[0]) is not finite");
+  // scl_slope 0 means "no scaling" (the standard); NaN or infinite would be read as no scaling too (niftilib), or
+  // make every voxel NaN: refused, as a DICOM Rescale Slope is.
+  if (!std::isfinite(h.scl_slope) || (h.scl_slope != 0 && !std::isfinite(h.scl_inter)))
+    throw Error(ExitCode::Unreadable, "'" + path + "': the header's intensity scale is not a finite number (scl_slope " +
+                                          std::to_string(h.scl_slope) + ", scl_inter " + std::to_string(h.scl_inter) +
+                                          "); the voxel values would be wrong");
   const int spatial = static_cast<int>(std::min<int64_t>(h.dim[0], 3));
   for (int k = 1; k <= spatial; ++k)
     if (!std::isfinite(h.pixdim[k]) || h.pixdim[k] == 0)
@@ -438,7 +604,7 @@ Volume read_file(const std::string& path, const ReadOptions& options, SourceInfo
   {
     const std::string problem = dicom_meta_problem(path);  // before GDCM's probe, which would abort
     if (!problem.empty()) throw Error(ExitCode::Unreadable, "'" + path + "': corrupt DICOM header (" + problem + ")");
-    if (const std::string values = dicom_value_problem(path, /*check_pixels=*/true); !values.empty())
+    if (const std::string values = dicom_value_problem(path, /*check_pixels=*/true, /*refuse_modality_lut=*/true); !values.empty())
       throw Error(ExitCode::Unreadable, "'" + path + "': " + values);
     const std::string what = dicom_single_file_problem(path);
     if (!what.empty()) throw Error(ExitCode::BadDimension, "'" + path + "' " + what);
@@ -491,7 +657,7 @@ Volume read_file(const std::string& path, const ReadOptions& options, SourceInfo
   if ((format == FileFormat::Nrrd || format == FileFormat::MetaImage || format == FileFormat::Dicom) &&
       !ends_with(lower(path), ".nhdr") &&
       !ends_with(lower(path), ".mhd")) {
-    const uint64_t on_disk = voxel_count(io) * io->GetComponentSize();
+    const uint64_t on_disk = saturating_product(voxel_count(io), io->GetComponentSize());
     if (on_disk / 1032 > bytes)
       throw Error(ExitCode::Unreadable, "'" + path + "': the header promises " + std::to_string(on_disk) +
                                             " bytes of voxels but the file has only " + std::to_string(bytes) +
@@ -499,13 +665,19 @@ Volume read_file(const std::string& path, const ReadOptions& options, SourceInfo
   }
   // ITK's MetaImage reader zero-fills data cut short (it only prints "data not read completely").
   if (format == FileFormat::MetaImage) {
-    const std::string problem = metaimage_data_problem(path, voxel_count(io) * io->GetComponentSize(), false);
+    const std::string problem = metaimage_data_problem(path, saturating_product(voxel_count(io), io->GetComponentSize()), false);
+    if (!problem.empty())
+      throw Error(ExitCode::Unreadable, "'" + path + "' is truncated, padded or corrupt: " + problem);
+  }
+  // teem reads the bytes it needs from a NRRD and ignores the rest.
+  if (format == FileFormat::Nrrd) {
+    const std::string problem = nrrd_data_problem(path, saturating_product(voxel_count(io), io->GetComponentSize()));
     if (!problem.empty())
       throw Error(ExitCode::Unreadable, "'" + path + "' is truncated, padded or corrupt: " + problem);
   }
   // Never ask for more memory than the machine has (a lying NRRD/MetaImage header would end as
   // "out of memory"): the voxels as float32 (or float64) in memory.
-  const uint64_t in_memory = voxel_count(io) * (options.dtype == at::kDouble ? 8 : 4);
+  const uint64_t in_memory = saturating_product(voxel_count(io), options.dtype == at::kDouble ? 8 : 4);
   const uint64_t memory = physical_memory_bytes();
   if (memory > 0 && in_memory > memory)
     throw Error(ExitCode::Unreadable, "'" + path + "': the header promises " + std::to_string(in_memory >> 20) +
@@ -534,6 +706,9 @@ Volume read_file(const std::string& path, const ReadOptions& options, SourceInfo
   }
 
   if (source) {
+    if (format == FileFormat::Nifti)
+      if (std::string w = nifti_transform_warning(path, read_nifti_header(path), volume.geometry); !w.empty())
+        source->warnings.push_back(w);
     source->format = format;
     source->path = path;
     source->dimensions_on_disk = ndim == 4 ? 3 : static_cast<int>(ndim);
@@ -571,6 +746,24 @@ void check_image_geometry(const Geometry& g, const std::string& path) {
                                       "(sheared or scaled axes); pulmo will not guess the geometry");
 }
 
+namespace {
+
+// Every voxel finite (else Error(Unreadable) naming `path`): NaN or infinite voxels in floating-point data of any
+// format, or an intensity scale that overflows the voxel type.
+void check_voxel_values(const Volume& volume, const std::string& path) {
+  const at::Tensor v = volume.voxels;
+  if (!v.defined() || !v.is_floating_point()) return;
+  const int64_t bad = v.numel() - at::isfinite(v).sum().item<int64_t>();
+  if (bad > 0)
+    throw Error(ExitCode::Unreadable, "'" + path + "' holds " + std::to_string(bad) + " NaN or infinite voxel value(s) "
+                                      "after its intensity scale (Rescale Slope/Intercept, scl_slope) was applied: NaN "
+                                      "in floating-point data, or a scale that overflows " +
+                                      (v.scalar_type() == at::kDouble ? "float64" : "float32") +
+                                      "; the voxel values would be wrong");
+}
+
+}  // namespace
+
 Volume read_volume(const std::string& path, const ReadOptions& options, SourceInfo* source) {
   SourceInfo local;
   SourceInfo& src = source ? *source : local;
@@ -580,7 +773,10 @@ Volume read_volume(const std::string& path, const ReadOptions& options, SourceIn
                                               : io::read_file(path, options, &src);
   volume.check();
   check_image_geometry(volume.geometry, path);
-  if (options.require_3d) volume.require_3d("this command");
+  check_voxel_values(volume, path);
+  if (options.require_3d && !volume.is_3d())
+    throw Error(ExitCode::BadDimension, "'" + path + "': this command needs a 3-D volume, but this image has a single "
+                                        "slice (" + volume.geometry.describe() + ")");
   for (const std::string& w : hu_plausibility_warnings(volume)) src.warnings.push_back(w);
   return volume;
 }

@@ -220,6 +220,20 @@ std::vector<LesionShape> load_lesion_shapes(const std::vector<std::string>& mask
     const Geometry& g = mask.geometry;
     if (mask.voxels.is_floating_point() && !at::isfinite(mask.voxels).all().item<bool>())
       throw Error(ExitCode::Mismatch, "lesion mask '" + file + "' holds NaN or infinite values");
+    // A binary mask: 0 and one lesion value (1, 255, ...). A CT, a probability map or a label map of several
+    // classes given by mistake would otherwise be read as "lesion wherever it is not 0".
+    const at::Tensor values = std::get<0>(at::_unique(mask.voxels.flatten(), /*sorted=*/true));
+    const at::Tensor lesion_values = values.masked_select(values.ne(0)).to(at::kDouble);
+    if (lesion_values.numel() > 1) {
+      std::string listed;
+      for (int64_t i = 0; i < std::min<int64_t>(lesion_values.numel(), 4); ++i)
+        listed += (i ? ", " : "") + std::to_string(lesion_values[i].item<double>()).substr(0, 8);
+      throw Error(ExitCode::Mismatch, "lesion mask '" + file + "' is not a binary mask: it holds " +
+                                          std::to_string(lesion_values.numel()) + " non-zero values (" + listed +
+                                          (lesion_values.numel() > 4 ? ", ..." : "") +
+                                          "); --shapes takes masks of 0 and one lesion value (a CT or a label map of "
+                                          "several classes?)");
+    }
     const at::Tensor lesion = mask.voxels.ne(0).contiguous();  // [z, y, x]
     const image::Components cc = image::connected_components(lesion);
     const double voxel_ml = g.spacing_mm[0] * g.spacing_mm[1] * g.spacing_mm[2] / 1000.0;

@@ -15,6 +15,9 @@
 #include <limits>
 #include <set>
 
+#include <zlib.h>
+
+#include "pulmo/cxr.h"
 #include "pulmo/error.h"
 #include "core/tempfile.h"
 #include "io/dicom_grey.h"
@@ -408,7 +411,42 @@ struct ReaderDefect {
   std::function<std::string(const TempDir&)> make;  // writes the bad file(s); returns the path to read
   ExitCode code;
   std::string message;                              // part of the message (the file is checked for too)
+  std::string cls = "";                             // its class: a key of docs/exit-codes.md's class table
+  bool require_3d = false;                          // read as a command that needs 3-D data
 };
+
+// Sets the class of the rows added since the last call.
+struct ClassTagger {
+  std::vector<ReaderDefect>& rows;
+  size_t mark = 0;
+  void operator()(const std::string& cls) {
+    for (; mark < rows.size(); ++mark) rows[mark].cls = cls;
+  }
+};
+
+// Replaces the 2-byte value of the first `tag` element (explicit VR "US", little endian) in a DICOM file.
+void patch_dicom_us(const std::string& file, uint16_t group, uint16_t element, uint16_t value) {
+  std::string b = slurp(file);
+  std::string key(8, '\0');
+  std::memcpy(&key[0], &group, 2);
+  std::memcpy(&key[2], &element, 2);
+  key.replace(4, 4, std::string("US\x02\x00", 4));  // explicit VR
+  size_t at = b.find(key);
+  if (at == std::string::npos) {                    // implicit VR: a 4-byte length
+    key.replace(4, 4, std::string("\x02\x00\x00\x00", 4));
+    at = b.find(key);
+  }
+  ASSERT_NE(at, std::string::npos) << "no US element in " << file;
+  std::memcpy(&b[at + 8], &value, 2);
+  spit(file, b);
+}
+
+// A NIfTI-1 header with its dim[] changed (dim[0] first) before the data.
+std::string nifti_with_dims(RawNifti n, const std::vector<int16_t>& dims) {
+  std::string h = test::raw_nifti_header(n);
+  for (size_t k = 0; k < dims.size(); ++k) std::memcpy(&h[40 + 2 * k], &dims[k], 2);
+  return h;
+}
 
 std::string write_series(const TempDir& tmp, int slices) {
   test::write_synthetic_series(tmp.file("series"), test::axial_stack(slices, 2.0));
@@ -429,6 +467,7 @@ std::vector<ReaderDefect> reader_defects() {
   };
   auto cut = [](std::string& s) { s.resize(s.size() / 2); };
   std::vector<ReaderDefect> t;
+  ClassTagger tag{t};
   // data shorter than the header says
   for (const char* name : {"short.nii", "short.nii.gz"})
     t.push_back({name, "data cut short", nifti([cut](RawNifti& n) { cut(n.data); }, name), ExitCode::Unreadable, "truncated"});
@@ -445,7 +484,6 @@ std::vector<ReaderDefect> reader_defects() {
     };
   };
   t.push_back({".hdr + .img", "image file cut short", pair([cut](RawNifti& n) { cut(n.data); }), ExitCode::Unreadable, "pair"});
-  t.push_back({".hdr + .img", "pixdim 500", pair([](RawNifti& n) { n.pixdim[2] = 500; }), ExitCode::Unreadable, "spacing"});
   t.push_back({".mha", "data cut short", [=](const TempDir& tmp) {
                  spit(tmp.file("short.mha"), mha_header("LOCAL") + v.substr(0, 20));
                  return tmp.file("short.mha");
@@ -488,6 +526,51 @@ std::vector<ReaderDefect> reader_defects() {
                  spit(first_slice(tmp), b);
                  return first_slice(tmp);
                }, ExitCode::Unreadable, "slice_000.dcm"});
+  t.push_back({"DICOM series", "one slice's pixel data cut short", [](const TempDir& tmp) {
+                 write_series(tmp, 4);
+                 std::string b = slurp(tmp.file("series/slice_002.dcm"));
+                 b.resize(b.size() - 100);
+                 spit(tmp.file("series/slice_002.dcm"), b);
+                 return tmp.file("series");
+               }, ExitCode::Unreadable, "truncated"});
+  t.push_back({".hdr + .img", "image file missing", [](const TempDir& tmp) {
+                 RawNifti n = ramp_nifti(4);
+                 n.vox_offset = 0;
+                 std::string h = test::raw_nifti_header(n);
+                 std::memcpy(&h[344], "ni1\0", 4);
+                 spit(tmp.file("lone.hdr"), h.substr(0, 348));
+                 return tmp.file("lone.hdr");
+               }, ExitCode::Unreadable, "does not exist"});
+  t.push_back({".hdr + .img", "image file padded", pair([](RawNifti& n) { n.data += "pad"; }), ExitCode::Unreadable, "padded"});
+  t.push_back({".nrrd", "data padded", [=](const TempDir& tmp) {
+                 spit(tmp.file("long.nrrd"), nrrd_header() + "\n" + v + v);
+                 return tmp.file("long.nrrd");
+               }, ExitCode::Unreadable, "bytes more"});
+  t.push_back({".nhdr + .raw", "raw file padded", [=](const TempDir& tmp) {
+                 spit(tmp.file("long.nhdr"), nrrd_header("data file: long.raw\n"));
+                 spit(tmp.file("long.raw"), v + v);
+                 return tmp.file("long.nhdr");
+               }, ExitCode::Unreadable, "bytes more"});
+  t.push_back({".nhdr + .raw", "raw file missing", [=](const TempDir& tmp) {
+                 spit(tmp.file("lost.nhdr"), nrrd_header("data file: lost.raw\n"));
+                 return tmp.file("lost.nhdr");
+               }, ExitCode::Unreadable, "lost.nhdr"});
+  t.push_back({".nrrd (gzip)", "compressed stream ending early", [=](const TempDir& tmp) {
+                 std::string z = test::gzip_bytes(v);
+                 std::string h = nrrd_header();
+                 h.replace(h.find("encoding: raw"), 13, "encoding: gzip");
+                 spit(tmp.file("cut.nrrd"), h + "\n" + z.substr(0, z.size() / 2));
+                 return tmp.file("cut.nrrd");
+               }, ExitCode::Unreadable, "cut.nrrd"});
+  t.push_back({".mha (compressed)", "compressed stream ending early", [=](const TempDir& tmp) {
+                 uLongf zlen = compressBound(v.size());  // a zlib stream, as MetaImage stores it
+                 std::string z(zlen, '\0');
+                 compress2(reinterpret_cast<Bytef*>(&z[0]), &zlen, reinterpret_cast<const Bytef*>(v.data()), v.size(), 6);
+                 z.resize(zlen);
+                 spit(tmp.file("cut.mha"), mha_header("LOCAL", "CompressedData = True\n") + z.substr(0, z.size() / 2));
+                 return tmp.file("cut.mha");
+               }, ExitCode::Unreadable, "cut.mha"});
+  tag("data-length");
   // intensity scale
   t.push_back({"DICOM file", "Rescale Slope 0", [](const TempDir& tmp) {
                  write_series(tmp, 1);
@@ -510,11 +593,65 @@ std::vector<ReaderDefect> reader_defects() {
                  test::set_dicom_tag(first_slice(tmp), 0x0028, 0x1052, "NaN");
                  return first_slice(tmp);
                }, ExitCode::Unreadable, "Rescale Intercept"});
+  for (const char* bad : {"nan", "inf"})
+    for (const char* name : {"scale.nii", "scale.nii.gz"})
+      t.push_back({name, std::string("scl_slope ") + bad, nifti([bad](RawNifti& n) { n.scl_slope = std::strtof(bad, nullptr); }, name),
+                   ExitCode::Unreadable, "intensity scale"});
+  t.push_back({".nii", "scl_inter infinite", nifti([](RawNifti& n) {
+                 n.scl_slope = 1;
+                 n.scl_inter = -std::numeric_limits<float>::infinity();
+               }, "inter.nii"), ExitCode::Unreadable, "intensity scale"});
+  // values that overflow the voxel type (float32) once scaled
+  t.push_back({".nii", "scl_slope 1e38 (overflows float32)", nifti([](RawNifti& n) { n.scl_slope = 1e38f; }, "big.nii"),
+               ExitCode::Unreadable, "NaN or infinite voxel"});
+  t.push_back({"DICOM file", "Rescale Slope 1e300 (overflows float32)", [](const TempDir& tmp) {
+                 write_series(tmp, 1);
+                 test::set_dicom_tag(first_slice(tmp), 0x0028, 0x1053, "1e300");
+                 return first_slice(tmp);
+               }, ExitCode::Unreadable, "NaN or infinite voxel"});
+  t.push_back({"DICOM series", "Rescale Slope 1e300 on one slice", [](const TempDir& tmp) {
+                 write_series(tmp, 3);
+                 test::set_dicom_tag(tmp.file("series/slice_001.dcm"), 0x0028, 0x1053, "1e300");
+                 return tmp.file("series");
+               }, ExitCode::Unreadable, "NaN or infinite voxel"});
+  // NaN or infinite floating-point voxels: every format, one check (the NIfTI reader would make them 0)
+  auto float_voxels = [](float bad) {
+    std::vector<float> f(24, -500.0f);
+    f[7] = bad;
+    return std::string(reinterpret_cast<const char*>(f.data()), f.size() * 4);
+  };
+  t.push_back({".mha", "a NaN voxel (float)", [=](const TempDir& tmp) {
+                 std::string h = mha_header("LOCAL");
+                 h.replace(h.find("MET_SHORT"), 9, "MET_FLOAT");
+                 spit(tmp.file("nan.mha"), h + float_voxels(std::nanf("")));
+                 return tmp.file("nan.mha");
+               }, ExitCode::Unreadable, "NaN or infinite voxel"});
+  t.push_back({".nrrd", "an infinite voxel (float)", [=](const TempDir& tmp) {
+                 std::string h = nrrd_header();
+                 h.replace(h.find("type: short"), 11, "type: float");
+                 spit(tmp.file("inf.nrrd"), h + "\n" + float_voxels(std::numeric_limits<float>::infinity()));
+                 return tmp.file("inf.nrrd");
+               }, ExitCode::Unreadable, "NaN or infinite voxel"});
+  t.push_back({".nii", "a NaN voxel (float32)", nifti([=](RawNifti& n) {
+                 n.datatype = 16;
+                 n.bitpix = 32;
+                 n.data = float_voxels(std::nanf(""));
+               }, "nan.nii"), ExitCode::Unreadable, "NaN or infinite"});
+  // a LUT the volume reader would not apply: the values would be stored values
+  t.push_back({"DICOM file", "Modality LUT Sequence (not applied by the volume reader)", [](const TempDir& tmp) {
+                 test::DicomSpec spec;
+                 spec.modality = "CT";
+                 spec.modality_lut = test::DicomLut{4, 0, 16, "US", {0, 100, 200, 300}};
+                 test::write_dicom_file(tmp.file("lut.dcm"), spec);
+                 return tmp.file("lut.dcm");
+               }, ExitCode::Unreadable, "Modality LUT Sequence"});
+  tag("intensity-scale");
   t.push_back({"DICOM file", "Samples per Pixel as text (GDCM aborted)", [](const TempDir& tmp) {
                  write_series(tmp, 1);
                  test::set_dicom_tag(first_slice(tmp), 0x0028, 0x0002, "abc");
                  return first_slice(tmp);
                }, ExitCode::Unreadable, "Samples per Pixel"});
+  tag("header-values");
   // geometry
   for (const float sp : {0.001f, 500.0f})
     for (const char* name : {"sp.nii", "sp.nii.gz"})
@@ -535,6 +672,100 @@ std::vector<ReaderDefect> reader_defects() {
                    spit(tmp.file("dir.nrrd"), nrrd_header("", d) + "\n" + v);
                    return tmp.file("dir.nrrd");
                  }, ExitCode::Unreadable, "dir.nrrd"});
+  t.push_back({".mhd + .raw", "ElementSpacing 0", [=](const TempDir& tmp) {
+                 spit(tmp.file("sp.mhd"), mha_header("sp.raw", "", "0.8 0 2.5"));
+                 spit(tmp.file("sp.raw"), v);
+                 return tmp.file("sp.mhd");
+               }, ExitCode::Unreadable, "sp.mhd"});
+  t.push_back({".nhdr + .raw", "space directions with a zero axis", [=](const TempDir& tmp) {
+                 spit(tmp.file("dir.nhdr"), nrrd_header("data file: dir.raw\n", "(0.8,0,0) (0,0,0) (0,0,2.5)"));
+                 spit(tmp.file("dir.raw"), v);
+                 return tmp.file("dir.nhdr");
+               }, ExitCode::Unreadable, "dir.nhdr"});
+  t.push_back({"DICOM file", "Pixel Spacing 500 mm", [](const TempDir& tmp) {
+                 write_series(tmp, 1);
+                 test::set_dicom_tag(first_slice(tmp), 0x0028, 0x0030, "500\\500");
+                 return first_slice(tmp);
+               }, ExitCode::Unreadable, "spacing"});
+  t.push_back({"DICOM file", "Image Orientation not orthonormal", [](const TempDir& tmp) {
+                 write_series(tmp, 1);
+                 test::set_dicom_tag(first_slice(tmp), 0x0020, 0x0037, "1\\0\\0\\0.7\\0.7\\0");
+                 return first_slice(tmp);
+               }, ExitCode::Unreadable, "orthonormal"});
+  t.push_back({"DICOM series", "Pixel Spacing 500 mm", [](const TempDir& tmp) {
+                 write_series(tmp, 3);
+                 for (int i = 0; i < 3; ++i)
+                   test::set_dicom_tag(tmp.file("series/slice_00" + std::to_string(i) + ".dcm"), 0x0028, 0x0030, "500\\500");
+                 return tmp.file("series");
+               }, ExitCode::Unreadable, "spacing"});
+  t.push_back({"DICOM series", "Pixel Spacing 0", [](const TempDir& tmp) {
+                 write_series(tmp, 3);
+                 for (int i = 0; i < 3; ++i)
+                   test::set_dicom_tag(tmp.file("series/slice_00" + std::to_string(i) + ".dcm"), 0x0028, 0x0030, "0\\0");
+                 return tmp.file("series");
+               }, ExitCode::BadSeries, "PixelSpacing"});
+  t.push_back({".hdr + .img", "pixdim 500", pair([](RawNifti& n) { n.pixdim[2] = 500; }), ExitCode::Unreadable, "spacing"});
+  tag("geometry");
+  // slice positions that disagree with each other: the series geometry is refused (a disagreeing Spacing Between
+  // Slices is a warning: ReaderWarnings)
+  auto series_at = [](std::vector<double> z, const std::string& name) {
+    return [z, name](const TempDir& tmp) {
+      auto slices = test::axial_stack(int(z.size()), 2.0);
+      for (size_t i = 0; i < z.size(); ++i) slices[i].position[2] = z[i];
+      test::write_synthetic_series(tmp.file(name), slices);
+      return tmp.file(name);
+    };
+  };
+  t.push_back({"DICOM series", "a missing slice", series_at({0, 2, 4, 8, 10}, "missing"), ExitCode::BadSeries, "missing"});
+  t.push_back({"DICOM series", "uneven gaps", series_at({0, 2, 4, 7, 9}, "uneven"), ExitCode::BadSeries, "irregular"});
+  t.push_back({"DICOM series", "two slices at one position", series_at({0, 2, 2, 4}, "twice"), ExitCode::BadSeries,
+               "same position"});
+  t.push_back({"DICOM series", "gantry tilt", [](const TempDir& tmp) {
+                 auto slices = test::axial_stack(4, 2.0);
+                 for (size_t i = 0; i < slices.size(); ++i) slices[i].position[1] = 0.5 * double(i);
+                 test::write_synthetic_series(tmp.file("tilt"), slices);
+                 return tmp.file("tilt");
+               }, ExitCode::BadSeries, "tilt"});
+  tag("slice-positions");
+  // dimensions that overflow: the header claims more voxels than the file (or memory) can hold
+  t.push_back({".nii", "dim 32767 x 32767 x 32767", [](const TempDir& tmp) {
+                 RawNifti n = ramp_nifti(4);
+                 spit(tmp.file("huge.nii"), nifti_with_dims(n, {3, 32767, 32767, 32767}) + n.data);
+                 return tmp.file("huge.nii");
+               }, ExitCode::Unreadable, "truncated"});
+  t.push_back({".mha", "DimSize 1e6 x 1e6 x 1e6", [=](const TempDir& tmp) {
+                 std::string h = mha_header("LOCAL");
+                 h.replace(h.find("DimSize = 4 3 2"), 15, "DimSize = 1000000 1000000 1000000");
+                 spit(tmp.file("huge.mha"), h + v);
+                 return tmp.file("huge.mha");
+               }, ExitCode::Unreadable, "huge.mha"});
+  t.push_back({".mhd + .raw", "DimSize 1e7 x 1e7 x 1e7", [=](const TempDir& tmp) {
+                 std::string h = mha_header("huge.raw");
+                 h.replace(h.find("DimSize = 4 3 2"), 15, "DimSize = 10000000 10000000 10000000");
+                 spit(tmp.file("huge.mhd"), h);
+                 spit(tmp.file("huge.raw"), v);
+                 return tmp.file("huge.mhd");
+               }, ExitCode::Unreadable, "huge.mhd"});
+  t.push_back({".nrrd", "sizes 1e6 x 1e6 x 1e6", [=](const TempDir& tmp) {
+                 std::string h = nrrd_header();
+                 h.replace(h.find("sizes: 4 3 2"), 12, "sizes: 1000000 1000000 1000000");
+                 spit(tmp.file("huge.nrrd"), h + "\n" + v);
+                 return tmp.file("huge.nrrd");
+               }, ExitCode::Unreadable, "huge.nrrd"});
+  t.push_back({".nhdr + .raw", "sizes 1e7 x 1e7 x 1e7 (wraps a 64-bit byte count)", [=](const TempDir& tmp) {
+                 std::string h = nrrd_header("data file: huge.raw\n");
+                 h.replace(h.find("sizes: 4 3 2"), 12, "sizes: 10000000 10000000 10000000");
+                 spit(tmp.file("huge.nhdr"), h);
+                 spit(tmp.file("huge.raw"), v);
+                 return tmp.file("huge.nhdr");
+               }, ExitCode::Unreadable, "huge.nhdr"});
+  t.push_back({"DICOM file", "Rows and Columns 65535", [](const TempDir& tmp) {
+                 write_series(tmp, 1);
+                 patch_dicom_us(first_slice(tmp), 0x0028, 0x0010, 65535);
+                 patch_dicom_us(first_slice(tmp), 0x0028, 0x0011, 65535);
+                 return first_slice(tmp);
+               }, ExitCode::Unreadable, "slice_000.dcm"});
+  tag("dimension-overflow");
   // types
   t.push_back({".mha", "RGB (3 channels)", [=](const TempDir& tmp) {
                  spit(tmp.file("rgb.mha"), mha_header("LOCAL", "ElementNumberOfChannels = 3\n") + v + v + v);
@@ -545,6 +776,53 @@ std::vector<ReaderDefect> reader_defects() {
                  n.bitpix = 64;
                  n.data += n.data + n.data + n.data;
                }, "complex.nii"), ExitCode::BadDimension, "complex.nii"});
+  t.push_back({".nii", "RGB24", nifti([](RawNifti& n) {
+                 n.datatype = 128;
+                 n.bitpix = 24;
+                 n.data = std::string(72, '\x40');
+               }, "rgb.nii"), ExitCode::BadDimension, "components"});
+  t.push_back({".nii", "4-D (two volumes)", [](const TempDir& tmp) {
+                 RawNifti n = ramp_nifti(4);
+                 spit(tmp.file("4d.nii"), nifti_with_dims(n, {4, 4, 3, 2, 2}) + n.data + n.data);
+                 return tmp.file("4d.nii");
+               }, ExitCode::BadDimension, "4-D"});
+  t.push_back({".mha", "4-D (two volumes)", [=](const TempDir& tmp) {
+                 spit(tmp.file("4d.mha"), "ObjectType = Image\nNDims = 4\nBinaryData = True\nBinaryDataByteOrderMSB = False\n"
+                                          "ElementSpacing = 0.8 0.8 2.5 1\nDimSize = 4 3 2 2\nElementType = MET_SHORT\n"
+                                          "ElementDataFile = LOCAL\n" + v + v);
+                 return tmp.file("4d.mha");
+               }, ExitCode::BadDimension, "4-D"});
+  t.push_back({".nrrd", "RGB (3 components)", [=](const TempDir& tmp) {
+                 spit(tmp.file("rgb.nrrd"), "NRRD0004\ntype: short\ndimension: 4\nspace: left-posterior-superior\n"
+                                            "sizes: 3 4 3 2\nkinds: RGB-color domain domain domain\n"
+                                            "space directions: none (0.8,0,0) (0,0.8,0) (0,0,2.5)\nendian: little\n"
+                                            "encoding: raw\nspace origin: (0,0,0)\n\n" + v + v + v);
+                 return tmp.file("rgb.nrrd");
+               }, ExitCode::BadDimension, "components"});
+  tag("types");
+  // one voxel: an image (read as such), but never 3-D data
+  t.push_back({".nii", "1 voxel where 3-D is required", [](const TempDir& tmp) {
+                 RawNifti n = ramp_nifti(4);
+                 n.dim = {1, 1, 1};
+                 n.data = n.data.substr(0, 2);
+                 test::write_raw_nifti(tmp.file("one.nii"), n);
+                 return tmp.file("one.nii");
+               }, ExitCode::BadDimension, "single slice", "", true});
+  t.push_back({".mha", "1 voxel where 3-D is required", [=](const TempDir& tmp) {
+                 std::string h = mha_header("LOCAL");
+                 h.replace(h.find("DimSize = 4 3 2"), 15, "DimSize = 1 1 1");
+                 spit(tmp.file("one.mha"), h + v.substr(0, 2));
+                 return tmp.file("one.mha");
+               }, ExitCode::BadDimension, "single slice", "", true});
+  t.push_back({"DICOM file", "1 x 1 pixel slice where 3-D is required", [](const TempDir& tmp) {
+                 test::DicomSpec spec;
+                 spec.modality = "CT";
+                 spec.width = spec.height = 1;
+                 spec.stored = {24};
+                 test::write_dicom_file(tmp.file("one.dcm"), spec);
+                 return tmp.file("one.dcm");
+               }, ExitCode::BadDimension, "single slice", "", true});
+  tag("one-voxel");
   return t;
 }
 
@@ -557,8 +835,11 @@ TEST(ReaderDefects, EveryFormatAndDefectClassHasItsExitCodeAMessageNamingTheFile
     const std::string path = d.make(tmp);
     std::set<std::string> before;
     for (const auto& e : fs::recursive_directory_iterator(tmp.path())) before.insert(e.path().string());
+    ASSERT_FALSE(d.cls.empty());
+    ReadOptions options;
+    options.require_3d = d.require_3d;
     try {
-      read_volume(path);
+      read_volume(path, options);
       ADD_FAILURE() << "read without an error";
     } catch (const Error& e) {
       EXPECT_EQ(e.code(), d.code) << e.what();
@@ -584,4 +865,225 @@ TEST(ReaderDefects, ADicomRadiographWithAnImpossibleRescaleIsUnreadable) {
   spec.rescale_slope = "1";
   test::write_dicom_file(tmp.file("xray.dcm"), spec);
   EXPECT_NO_THROW(io::read_dicom_grey(tmp.file("xray.dcm"), {}));
+}
+
+// ---- X-ray readers by class (PNG, JPEG, DICOM radiographs: cxr::read_xray) ------------------------------
+
+namespace {
+
+// A PNG written byte by byte (zlib): 8- or 16-bit, grey (colour type 0), grey + alpha (4), RGB (2) or RGBA (6).
+std::string png_bytes(int w, int h, int colour_type, int bit_depth, const std::function<int(int x, int y, int c)>& value) {
+  const int channels = colour_type == 0 ? 1 : colour_type == 4 ? 2 : colour_type == 2 ? 3 : 4;
+  const int bytes = bit_depth / 8;
+  std::string raw;
+  for (int y = 0; y < h; ++y) {
+    raw += '\0';  // filter: none
+    for (int x = 0; x < w; ++x)
+      for (int c = 0; c < channels; ++c) {
+        const int v = value(x, y, c);
+        if (bytes == 2) raw += static_cast<char>(v >> 8);
+        raw += static_cast<char>(v & 0xff);
+      }
+  }
+  uLongf zlen = compressBound(raw.size());
+  std::string z(zlen, '\0');
+  compress2(reinterpret_cast<Bytef*>(&z[0]), &zlen, reinterpret_cast<const Bytef*>(raw.data()), raw.size(), 6);
+  z.resize(zlen);
+  auto be32 = [](uint32_t v) {
+    return std::string{static_cast<char>(v >> 24), static_cast<char>(v >> 16), static_cast<char>(v >> 8), static_cast<char>(v)};
+  };
+  auto chunk = [&](const std::string& type, const std::string& data) {
+    const std::string td = type + data;
+    return be32(uint32_t(data.size())) + td + be32(uint32_t(crc32(0, reinterpret_cast<const Bytef*>(td.data()), uInt(td.size()))));
+  };
+  const std::string ihdr = be32(uint32_t(w)) + be32(uint32_t(h)) + std::string{char(bit_depth), char(colour_type), 0, 0, 0};
+  return std::string("\x89PNG\r\n\x1a\n", 8) + chunk("IHDR", ihdr) + chunk("IDAT", z) + chunk("IEND", "");
+}
+
+int ramp(int x, int y, int) { return (3 * x + 2 * y) % 256; }
+
+struct XrayDefect {
+  std::string format, defect, cls;
+  std::function<std::string(const TempDir&)> make;
+  ExitCode code;
+  std::string message;
+};
+
+std::vector<XrayDefect> xray_defects() {
+  std::vector<XrayDefect> t;
+  auto cut_file = [](const std::string& path, double keep) {
+    std::string b = slurp(path);
+    b.resize(size_t(double(b.size()) * keep));
+    spit(path, b);
+    return path;
+  };
+  t.push_back({"PNG", "cut short", "data-length", [=](const TempDir& tmp) {
+                 spit(tmp.file("cut.png"), png_bytes(64, 64, 0, 8, ramp));
+                 return cut_file(tmp.file("cut.png"), 0.6);
+               }, ExitCode::Unreadable, "cut.png"});
+  t.push_back({"PNG", "IEND chunk missing", "data-length", [=](const TempDir& tmp) {
+                 const std::string b = png_bytes(64, 64, 0, 8, ramp);
+                 spit(tmp.file("noend.png"), b.substr(0, b.size() - 12));
+                 return tmp.file("noend.png");
+               }, ExitCode::Unreadable, "IEND"});
+  t.push_back({"JPEG", "cut short", "data-length", [=](const TempDir& tmp) {
+                 test::write_grey<uint8_t>(tmp.file("cut.jpg"), 64, 64);
+                 return cut_file(tmp.file("cut.jpg"), 0.7);
+               }, ExitCode::Unreadable, "cut short"});
+  t.push_back({"DICOM X-ray", "pixel data cut short", "data-length", [=](const TempDir& tmp) {
+                 test::write_dicom(tmp.file("cut.dcm"), "DX", "PA");
+                 return cut_file(tmp.file("cut.dcm"), 0.8);
+               }, ExitCode::Unreadable, "truncated"});
+  t.push_back({"DICOM X-ray", "Rescale Slope 1e300 (overflows float32)", "intensity-scale", [](const TempDir& tmp) {
+                 test::DicomSpec spec;
+                 spec.rescale_slope = "1e300";
+                 test::write_dicom_file(tmp.file("big.dcm"), spec);
+                 return tmp.file("big.dcm");
+               }, ExitCode::Unreadable, "overflows"});
+  t.push_back({"DICOM X-ray", "Rescale Slope 0", "intensity-scale", [](const TempDir& tmp) {
+                 test::DicomSpec spec;
+                 spec.rescale_slope = "0";
+                 test::write_dicom_file(tmp.file("zero.dcm"), spec);
+                 return tmp.file("zero.dcm");
+               }, ExitCode::Unreadable, "Rescale Slope"});
+  t.push_back({"DICOM X-ray", "a VOI LUT that lies (10 entries declared, 5 given)", "intensity-scale", [](const TempDir& tmp) {
+                 test::DicomSpec spec;
+                 spec.voi_lut = test::DicomLut{10, 0, 16, "US", {0, 1, 2, 3, 4}};
+                 test::write_dicom_file(tmp.file("lut.dcm"), spec);
+                 return tmp.file("lut.dcm");
+               }, ExitCode::Unreadable, "LUT Descriptor"});
+  t.push_back({"DICOM X-ray", "Window Width 0", "intensity-scale", [](const TempDir& tmp) {
+                 test::write_dicom(tmp.file("w0.dcm"), "DX", "PA", "MONOCHROME2", "640,0");
+                 return tmp.file("w0.dcm");
+               }, ExitCode::Unreadable, "Window Width"});
+  t.push_back({"PNG", "RGBA colour picture", "types", [](const TempDir& tmp) {
+                 spit(tmp.file("rgba.png"), png_bytes(64, 64, 6, 8, [](int x, int y, int c) { return c == 3 ? 255 : c == 0 ? 4 * x : 4 * y; }));
+                 return tmp.file("rgba.png");
+               }, ExitCode::BadDimension, "colour picture"});
+  t.push_back({"DICOM X-ray", "colour (RGB)", "types", [](const TempDir& tmp) {
+                 test::DicomSpec spec;
+                 spec.photometric = "RGB";
+                 test::write_dicom_file(tmp.file("rgb.dcm"), spec);
+                 return tmp.file("rgb.dcm");
+               }, ExitCode::BadDimension, "colour DICOM"});
+  t.push_back({"PNG", "1 x 1 pixel", "one-voxel", [](const TempDir& tmp) {
+                 spit(tmp.file("one.png"), png_bytes(1, 1, 0, 8, ramp));
+                 return tmp.file("one.png");
+               }, ExitCode::NotAChestXray, "too small"});
+  t.push_back({"JPEG", "1 x 1 pixel", "one-voxel", [](const TempDir& tmp) {
+                 test::write_grey<uint8_t>(tmp.file("one.jpg"), 1, 1);
+                 return tmp.file("one.jpg");
+               }, ExitCode::NotAChestXray, "too small"});
+  t.push_back({"DICOM X-ray", "1 x 1 pixel", "one-voxel", [](const TempDir& tmp) {
+                 test::DicomSpec spec;
+                 spec.width = spec.height = 1;
+                 spec.stored = {7};
+                 test::write_dicom_file(tmp.file("one.dcm"), spec);
+                 return tmp.file("one.dcm");
+               }, ExitCode::NotAChestXray, "too small"});
+  return t;
+}
+
+}  // namespace
+
+TEST(XrayDefects, EveryXrayFormatAndDefectClassHasItsExitCodeAMessageNamingTheFileAndWritesNothing) {
+  for (const XrayDefect& d : xray_defects()) {
+    SCOPED_TRACE(d.format + ": " + d.defect);
+    TempDir tmp;
+    const std::string path = d.make(tmp);
+    std::set<std::string> before;
+    for (const auto& e : fs::recursive_directory_iterator(tmp.path())) before.insert(e.path().string());
+    try {
+      cxr::read_xray(path);
+      ADD_FAILURE() << "read without an error";
+    } catch (const Error& e) {
+      EXPECT_EQ(e.code(), d.code) << e.what();
+      EXPECT_NE(std::string(e.what()).find(d.message), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find(fs::path(path).filename().string()), std::string::npos) << e.what();
+    }
+    std::set<std::string> after;
+    for (const auto& e : fs::recursive_directory_iterator(tmp.path())) after.insert(e.path().string());
+    EXPECT_EQ(before, after);
+  }
+}
+
+// The documented choices: 16-bit grey and grey + alpha PNGs are X-rays (the alpha channel is ignored), as is a grey
+// picture stored as RGBA.
+TEST(XrayDefects, SixteenBitAndAlphaPngsAreRead) {
+  TempDir tmp;
+  spit(tmp.file("g16.png"), png_bytes(40, 30, 0, 16, [](int x, int y, int) { return 1000 * x + 7 * y; }));
+  spit(tmp.file("ga.png"), png_bytes(40, 30, 4, 8, [](int x, int y, int c) { return c == 1 ? 128 : ramp(x, y, 0); }));
+  spit(tmp.file("grey_rgba.png"), png_bytes(40, 30, 6, 8, [](int x, int y, int c) { return c == 3 ? 200 : ramp(x, y, 0); }));
+  for (const char* name : {"g16.png", "ga.png", "grey_rgba.png"}) {
+    SCOPED_TRACE(name);
+    const cxr::XrayImage x = cxr::read_xray(tmp.file(name));
+    EXPECT_EQ(x.width, 40);
+    EXPECT_EQ(x.height, 30);
+    EXPECT_LT(x.pixels[0], x.pixels[39]);
+  }
+  EXPECT_EQ(cxr::read_xray(tmp.file("g16.png")).bits, 16);
+}
+
+// ---- conflicting geometry statements: read one way, and said --------------------------------------------
+
+TEST(ReaderWarnings, ConflictingGeometryStatementsAreReadAsDocumentedAndSaid) {
+  TempDir tmp;
+  // NIfTI: the sform moves the image 20 mm along x from where the qform puts it.
+  RawNifti n = ramp_nifti(4);
+  std::string h = test::raw_nifti_header(n);
+  const int16_t sform_code = 1;
+  std::memcpy(&h[254], &sform_code, 2);
+  const float srow[12] = {0.8f, 0, 0, 20, 0, 0.8f, 0, 0, 0, 0, 2.5f, 0};
+  std::memcpy(&h[280], srow, sizeof srow);
+  spit(tmp.file("qs.nii"), h + n.data);
+  SourceInfo src;
+  const Volume v = read_volume(tmp.file("qs.nii"), {}, &src);
+  std::string all;
+  for (const auto& w : src.warnings) all += w + "\n";
+  EXPECT_NE(all.find("qform and sform disagree"), std::string::npos) << all;
+  EXPECT_NE(all.find("qs.nii"), std::string::npos) << all;
+  const bool sform = std::fabs(v.geometry.origin_mm[0] + 20) < 1e-3;  // RAS x 20 -> LPS x -20
+  EXPECT_NE(all.find(sform ? "read through the sform" : "read through the qform"), std::string::npos) << all;
+  // The same header with the sform agreeing: no warning.
+  const float same[12] = {0.8f, 0, 0, 0, 0, 0.8f, 0, 0, 0, 0, 2.5f, 0};
+  std::memcpy(&h[280], same, sizeof same);
+  spit(tmp.file("agree.nii"), h + n.data);
+  SourceInfo quiet;
+  read_volume(tmp.file("agree.nii"), {}, &quiet);
+  for (const auto& w : quiet.warnings) EXPECT_EQ(w.find("sform"), std::string::npos) << w;
+
+  // DICOM: Spacing Between Slices says 5 mm, the positions 2 mm: the positions are the geometry, the conflict is said.
+  test::write_synthetic_series(tmp.file("series"), test::axial_stack(4, 2.0));
+  for (int i = 0; i < 4; ++i) test::set_dicom_tag(tmp.file("series/slice_00" + std::to_string(i) + ".dcm"), 0x0018, 0x0088, "5");
+  SourceInfo dicom;
+  const Volume d = read_volume(tmp.file("series"), {}, &dicom);
+  EXPECT_NEAR(d.geometry.spacing_mm[2], 2.0, 1e-6);
+  all.clear();
+  for (const auto& w : dicom.warnings) all += w + "\n";
+  EXPECT_NE(all.find("Spacing Between Slices (0018,0088) says 5 mm but the slice positions are 2 mm apart"),
+            std::string::npos) << all;
+}
+
+// ---- the class table of docs/exit-codes.md and the tests above are one list ----------------------------
+
+TEST(ReaderDefects, EveryClassOfTheDocumentedTableHasATestRowAndEveryRowADocumentedClass) {
+  std::ifstream doc(std::string(PULMO_SOURCE_DIR) + "/docs/exit-codes.md");
+  ASSERT_TRUE(doc) << "docs/exit-codes.md not found";
+  std::set<std::string> documented;
+  std::string line;
+  bool in_table = false;
+  while (std::getline(doc, line)) {
+    if (line.rfind("## ", 0) == 0) in_table = line == "## Reader defects by class";
+    if (!in_table || line.rfind("| `", 0) != 0) continue;
+    const size_t end = line.find('`', 3);
+    ASSERT_NE(end, std::string::npos) << line;
+    documented.insert(line.substr(3, end - 3));
+  }
+  std::set<std::string> tested;
+  for (const auto& d : reader_defects()) tested.insert(d.cls);
+  for (const auto& d : xray_defects()) tested.insert(d.cls);
+  tested.insert("conflicting-geometry");  // ReaderWarnings.ConflictingGeometryStatementsAreReadAsDocumentedAndSaid
+  EXPECT_FALSE(documented.empty());
+  for (const auto& c : documented) EXPECT_TRUE(tested.count(c)) << "documented class without a test row: " << c;
+  for (const auto& c : tested) EXPECT_TRUE(documented.count(c)) << "tested class missing from docs/exit-codes.md: " << c;
 }

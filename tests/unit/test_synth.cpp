@@ -343,6 +343,23 @@ TEST(SynthInsertShapes, LoadsEveryComponentAsASignedDistanceOnItsOwnGrid) {
   } catch (const Error& e) {
     EXPECT_EQ(e.code(), ExitCode::NoData);
   }
+  // Not a binary mask (two lesion values, as a CT or a label map of several classes has): refused, naming the file.
+  Volume two = read_volume(write_shape_mask(tmp));
+  two.voxels.select(0, 9).masked_fill_(two.voxels.select(0, 9).ne(0), 2);
+  write_volume(two, tmp.file("two.nii.gz"));
+  try {
+    synth::load_lesion_shapes({tmp.file("two.nii.gz")}, 0.0);
+    ADD_FAILURE() << "a mask of values 1 and 2 accepted";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ExitCode::Mismatch) << e.what();
+    EXPECT_NE(std::string(e.what()).find("not a binary mask"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("two.nii.gz"), std::string::npos) << e.what();
+  }
+  // 0 and 255 is binary.
+  Volume bytes = read_volume(write_shape_mask(tmp));
+  bytes.voxels.mul_(255);
+  write_volume(bytes, tmp.file("bytes.nii.gz"));
+  EXPECT_EQ(synth::load_lesion_shapes({tmp.file("bytes.nii.gz")}, 0.0).size(), 2u);
 }
 
 TEST(SynthInsertShapes, MeetTheTargetInvolvementInsideTheLungsFromLowToDense) {
