@@ -14,6 +14,7 @@ PACKAGES=(
   libcli11-dev nlohmann-json3-dev libpng-dev zlib1g-dev
   libyaml-cpp-dev                    # YAML training configs (pulmo train)
   libssl-dev                         # SHA-256 of model weights in reports (OpenSSL libcrypto)
+  libsqlite3-dev                     # the durable queue of pulmo serve
 )
 
 SUDO=""
