@@ -1,11 +1,11 @@
 // pulmo serve --watch IN --out OUT --db QUEUE: the watch service (docs/integration.md); --status prints the queue.
-#include <ctime>
 #include <iomanip>
 #include <iostream>
 #include <sstream>
 
 #include "cli/command.h"
 #include "pulmo/error.h"
+#include "pulmo/report.h"
 #include "pulmo/serve.h"
 
 namespace pulmo::cli {
@@ -15,15 +15,6 @@ struct ServeCliOptions {
   ServeOptions serve;
   bool status = false, retry_parked = false, no_lesions = false, no_html = false, no_dicom_seg = false;
 };
-
-std::string utc_now() {
-  const std::time_t now = std::time(nullptr);
-  std::tm utc{};
-  gmtime_r(&now, &utc);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &utc);
-  return buf;
-}
 
 int print_status(const std::string& db) {
   const QueueReport r = queue_report(db);
@@ -93,7 +84,7 @@ Action register_serve(CLI::App& app, const GlobalOptions& global) {
     s.job.lesions = !opt->no_lesions;
     s.job.html = !opt->no_html;
     s.job.dicom_seg = !opt->no_dicom_seg;
-    if (!global.quiet) s.log = [](const std::string& line) { std::cerr << utc_now() << " pulmo serve: " << line << std::endl; };
+    if (!global.quiet) s.log = [](const std::string& line) { std::cerr << utc_timestamp() << " pulmo serve: " << line << std::endl; };
     const ServeOutcome r = serve(s);
     std::cout << "this run: " << r.done << " done, " << r.skipped << " skipped, " << r.failed << " failed (to be retried), "
               << r.parked << " parked" << (r.stopped ? " (stopped by a signal)" : "") << "\n";
