@@ -59,7 +59,7 @@ set(owners
   pipeline:pipeline quantify:pipeline
   report:report
   cxr:cxr cxr_model:cxr
-  job:app
+  job:app serve:app
   pulmo:cli)
 foreach(pair IN LISTS owners)
   string(REPLACE ":" ";" pair "${pair}")

@@ -16,6 +16,7 @@ PACKAGES=(
   libssl-dev                         # SHA-256 of model weights in reports (OpenSSL libcrypto)
   libcurl4-openssl-dev               # HTTP(S) client for DICOMweb (pulmo quantify dicomweb+http://...)
   orthanc orthanc-dicomweb           # the PACS the DICOMweb integration tests start on loopback (docs/integration.md)
+  libsqlite3-dev                     # the durable queue of pulmo serve
 )
 
 SUDO=""

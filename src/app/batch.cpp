@@ -27,14 +27,6 @@ struct BatchCase {
   std::string case_id, input;
 };
 
-// A case id usable as a folder name: letters, digits, '-', '_', '.'; others become '_'.
-std::string safe_id(const std::string& id) {
-  std::string s;
-  for (char c : id) s += (std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.') ? c : '_';
-  if (s.empty() || s == "." || s == "..") s = "case";
-  return s;
-}
-
 std::vector<BatchCase> list_cases(const std::string& source) {
   std::error_code ec;
   std::vector<BatchCase> cases;

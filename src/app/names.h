@@ -1,6 +1,7 @@
 // Case names from file names (internal to src/app).
 #pragma once
 
+#include <cctype>
 #include <string>
 
 namespace pulmo {
@@ -17,6 +18,14 @@ inline bool strip_volume_extension(std::string& name, bool dicom = false) {
     }
   }
   return false;
+}
+
+// A case id usable as a folder name: letters, digits, '-', '_', '.'; others become '_'.
+inline std::string safe_id(const std::string& id) {
+  std::string s;
+  for (char c : id) s += (std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.') ? c : '_';
+  if (s.empty() || s == "." || s == "..") s = "case";
+  return s;
 }
 
 }  // namespace pulmo

@@ -34,6 +34,7 @@ Action register_quantify(CLI::App& app, const GlobalOptions& global);
 Action register_segment(CLI::App& app, const GlobalOptions& global);
 Action register_overlay(CLI::App& app, const GlobalOptions& global);
 Action register_anonymize(CLI::App& app, const GlobalOptions& global);
+Action register_serve(CLI::App& app, const GlobalOptions& global);
 
 // CLI11's number checks (PositiveNumber, Range) let "nan" through (every comparison with NaN is false):
 // add this to every floating-point option.

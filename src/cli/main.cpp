@@ -47,6 +47,7 @@ int main(int argc, char** argv) {
       cli::register_segment,
       cli::register_overlay,
       cli::register_anonymize,
+      cli::register_serve,
   };
   for (const cli::Registrar& reg : registrars) {
     const size_t before = app.get_subcommands({}).size();

@@ -1,0 +1,95 @@
+// pulmo serve --watch IN --out OUT --db QUEUE: the watch service (docs/integration.md); --status prints the queue.
+#include <iomanip>
+#include <iostream>
+#include <sstream>
+
+#include "cli/command.h"
+#include "pulmo/error.h"
+#include "pulmo/report.h"
+#include "pulmo/serve.h"
+
+namespace pulmo::cli {
+namespace {
+
+struct ServeCliOptions {
+  ServeOptions serve;
+  bool status = false, retry_parked = false, no_lesions = false, no_html = false, no_dicom_seg = false;
+};
+
+int print_status(const std::string& db) {
+  const QueueReport r = queue_report(db);
+  std::cout << "queue " << db << ":";
+  bool first = true;
+  for (const char* s : {"pending", "running", "done", "skipped", "failed", "parked"}) {
+    std::cout << (first ? " " : ", ") << r.counts.at(s) << " " << s;
+    first = false;
+  }
+  std::cout << "\n";
+  for (const QueueEntry& e : r.entries) {
+    std::cout << std::left << std::setw(8) << e.state << " " << e.output;
+    if (e.state == "running") {
+      std::cout << ": attempt " << e.attempts << " since " << e.started_utc;
+    } else if (e.state == "skipped") {
+      std::cout << ": " << e.reason;
+    } else {  // failed (waiting for its retry) or parked
+      std::cout << ": " << e.attempts << " attempt(s), last " << e.finished_utc << ", exit code " << e.exit_code << ": " << e.reason;
+    }
+    std::cout << "\n         " << e.source << (e.series_uid.empty() ? "" : " series " + e.series_uid) << "\n";
+  }
+  return 0;
+}
+
+}  // namespace
+
+Action register_serve(CLI::App& app, const GlobalOptions& global) {
+  auto opt = std::make_shared<ServeCliOptions>();
+  ServeOptions& s = opt->serve;
+  CLI::App* sub = app.add_subcommand(
+      "serve", "Watch a folder for CT series and quantify each new stable series once, with a durable queue "
+               "(docs/integration.md)");
+  CLI::Option* watch = sub->add_option("--watch", s.watch, "folder to watch: one DICOM series folder or NIfTI/NRRD/MetaImage "
+                                                           "file per entry");
+  CLI::Option* out = sub->add_option("--out", s.out, "results: OUT/<series>/, one quantify report folder per series");
+  sub->add_option("--db", s.db, "the queue: an SQLite file (created when missing)")->required();
+  CLI::Option* status = sub->add_flag("--status", opt->status, "print the queue's counts and its running, failed, parked "
+                                                               "and skipped series, then exit");
+  status->excludes(watch)->excludes(out);
+  sub->add_flag("--retry-parked", opt->retry_parked, "queue every parked series again with its attempts reset (once "
+                                                     "the cause is fixed); alone, or before watching")
+      ->excludes(status);
+  sub->add_option("--settle", s.settle_seconds, "seconds without any change before a series counts as complete")
+      ->check(CLI::NonNegativeNumber)->check(finite_number())->capture_default_str();
+  sub->add_option("--poll", s.poll_seconds, "seconds between two looks at the watched folder")
+      ->check(CLI::PositiveNumber)->check(finite_number())->capture_default_str();
+  sub->add_option("--max-attempts", s.max_attempts, "a series that failed this many times is parked")
+      ->check(CLI::Range(1, 100))->capture_default_str();
+  sub->add_option("--retry-delay", s.retry_delay_seconds, "seconds before a failed series is tried again")
+      ->check(CLI::NonNegativeNumber)->check(finite_number())->capture_default_str();
+  sub->add_flag("--once", s.once, "exit when nothing is left to do (no series pending, waiting for a retry or settling) "
+                                  "instead of watching on");
+  sub->add_option("--models", s.job.models, "quantify: models folder with cascade.json (default: the shipped models)");
+  sub->add_option("--lungs", s.job.lungs, "quantify: cascade, classical or hybrid (docs/quantify.md)")
+      ->check(CLI::IsMember({"cascade", "classical", "hybrid"}))->capture_default_str();
+  sub->add_flag("--no-lesions", opt->no_lesions, "quantify: skip stage 3 (lungs and densitometry only)");
+  sub->add_flag("--no-html", opt->no_html, "quantify: skip report.html");
+  sub->add_flag("--no-dicom-seg", opt->no_dicom_seg, "quantify: no segmentation.dcm for DICOM series");
+  return [opt, &global, watch, out]() {
+    if (opt->status) return print_status(opt->serve.db);
+    if (opt->retry_parked) {
+      std::cout << retry_parked(opt->serve.db) << " parked series queued again\n";
+      if (watch->count() == 0 && out->count() == 0) return 0;
+    }
+    if (watch->count() == 0 || out->count() == 0) throw Error(ExitCode::Usage, "serve needs --watch and --out (or --status)");
+    ServeOptions s = opt->serve;
+    s.job.lesions = !opt->no_lesions;
+    s.job.html = !opt->no_html;
+    s.job.dicom_seg = !opt->no_dicom_seg;
+    if (!global.quiet) s.log = [](const std::string& line) { std::cerr << utc_timestamp() << " pulmo serve: " << line << std::endl; };
+    const ServeOutcome r = serve(s);
+    std::cout << "this run: " << r.done << " done, " << r.skipped << " skipped, " << r.failed << " failed (to be retried), "
+              << r.parked << " parked" << (r.stopped ? " (stopped by a signal)" : "") << "\n";
+    return 0;
+  };
+}
+
+}  // namespace pulmo::cli
