@@ -18,6 +18,7 @@
 #include "pulmo/report.h"
 #include "pulmo/synth.h"
 #include "report/render.h"
+#include "report/viewer.h"
 #include "support/test_support.h"
 
 using namespace pulmo;
@@ -160,6 +161,13 @@ TEST(ReportHtml, IsOneFileWithSixEmbeddedImagesTheTablesAndTheCurve) {
                            "superior", "Coronal slice"})
     EXPECT_NE(html.find(text), std::string::npos) << text;
   EXPECT_EQ(html.find("src=\"http"), std::string::npos);  // nothing to fetch
+  if (!report_detail::niivue_bundle().empty()) {  // the viewer: NiiVue, its licence and the three volumes inline
+    for (const char* text : {"Copyright (c) 2021, Niivue", "id=\"pulmo-viewer-canvas\"", "id=\"pulmo-viewer-ct\"",
+                             "id=\"pulmo-viewer-lungs\"", "id=\"pulmo-viewer-lesions\"", "\"start_ras_mm\""})
+      EXPECT_NE(html.find(text), std::string::npos) << text;
+  } else {
+    EXPECT_NE(html.find("built without NiiVue"), std::string::npos);
+  }
 }
 
 TEST(ReportHtml, WithoutALesionMapShowsTheLungsOnlyAndRefusesLungsOnAnotherGrid) {
