@@ -44,3 +44,12 @@ blas=/usr/lib/x86_64-linux-gnu/openblas-openmp/libblas.so.3
 if [ -e "$blas" ] && command -v update-alternatives >/dev/null; then
   $SUDO update-alternatives --set libblas.so.3-x86_64-linux-gnu "$blas" >/dev/null 2>&1 || true
 fi
+
+# NiiVue, the viewer embedded in report.html, from the npm registry (optional: without npm the reports carry the
+# static pictures only). Node.js with npm: Debian `npm`, or any Node.js 20+. Headless Chromium (Debian `chromium`)
+# is needed only by the viewer's test.
+if command -v npm >/dev/null; then
+  "$(dirname "$0")/fetch-niivue.sh" || echo "install-deps: NiiVue not fetched: report.html will have no interactive viewer" >&2
+else
+  echo "install-deps: npm not found: report.html will have no interactive viewer (install Node.js/npm, then scripts/fetch-niivue.sh)" >&2
+fi

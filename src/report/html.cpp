@@ -13,30 +13,16 @@
 #include "pulmo/report.h"
 #include "report/html_parts.h"
 #include "report/render.h"
+#include "report/viewer.h"
 
 namespace pulmo {
 namespace {
 
 using eval_detail::html_escape;
+using report_detail::base64;
 using report_detail::fixed;
 using report_detail::RenderOptions;
 using report_detail::table_row;
-
-std::string base64(const std::string& bytes) {
-  static const char* const kAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  out.reserve((bytes.size() + 2) / 3 * 4);
-  for (size_t i = 0; i < bytes.size(); i += 3) {
-    uint32_t v = uint32_t(uint8_t(bytes[i])) << 16;
-    if (i + 1 < bytes.size()) v |= uint32_t(uint8_t(bytes[i + 1])) << 8;
-    if (i + 2 < bytes.size()) v |= uint32_t(uint8_t(bytes[i + 2]));
-    out += kAlphabet[(v >> 18) & 63];
-    out += kAlphabet[(v >> 12) & 63];
-    out += i + 1 < bytes.size() ? kAlphabet[(v >> 6) & 63] : '=';
-    out += i + 2 < bytes.size() ? kAlphabet[v & 63] : '=';
-  }
-  return out;
-}
 
 std::string css(draw::Rgb c) {
   char buf[16];
@@ -208,7 +194,10 @@ void write_report_html(const std::string& path, const Volume& ct, const Volume& 
     << ".figures{display:flex;flex-wrap:wrap;gap:10px}figure{margin:0}figcaption{font-size:90%;max-width:400px}"
     << ".disclaimer{border:2px solid #c60;background:#fff4e5;padding:6px 10px;font-weight:bold}"
     << ".legend .key{margin-right:1.5em;white-space:nowrap}.swatch{display:inline-block;width:14px;height:14px;"
-    << "margin-right:5px;vertical-align:middle;box-sizing:border-box}code{word-break:break-all}</style></head><body>\n"
+    << "margin-right:5px;vertical-align:middle;box-sizing:border-box}code{word-break:break-all}"
+    << ".viewer-controls label{margin-right:1.2em;white-space:nowrap}.viewer-controls input{vertical-align:middle}"
+    << ".viewer-canvas{width:100%;height:420px;background:#000}@media print{#pulmo-viewer,.viewer-heading{display:none}}"
+    << "</style></head><body>\n"
     << "<h1>" << html_escape(title) << "</h1>\n"
     << "<p>Case <b>" << html_escape(meta.case_id.empty() ? "(none)" : meta.case_id) << "</b> &middot; created "
     << html_escape(meta.created_utc) << " (UTC) &middot; pulmo " << html_escape(meta.pulmo_version) << "<br>Input <code>"
@@ -217,6 +206,8 @@ void write_report_html(const std::string& path, const Volume& ct, const Volume& 
     << "<p class=\"disclaimer\">" << kResearchDisclaimer << "</p>\n"
     << "<h2>Lung involvement</h2>\n" << summary_table(q)
     << "<h2>Densitometry</h2>\n" << density_table(q)
+    << "<h2 class=\"viewer-heading\">Interactive viewer</h2>\n"
+    << report_detail::viewer_section(path, ct, lungs, lesions, q.lesion_types_known)
     << "<h2>Images</h2>\n" << legend(q.lesion_types_known) << images(ct, lungs, lesions, q)
     << "<h2>Involvement per slice</h2>\n" << report_detail::involvement_curve_svg(q, ct.geometry)
     << report_detail::run_section(meta)

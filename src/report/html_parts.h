@@ -10,6 +10,8 @@ namespace pulmo::report_detail {
 
 // A number with `decimals` decimals, or "n/a" for NaN and infinities.
 std::string fixed(double v, int decimals);
+// Base64 (RFC 4648, with padding) of any bytes: images and volumes inside the page.
+std::string base64(const std::string& bytes);
 // One table row of already-escaped cells.
 std::string table_row(const std::vector<std::string>& cells, const char* tag = "td");
 

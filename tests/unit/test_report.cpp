@@ -18,6 +18,7 @@
 #include "pulmo/report.h"
 #include "pulmo/synth.h"
 #include "report/render.h"
+#include "report/viewer.h"
 #include "support/test_support.h"
 
 using namespace pulmo;
@@ -152,7 +153,8 @@ TEST(ReportHtml, IsOneFileWithSixEmbeddedImagesTheTablesAndTheCurve) {
   EXPECT_EQ(files_in(dir.path().string()), 1);
   const std::string html = read_text_file(dir.file("report.html"));
   size_t images = 0;
-  for (size_t at = html.find("data:image/png;base64,"); at != std::string::npos; at = html.find("data:image/png;base64,", at + 1))
+  const std::string png_img = "src=\"data:image/png;base64,";  // the pictures (NiiVue holds base64 PNGs of its own)
+  for (size_t at = html.find(png_img); at != std::string::npos; at = html.find(png_img, at + 1))
     ++images;
   EXPECT_EQ(images, 6u);  // five axial levels and one coronal slice
   for (const char* text : {"Right lung", "Left lung", "Both lungs", "Severity score", "MosMed", "Densitometry", "<svg",
@@ -160,6 +162,13 @@ TEST(ReportHtml, IsOneFileWithSixEmbeddedImagesTheTablesAndTheCurve) {
                            "superior", "Coronal slice"})
     EXPECT_NE(html.find(text), std::string::npos) << text;
   EXPECT_EQ(html.find("src=\"http"), std::string::npos);  // nothing to fetch
+  if (!report_detail::niivue_bundle().empty()) {  // the viewer: NiiVue, its licence and the three volumes inline
+    for (const char* text : {"Copyright (c) 2021, Niivue", "id=\"pulmo-viewer-canvas\"", "id=\"pulmo-viewer-ct\"",
+                             "id=\"pulmo-viewer-lungs\"", "id=\"pulmo-viewer-lesions\"", "\"start_ras_mm\""})
+      EXPECT_NE(html.find(text), std::string::npos) << text;
+  } else {
+    EXPECT_NE(html.find("built without NiiVue"), std::string::npos);
+  }
 }
 
 TEST(ReportHtml, WithoutALesionMapShowsTheLungsOnlyAndRefusesLungsOnAnotherGrid) {
