@@ -35,7 +35,8 @@ abs() { readlink -f "$1"; }
 if [[ " $SETS " == *" dense "* ]] && [ ! -f "$OUT/truth/.done" ]; then
   rm -rf "$OUT/truth" "$OUT/mosmed-eval"
   mkdir -p "$OUT/truth" "$OUT/mosmed-eval"
-  ls "$D"/ct/mosmed-masks/*.nii.gz | sort | tail -10 | while read -r m; do ln -s "$(abs "$m")" "$OUT/mosmed-eval/"; done
+  masks=("$D"/ct/mosmed-masks/*.nii.gz)   # name order
+  for m in "${masks[@]: -10}"; do ln -s "$(abs "$m")" "$OUT/mosmed-eval/"; done
   $P -q synth --out "$OUT/truth/procedural" --count 3 --seed 951 --insert-into "$REF/A0002.nii.gz" \
     --lung-mask "$REF/A0002_lungs.nii.gz" --involvement 0.6:0.8 --consolidation 0.6 >/dev/null
   $P -q synth --out "$OUT/truth/shapes" --count 3 --seed 952 --insert-into "$REF/A0002.nii.gz" \
@@ -48,7 +49,7 @@ cases() {
   case $1 in
     dense)
       for s in procedural shapes; do
-        tail -n +2 "$OUT/truth/$s/manifest.csv" | while IFS=, read -r case_id patient_id dataset image lungs lesions rest; do
+        tail -n +2 "$OUT/truth/$s/manifest.csv" | while IFS=, read -r case_id _ _ image lungs lesions _; do
           echo "${s}_$case_id|$OUT/truth/$s/$image|$OUT/truth/$s/$lungs|$OUT/truth/$s/$lesions"
         done
       done ;;

@@ -88,7 +88,8 @@ fi
 if [ "$DENSE_COUNT" -gt 0 ] && [ ! -f "$W/.dense-$DENSE_COUNT-done" ]; then
   rm -rf "$W/synth-lungs" "$W/mosmed-train"
   mkdir -p "$W/synth-lungs" "$W/mosmed-train"
-  ls "$D"/ct/mosmed-masks/*.nii.gz | sort | head -40 | while read -r m; do ln -s "$(readlink -f "$m")" "$W/mosmed-train/"; done
+  masks=("$D"/ct/mosmed-masks/*.nii.gz)   # name order
+  for m in "${masks[@]:0:40}"; do ln -s "$(readlink -f "$m")" "$W/mosmed-train/"; done
   seed=400
   for r in "${REAL[@]}"; do
     IFS='|' read -r name ct lungs conv <<<"$r"
@@ -137,7 +138,7 @@ head -1 "$W/synth/phantom_thick/manifest.csv" | grep -q '^case_id,patient_id,dat
   cat "$W/manifest-real.csv"
   tail -n +2 "$W/manifest-lesions.csv" | grep -v '^normal_'
   for d in "$W"/synth-lungs/*/; do
-    [ "$DENSE_COUNT" -gt 0 ] && [ -d "$d" ] || continue
+    if [ "$DENSE_COUNT" = 0 ] || [ ! -d "$d" ]; then continue; fi
     d=${d%/}
     synth_rows "$d" "$(basename "$d" | sed 's/^[a-z]*_//')"
   done
