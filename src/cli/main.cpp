@@ -31,7 +31,7 @@ int main(int argc, char** argv) {
   CLI::Option* threads = app.add_option("--threads", global.threads,
                                         "threads for LibTorch/OpenMP/ITK (default: all available cores; pulmo train: "
                                         "training.threads of the configuration)")
-                              ->check(CLI::NonNegativeNumber);
+                              ->check(CLI::Range(0, 1000000));  // not "0 to 1.8e308"; the per-core bound follows
   app.add_flag("-q,--quiet", global.quiet, "print only results and errors");
 
   std::map<CLI::App*, cli::Action> actions;

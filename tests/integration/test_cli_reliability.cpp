@@ -506,3 +506,152 @@ TEST(QuantifyHostile, AUserMaskMeansWhatItSays) {
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.err.find("not aerated lung"), std::string::npos) << r.err;
 }
+
+// ---- quantify under hostile use beyond the named cases (issue 18, part 2) -----------------------------------
+
+namespace {
+
+// small_chest() five times finer (320 x 320 x 120 voxels of 1 mm): quantify takes seconds, writing its masks too.
+pulmo::Volume big_chest() {
+  pulmo::Geometry g;
+  g.size = {320, 320, 120};
+  g.spacing_mm = {1.0, 1.0, 1.0};
+  pulmo::Volume ct = pulmo::Volume::filled(g, -1000.0);
+  ct.voxels.slice(1, 40, 280).slice(2, 30, 290).fill_(40.0);
+  ct.voxels.slice(0, 20, 100).slice(1, 80, 230).slice(2, 60, 145).fill_(-850.0);
+  ct.voxels.slice(0, 20, 100).slice(1, 80, 230).slice(2, 175, 260).fill_(-850.0);
+  return ct;
+}
+
+// Names under `dir` (recursively) that hold ".tmp-": pulmo's temporary files and folders.
+std::vector<std::string> temporaries(const fs::path& dir) {
+  std::vector<std::string> out;
+  std::error_code ec;
+  for (auto it = fs::recursive_directory_iterator(dir, ec); it != fs::recursive_directory_iterator(); it.increment(ec))
+    if (it->path().filename().string().find(".tmp-") != std::string::npos) out.push_back(it->path().string());
+  return out;
+}
+
+}  // namespace
+
+// Ctrl-C (SIGINT) or SIGTERM while quantify computes, and while it writes its report folder: the exit code says so,
+// no temporary file or folder is left, and the report folder either does not exist or is complete.
+TEST(QuantifyHostile, ASignalWhileComputingOrWritingLeavesNoHalfWrittenReport) {
+  TempDir tmp;
+  pulmo::write_volume(big_chest(), tmp.file("ct.nii.gz"));
+  for (const int sig : {SIGINT, SIGTERM}) {
+    for (const bool while_writing : {false, true}) {
+      SCOPED_TRACE(std::string(sig == SIGINT ? "SIGINT" : "SIGTERM") + (while_writing ? " while writing" : " while computing"));
+      const std::string out = tmp.file(std::string("out_") + std::to_string(sig) + (while_writing ? "_w" : "_c"));
+      const pid_t pid = spawn_pulmo({"--threads", "1", "quantify", tmp.file("ct.nii.gz"), "--out", out, "--lungs",
+                                     "classical", "--no-lesions"});
+      ASSERT_GT(pid, 0);
+      if (while_writing) {
+        const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(240);
+        while (temporaries(tmp.path()).empty() && std::chrono::steady_clock::now() < end)
+          std::this_thread::sleep_for(std::chrono::milliseconds(2));
+        EXPECT_FALSE(temporaries(tmp.path()).empty()) << "the report folder was never being written";
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      } else {
+        std::this_thread::sleep_for(std::chrono::milliseconds(700));
+      }
+      ::kill(pid, sig);
+      const int code = exit_status(pid);
+      EXPECT_TRUE(code == 128 + sig || code == 0) << code;
+      EXPECT_EQ(temporaries(tmp.path()), std::vector<std::string>{});
+      // A signal after the rename (or a run that finished first) leaves the whole report; else there is none.
+      if (code == 0 || fs::exists(out)) {
+        EXPECT_TRUE(fs::is_regular_file(out + "/report.json"));
+        EXPECT_TRUE(fs::is_regular_file(out + "/report.csv"));
+        EXPECT_TRUE(fs::is_regular_file(out + "/lungs.nii.gz"));
+        EXPECT_TRUE(fs::is_regular_file(out + "/.pulmo-output"));
+      }
+    }
+  }
+}
+
+// A full disk and a read-only folder under the report folder: exit 7, nothing left on the disk.
+TEST(QuantifyHostile, AFullDiskOrAReadOnlyFolderExitsWith7AndLeavesNothing) {
+  TempDir tmp;
+  pulmo::write_volume(small_chest(), tmp.file("ct.nii.gz"));
+  const std::string opts = " --lungs classical --no-lesions";
+  {
+    Tmpfs disk("24k");  // the lung mask fits, the report does not
+    REQUIRE_TMPFS(disk);
+    const auto r = run_pulmo("quantify " + q(tmp.file("ct.nii.gz")) + " --out " + q(disk.file("out")) + opts);
+    EXPECT_EQ(r.exit_code, 7) << r.err;
+    EXPECT_NE(r.err.find("pulmo: error: "), std::string::npos) << r.err;
+    EXPECT_EQ(disk.files(), std::vector<std::string>{});
+    EXPECT_FALSE(fs::exists(disk.file("out")));
+  }
+  {
+    Tmpfs disk("1m");
+    REQUIRE_TMPFS(disk);
+    ASSERT_EQ(::mount("tmpfs", disk.file("").c_str(), "tmpfs", MS_REMOUNT | MS_RDONLY, "size=1m"), 0);
+    const auto r = run_pulmo("quantify " + q(tmp.file("ct.nii.gz")) + " --out " + q(disk.file("out")) + opts);
+    EXPECT_EQ(r.exit_code, 7) << r.err;
+    EXPECT_NE(r.err.find("pulmo: error: "), std::string::npos) << r.err;
+    EXPECT_FALSE(fs::exists(disk.file("out")));
+  }
+}
+
+// Thread counts: 0 means every core (as when omitted); negative, fractional, absurd or non-numeric counts are usage
+// errors before anything runs. MC-dropout passes beyond 0..100 too.
+TEST(QuantifyHostile, AbsurdThreadAndPassCountsAreUsageErrors) {
+  TempDir tmp;
+  pulmo::write_volume(small_chest(), tmp.file("ct.nii.gz"));
+  const std::string base = "quantify " + q(tmp.file("ct.nii.gz")) + " --lungs classical --no-lesions --no-html --out ";
+  auto r = run_pulmo("--threads 0 " + base + q(tmp.file("zero")));
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  for (const char* threads : {"10000", "-1", "2.5", "abc", "1e9"}) {
+    r = run_pulmo(std::string("--threads ") + threads + " " + base + q(tmp.file("out")));
+    EXPECT_EQ(r.exit_code, 2) << threads << "\n" << r.err;
+    EXPECT_NE(r.err.find("--threads"), std::string::npos) << r.err;
+    EXPECT_FALSE(fs::exists(tmp.file("out"))) << threads;
+  }
+  for (const char* passes : {"101", "-1", "1000000"}) {
+    r = run_pulmo("quantify " + q(tmp.file("ct.nii.gz")) + " --out " + q(tmp.file("out")) + " --mc-dropout " + passes);
+    EXPECT_EQ(r.exit_code, 2) << passes << "\n" << r.err;
+    EXPECT_FALSE(fs::exists(tmp.file("out"))) << passes;
+  }
+}
+
+// Batches of absurd sizes: an empty folder, a manifest with a header only, and 2000 cases that all fail (each
+// listed in a rectangular summary, in seconds, without a report folder per case).
+TEST(QuantifyHostile, EmptyAndHugeBatchesHaveTheirCodesAndRectangularSummaries) {
+  TempDir tmp;
+  fs::create_directories(tmp.path() / "empty");
+  auto r = run_pulmo("quantify " + q(tmp.file("empty")) + " --batch --out " + q(tmp.file("o1")));
+  EXPECT_EQ(r.exit_code, 8) << r.err;
+  EXPECT_FALSE(fs::exists(tmp.file("o1")));
+  pulmo::write_text_atomic(tmp.file("header.csv"), "case_id,image\n");
+  r = run_pulmo("quantify " + q(tmp.file("header.csv")) + " --batch --out " + q(tmp.file("o2")));
+  EXPECT_EQ(r.exit_code, 8) << r.err;
+  EXPECT_NE(r.err.find("lists no CT"), std::string::npos) << r.err;
+  EXPECT_FALSE(fs::exists(tmp.file("o2")));
+  std::string csv = "case_id,image\n";
+  for (int i = 0; i < 2000; ++i) csv += "c" + std::to_string(i) + "," + tmp.file("missing" + std::to_string(i) + ".nii.gz") + "\n";
+  pulmo::write_text_atomic(tmp.file("many.csv"), csv);
+  const auto t0 = std::chrono::steady_clock::now();
+  r = run_pulmo("quantify " + q(tmp.file("many.csv")) + " --batch --out " + q(tmp.file("o3")));
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  EXPECT_EQ(r.exit_code, 12) << r.err.substr(0, 2000);
+  EXPECT_LT(seconds, 120.0);
+  std::istringstream lines(slurp(tmp.file("o3/summary.csv")));
+  std::string header, line;
+  std::getline(lines, header);
+  const size_t columns = std::count(header.begin(), header.end(), ',');
+  int rows = 0;
+  while (std::getline(lines, line)) {
+    ++rows;
+    size_t commas = 0;
+    bool quoted = false;
+    for (char ch : line) {
+      if (ch == '"') quoted = !quoted;
+      if (ch == ',' && !quoted) ++commas;
+    }
+    ASSERT_EQ(commas, columns) << line;
+  }
+  EXPECT_EQ(rows, 2000);
+  EXPECT_EQ(temporaries(tmp.path()), std::vector<std::string>{});
+}
