@@ -76,9 +76,12 @@ TEST(CliSynth, InsertsLesionsIntoAGivenCtAndItsLungMask) {
 TEST(CliSynth, InsertsRealLesionShapesFromAMaskFolder) {
   TempDir tmp;
   write_healthy(tmp);
-  // The lung mask itself as a "lesion mask": two lung-sized shapes, plenty to cover the target.
+  // The lung mask itself, binarised, as a "lesion mask" (--shapes takes binary masks): two lung-sized shapes,
+  // plenty to cover the target.
   std::filesystem::create_directories(tmp.file("shapes"));
-  std::filesystem::copy_file(tmp.file("lungs32.nii.gz"), tmp.file("shapes/a.nii.gz"));
+  pulmo::Volume shapes = pulmo::read_volume(tmp.file("lungs32.nii.gz"));
+  shapes.voxels = shapes.voxels.gt(0).to(shapes.voxels.scalar_type());
+  pulmo::write_volume(shapes, tmp.file("shapes/a.nii.gz"));
   const std::string base = "synth --count 1 --involvement 0.4 --insert-into '" + tmp.file("ct32.nii.gz") + "' --lung-mask '" +
                            tmp.file("lungs32.nii.gz") + "' --shapes ";
   const auto r = run_pulmo(base + "'" + tmp.file("shapes") + "' --out '" + tmp.file("ins") + "'");
