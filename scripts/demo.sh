@@ -51,6 +51,12 @@ $P -q synth --out "$OUT/inserted" --count 1 --seed 7 --involvement 0.3 --insert-
 $P quantify "$OUT/inserted/case_0000/ct.nii.gz" --out "$OUT/inserted-ct" --overwrite | tee "$OUT/inserted-ct.txt"
 truth=$(awk -F, 'NR==1{for(i=1;i<=NF;i++) if($i=="involved_percent") c=i} NR==2{printf "%.1f", $c}' "$OUT/inserted/manifest.csv")
 echo "inserted lesions: truth ${truth} % of both lungs involved; pulmo: $(grep '^both lungs' "$OUT/inserted-ct.txt")"
+measured=$(sed -n 's/^both lungs.*involved \([0-9.]*\) %.*/\1/p' "$OUT/inserted-ct.txt")
+if awk -v t="$truth" -v m="$measured" 'BEGIN {d = t - m; exit !(d > 5 || d < -5)}'; then
+  echo "NOTE: pulmo's ${measured} % is far from the inserted ${truth} %. This is a known limit of the shipped lesion model:"
+  echo "      it learned from real COVID-19 CT and under-calls pulmo's synthetic lesions (models/lesions/MODEL_CARD.md,"
+  echo "      'Involvement in 3-D on synthetic insertions'; issue 16). Judge it on real CTs, not on this synthetic check."
+fi
 
 echo
 [ "$NAME" != synthetic-ct ] || echo "(The input was SYNTHETIC: see the note above for running on a real CT.)"
