@@ -80,6 +80,51 @@ std::string component_name(itk::IOComponentEnum c) {
   }
 }
 
+// Raw voxel data from `offset` to the end of the holder must be exactly the voxel bytes the header describes.
+static std::string raw_length_problem(const std::string& holder, uint64_t size, uint64_t offset, uint64_t voxel_bytes) {
+  if (size < offset + voxel_bytes)
+    return holder + " holds only " + std::to_string(size - offset) + " of " + std::to_string(voxel_bytes) + " voxel bytes";
+  if (size > offset + voxel_bytes)  // padded, or a header whose sizes or element type lie
+    return holder + " holds " + std::to_string(size - offset - voxel_bytes) + " bytes more than the " +
+           std::to_string(voxel_bytes) + " voxel bytes its header describes (padded data or a lying header)";
+  return "";
+}
+
+// Inflates a zlib (window_bits MAX_WBITS) or gzip (16 + MAX_WBITS) stream from the stream's position, counting the
+// bytes it gives and stopping once more than `limit` came out. `ended`: the stream ended properly (checksum and
+// length verified by zlib). `failed`: zlib could not start.
+struct InflatedLength {
+  uint64_t total = 0;
+  bool ended = false;
+  bool failed = false;
+};
+static InflatedLength inflated_length(std::istream& in, int window_bits, uint64_t limit) {
+  InflatedLength r;
+  z_stream z{};
+  if (inflateInit2(&z, window_bits) != Z_OK) {
+    r.failed = true;
+    return r;
+  }
+  std::vector<unsigned char> src(1 << 20), dst(1 << 20);
+  int ret = Z_OK;
+  while (ret != Z_STREAM_END && r.total <= limit) {
+    if (z.avail_in == 0) {
+      in.read(reinterpret_cast<char*>(src.data()), static_cast<std::streamsize>(src.size()));
+      z.avail_in = static_cast<uInt>(in.gcount());
+      z.next_in = src.data();
+      if (z.avail_in == 0) break;
+    }
+    z.next_out = dst.data();
+    z.avail_out = static_cast<uInt>(dst.size());
+    ret = inflate(&z, Z_NO_FLUSH);
+    r.total += dst.size() - z.avail_out;
+    if (ret != Z_OK && ret != Z_STREAM_END) break;
+  }
+  inflateEnd(&z);
+  r.ended = ret == Z_STREAM_END;
+  return r;
+}
+
 // A MetaImage file (.mha, data LOCAL) is complete when its data block is as long as the header says:
 // compressed, CompressedDataSize bytes that inflate to exactly `voxel_bytes`; raw, `voxel_bytes`.
 // Returns "" when complete, else what is wrong.
@@ -127,12 +172,7 @@ std::string metaimage_data_problem(const std::string& file, uint64_t voxel_bytes
   }
   const bool compressed = head.find("CompressedData = True") != std::string::npos;
   if (!compressed) {
-    if (size < data_offset + voxel_bytes)
-      return holder + " holds only " + std::to_string(size - data_offset) + " of " + std::to_string(voxel_bytes) + " voxel bytes";
-    if (size > data_offset + voxel_bytes)  // padded, or a header whose sizes or element type lie
-      return holder + " holds " + std::to_string(size - data_offset - voxel_bytes) + " bytes more than the " +
-             std::to_string(voxel_bytes) + " voxel bytes its header describes (padded data or a lying header)";
-    return "";
+    return raw_length_problem(holder, size, data_offset, voxel_bytes);
   }
   const size_t cds = head.find("CompressedDataSize = ");
   if (cds != std::string::npos && cds < at) {
@@ -142,26 +182,10 @@ std::string metaimage_data_problem(const std::string& file, uint64_t voxel_bytes
   }
   // Inflate the block: zlib's Adler-32 check and the length prove it whole.
   in.seekg(static_cast<std::streamoff>(data_offset));
-  z_stream z{};
-  if (inflateInit(&z) != Z_OK) return "zlib failure";
-  std::vector<unsigned char> src(1 << 20), dst(1 << 20);
-  uint64_t total = 0;
-  int ret = Z_OK;
-  while (ret != Z_STREAM_END) {
-    if (z.avail_in == 0) {
-      in.read(reinterpret_cast<char*>(src.data()), static_cast<std::streamsize>(src.size()));
-      z.avail_in = static_cast<uInt>(in.gcount());
-      z.next_in = src.data();
-      if (z.avail_in == 0) break;
-    }
-    z.next_out = dst.data();
-    z.avail_out = static_cast<uInt>(dst.size());
-    ret = inflate(&z, Z_NO_FLUSH);
-    total += dst.size() - z.avail_out;
-    if (ret != Z_OK && ret != Z_STREAM_END) break;
-  }
-  inflateEnd(&z);
-  if (ret != Z_STREAM_END) return "the compressed voxel data is incomplete";
+  const InflatedLength inflated = inflated_length(in, MAX_WBITS, UINT64_MAX);
+  if (inflated.failed) return "zlib failure";
+  const uint64_t total = inflated.total;
+  if (!inflated.ended) return "the compressed voxel data is incomplete";
   if (total != voxel_bytes)
     return "the compressed voxel data holds " + std::to_string(total) + " of " + std::to_string(voxel_bytes) + " bytes";
   return "";
@@ -217,35 +241,14 @@ std::string nrrd_data_problem(const std::string& file, uint64_t voxel_bytes) {
     offset = at;
   }
   if (encoding == "raw") {
-    if (size < offset + voxel_bytes)
-      return holder + " holds only " + std::to_string(size - offset) + " of " + std::to_string(voxel_bytes) + " voxel bytes";
-    if (size > offset + voxel_bytes)
-      return holder + " holds " + std::to_string(size - offset - voxel_bytes) + " bytes more than the " +
-             std::to_string(voxel_bytes) + " voxel bytes its header describes (padded data or a lying header)";
-    return "";
+    return raw_length_problem(holder, size, offset, voxel_bytes);
   }
   if (encoding != "gzip" && encoding != "gz") return "";
   in.seekg(static_cast<std::streamoff>(offset));
-  z_stream z{};
-  if (inflateInit2(&z, 16 + MAX_WBITS) != Z_OK) return "zlib failure";
-  std::vector<unsigned char> src(1 << 20), dst(1 << 20);
-  uint64_t total = 0;
-  int ret = Z_OK;
-  while (ret != Z_STREAM_END && total <= voxel_bytes) {
-    if (z.avail_in == 0) {
-      in.read(reinterpret_cast<char*>(src.data()), static_cast<std::streamsize>(src.size()));
-      z.avail_in = static_cast<uInt>(in.gcount());
-      z.next_in = src.data();
-      if (z.avail_in == 0) break;
-    }
-    z.next_out = dst.data();
-    z.avail_out = static_cast<uInt>(dst.size());
-    ret = inflate(&z, Z_NO_FLUSH);
-    total += dst.size() - z.avail_out;
-    if (ret != Z_OK && ret != Z_STREAM_END) break;
-  }
-  inflateEnd(&z);
-  if (ret != Z_STREAM_END && total <= voxel_bytes)
+  const InflatedLength inflated = inflated_length(in, 16 + MAX_WBITS, voxel_bytes);
+  if (inflated.failed) return "zlib failure";
+  const uint64_t total = inflated.total;
+  if (!inflated.ended && total <= voxel_bytes)
     return "the gzip-compressed voxel data is cut short or corrupt (" + std::to_string(total) + " of " +
            std::to_string(voxel_bytes) + " bytes)";
   if (total != voxel_bytes)
