@@ -208,7 +208,7 @@ Phantom insert_lesions(const Volume& ct, const Volume& lung_mask, const PhantomO
     score[idx] = model.score(x, y, z, w, focus);
     core[idx] = model.core(w, focus);
   }
-  return in.finish(score, core, model, o, 1.0f);
+  return in.finish(score, core, model, o, /*ramp: score units, as the phantom*/ 0.08f);
 }
 
 std::vector<LesionShape> load_lesion_shapes(const std::vector<std::string>& mask_files, double min_volume_ml) {

@@ -254,6 +254,21 @@ TEST(SynthInsert, MeetsTheTargetInvolvementInsideTheGivenLungs) {
   }
 }
 
+// Regression (0dd12f9 to 2026-12-03): the procedural insertion faded its ground-glass over 1.0 score units instead
+// of the phantom's 0.08, so inserted ground-glass was ~100 HU fainter than the phantom's own (-655 HU median in the
+// real A0002, where real COVID-19 ground-glass is about -590). One density rule for both: same model, same ramp.
+TEST(SynthInsert, GroundGlassIsAsDenseAsThePhantomsOwn) {
+  PhantomOptions o = small(8, 0.3);
+  o.noise_hu = 0;
+  const Phantom own = synth::make_phantom(o);
+  const Phantom healthy = synth::make_phantom(small(8, 0.0));
+  const Phantom inserted = synth::insert_lesions(healthy.ct, healthy.lungs, o);
+  const double own_ggo = mean_where(own.ct.voxels, own.lesions.voxels.eq(labels::kGroundGlass));
+  const double ins_ggo = mean_where(inserted.ct.voxels, inserted.lesions.voxels.eq(labels::kGroundGlass));
+  EXPECT_NEAR(ins_ggo, own_ggo, 50.0);  // 10 % of the underlying lung shows through an insertion (insert.cpp)
+  EXPECT_GT(ins_ggo, -620);
+}
+
 TEST(SynthInsert, IsDeterministicBySeed) {
   const Phantom healthy = synth::make_phantom(small(30, 0.0));
   const Phantom a = synth::insert_lesions(healthy.ct, healthy.lungs, small(1)), b = synth::insert_lesions(healthy.ct, healthy.lungs, small(1));
