@@ -5,6 +5,7 @@
 #include <ATen/ATen.h>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 
 #include "pulmo/error.h"
@@ -58,17 +59,34 @@ void draw_letters(draw::Canvas& c, int x0, int y0, int w, int h, const PlaneAxes
   c.text_with_halo(x0 + (w - lw) / 2, y0 + h - 4 - lh, axes.bottom, white, black, s);
 }
 
+struct LegendItem { const char* text; draw::Rgb colour; bool filled; };
+
+std::array<std::vector<LegendItem>, 2> legend_rows(bool lesion_types_known) {
+  return {std::vector<LegendItem>{{"RIGHT LUNG", kRightLungColour, false}, {"LEFT LUNG", kLeftLungColour, false}},
+          lesion_types_known ? std::vector<LegendItem>{{"GROUND-GLASS", kGroundGlassColour, true}, {"CONSOLIDATION", kConsolidationColour, true}}
+                             : std::vector<LegendItem>{{"LESION", kLesionColour, true}}};
+}
+
+constexpr int kLegendItemPad = 20 + 24;  // swatch + gap before the text, gap after it
+
+// The width the legend needs: a picture is at least this wide, so no label is cut off.
+int legend_width(bool lesion_types_known) {
+  int widest = 0;
+  for (const auto& row : legend_rows(lesion_types_known)) {
+    int x = 8;
+    for (const LegendItem& item : row) x += kLegendItemPad + draw::Canvas::text_width(item.text, 2);
+    widest = std::max(widest, x);
+  }
+  return widest;
+}
+
 void draw_legend(draw::Canvas& c, int y0, bool lesion_types_known) {
   const draw::Rgb grey{200, 200, 200};
-  struct Item { const char* text; draw::Rgb colour; bool filled; };
-  const std::vector<Item> rows[2] = {
-      {{"RIGHT LUNG", kRightLungColour, false}, {"LEFT LUNG", kLeftLungColour, false}},
-      lesion_types_known ? std::vector<Item>{{"GROUND-GLASS", kGroundGlassColour, true}, {"CONSOLIDATION", kConsolidationColour, true}}
-                         : std::vector<Item>{{"LESION", kLesionColour, true}}};
+  const auto rows = legend_rows(lesion_types_known);
   for (int r = 0; r < 2; ++r) {
     int x = 8;
     const int y = y0 + 6 + r * 22;
-    for (const Item& item : rows[r]) {
+    for (const LegendItem& item : rows[size_t(r)]) {
       if (item.filled) c.fill_rect(x, y, 14, 14, item.colour);
       for (int t = 0; t < 2 && !item.filled; ++t) {  // an outline box, two pixels thick
         c.line(x + t, y + t, x + 13 - t, y + t, item.colour);
@@ -77,7 +95,7 @@ void draw_legend(draw::Canvas& c, int y0, bool lesion_types_known) {
         c.line(x + 13 - t, y + t, x + 13 - t, y + 13 - t, item.colour);
       }
       c.text(x + 20, y, item.text, grey, 2);
-      x += 20 + draw::Canvas::text_width(item.text, 2) + 24;
+      x += kLegendItemPad + draw::Canvas::text_width(item.text, 2);
     }
   }
 }
@@ -159,7 +177,7 @@ draw::Canvas render_slice(const Volume& ct, const Volume& lungs, const Volume& l
   const std::string caption = std::string(plane_name(plane)) + " SLICE " + std::to_string(slice_index) + " (0-" +
                               std::to_string(g.size[axes.normal] - 1) + ")";
   const int caption_h = o.caption ? 26 : 0, legend_h = o.legend ? 52 : 0;
-  const int canvas_w = std::max({w, o.legend ? 400 : 1, o.caption ? draw::Canvas::text_width(caption) + 16 : 1});
+  const int canvas_w = std::max({w, o.legend ? std::max(400, legend_width(o.lesion_types_known)) : 1, o.caption ? draw::Canvas::text_width(caption) + 16 : 1});
   const int x0 = (canvas_w - w) / 2, y0 = caption_h;
   draw::Canvas c(canvas_w, caption_h + h + legend_h, {0, 0, 0});
   std::vector<uint8_t> lung_px(size_t(w) * h, 0);
@@ -250,7 +268,7 @@ std::vector<int64_t> write_overlay_montage(const std::string& path, const Volume
   const int cols = std::min<int>(columns, int(tiles.size()));
   const int rows = (int(tiles.size()) + cols - 1) / cols;
   constexpr int kLegendPx = 52;
-  draw::Canvas m(cols * tile_w, rows * tile_h + kLegendPx, {0, 0, 0});
+  draw::Canvas m(std::max(cols * tile_w, report_detail::legend_width(lesion_types_known)), rows * tile_h + kLegendPx, {0, 0, 0});
   for (size_t t = 0; t < tiles.size(); ++t) {
     const int x0 = int(t % cols) * tile_w, y0 = int(t / cols) * tile_h;
     for (int y = 0; y < tiles[t].height(); ++y)

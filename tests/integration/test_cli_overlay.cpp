@@ -52,6 +52,20 @@ TEST(CliOverlay, WritesAPngOfSlicesSpreadOverTheLungs) {
             0);
 }
 
+// A one-slice montage (300-px tile) is widened to its legend: "CONSOLIDATION" was cut off at the right edge.
+TEST(CliOverlay, AOneSliceMontageIsWideEnoughForItsLegend) {
+  TempDir tmp;
+  write_phantom(tmp);
+  const auto r = run_pulmo("-q overlay " + q(tmp.file("ct.nii.gz")) + " " + q(tmp.file("lungs.nii.gz")) + " --lesions " +
+                           q(tmp.file("lesions.nii.gz")) + " --slices 1 --columns 1 --out " + q(tmp.file("one.png")));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const std::string png = slurp(tmp.file("one.png"));
+  ASSERT_GE(png.size(), 24u);
+  const auto byte = [&](size_t i) { return uint32_t(static_cast<unsigned char>(png[i])); };
+  const uint32_t width = byte(16) << 24 | byte(17) << 16 | byte(18) << 8 | byte(19);  // IHDR
+  EXPECT_GT(width, 300u);  // wider than the tile: the legend (two entries of 12-13 letters at scale 2) sets it
+}
+
 TEST(CliOverlay, BadInputHasItsExitCodeAndWritesNothing) {
   TempDir tmp;
   write_phantom(tmp);
