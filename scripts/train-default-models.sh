@@ -8,6 +8,7 @@
 #   INSTALL=0 PULMO_TRAIN_WORK=build/train-x scripts/train-default-models.sh   # train into build/train-x only,
 #                                              # leave models/ as it is (to measure a retrained model first)
 #   PULMO=/path/to/pulmo ...                   # another pulmo binary (default ./build/pulmo)
+#   RECIPES=DIR ...                            # the recipes (<model>.yaml) of an experiment (default models/recipes)
 #   DENSE_COUNT=5 INSTALL=0 PULMO_TRAIN_WORK=build/train-dense MODELS=lungs scripts/train-default-models.sh
 #                                              # the lung model with dense insertions (the experiment of the lung
 #                                              # card, which also set steps: 2500 in models/recipes/lungs.yaml)
@@ -28,6 +29,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib/data.sh
 DENSE_COUNT=${DENSE_COUNT:-0}
+RECIPES=${RECIPES:-models/recipes}
 pulmo_require_data train-default-models ct/lung-pet-ct-dx ct/totalsegmentator
 [ "$DENSE_COUNT" = 0 ] || pulmo_require_data train-default-models ct/mosmed-masks
 PULMO=${PULMO:-./build/pulmo}
@@ -150,11 +152,11 @@ $P dataset check "$W/manifest-lesions.csv" >/dev/null
 train() {  # model name
   # The lesion model learns from real COVID-19 data in ../shared/data (read in place; scripts/prepare-lesion-data.sh).
   if [ "$1" = lesions ]; then scripts/prepare-lesion-data.sh "$W/lesion-data"; fi
-  cp "models/recipes/$1.yaml" "$W/$1.yaml"
+  cp "$RECIPES/$1.yaml" "$W/$1.yaml"
   $P train --config "$W/$1.yaml" --output "$W/$1" --resume 2>&1 | tee "$W/$1.log" | grep -E --line-buffered 'fold|step [0-9]+/[0-9]+ .*(ETA|100.0%)'
 }
 for m in $MODELS; do
-  [ -f "models/recipes/$m.yaml" ] || { echo "train-default-models: no recipe models/recipes/$m.yaml" >&2; exit 1; }
+  [ -f "$RECIPES/$m.yaml" ] || { echo "train-default-models: no recipe $RECIPES/$m.yaml" >&2; exit 1; }
 done
 if [ "$JOBS" -gt 1 ]; then
   for m in $MODELS; do train "$m" & done
@@ -168,6 +170,6 @@ fi
 for m in $MODELS; do
   mkdir -p "models/$m"
   cp "$W/$m/model.json" "$W/$m/weights.pt" "$W/$m/log.csv" "$W/$m/curves.png" "models/$m/"
-  cp "models/recipes/$m.yaml" "models/$m/config.yaml"
+  cp "$RECIPES/$m.yaml" "models/$m/config.yaml"
 done
 echo "train-default-models: models installed in models/; evaluate them with scripts/evaluate-default-models.sh"

@@ -31,6 +31,9 @@ struct RealCt {
   const char* boxes = "";  // folder of PASCAL-VOC tumour boxes (one XML per slice, named by SOPInstanceUID)
 };
 
+// GoogleTest names a failing case by this, not by the struct's bytes.
+void PrintTo(const RealCt& c, std::ostream* os) { *os << c.name << " (" << c.path << ")"; }
+
 // Voxels of `grid` inside the tumour boxes of a DICOM series: each box file names its slice by SOPInstanceUID and
 // gives pixel corners (column, row) of that slice, mapped to the grid through the slice's position and orientation.
 at::Tensor tumour_box_mask(const std::string& series_dir, const std::string& boxes_dir, const pulmo::Geometry& grid) {
