@@ -1,15 +1,60 @@
 #!/usr/bin/env python3
-"""Writes the seed corpus of pulmo_fuzz_read (docs/fuzzing.md) into the folder given (default fuzz/seeds).
+"""Writes a seed corpus of the fuzz targets (docs/fuzzing.md) into the folder given (default fuzz/seeds).
 
-Each seed is one selector byte (the format: 0 .nii, 1 .nii.gz, 2 .nrrd, 3 .mha, 4 .dcm, 5 DICOM folder)
-followed by the file's bytes: small valid files of every format plus small real DICOM files of the shared data
-($PULMO_DATA, else ../shared/data beside the checkout; left out when it is absent).
+  make_seeds.py [--synthetic] [--series] [FOLDER]
+
+pulmo_fuzz_read (default): each seed is one selector byte (the format: 0 .nii, 1 .nii.gz, 2 .nrrd, 3 .mha, 4 .dcm,
+5 DICOM folder) followed by the file's bytes: small valid files of every format, synthetic DICOM slices written
+here, plus small real DICOM files of the shared data ($PULMO_DATA, else ../shared/data beside the checkout; left out
+when it is absent or with --synthetic, as the CI run does: fuzz/ci_fuzz.sh).
+pulmo_fuzz_series (--series): DICOM series of 1 to 4 synthetic slices, the files joined by "\nPULMO-NEXT-SLICE\n".
 """
 import gzip, os, struct, sys, zlib, pathlib
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-out = pathlib.Path(sys.argv[1] if len(sys.argv) > 1 else ROOT / "fuzz" / "seeds")
+args = [a for a in sys.argv[1:] if not a.startswith("--")]
+SYNTHETIC = "--synthetic" in sys.argv[1:]
+SERIES = "--series" in sys.argv[1:]
+out = pathlib.Path(args[0] if args else ROOT / "fuzz" / ("seeds-series" if SERIES else "seeds"))
 out.mkdir(parents=True, exist_ok=True)
+
+
+def dicom_element(group, element, vr, value):
+    if isinstance(value, str):
+        value = value.encode()
+    if len(value) % 2:
+        value += b"\0" if vr in (b"UI", b"OB") else b" "
+    if vr in (b"OB", b"OW", b"SQ", b"UN", b"UT"):
+        return struct.pack("<HH2sHI", group, element, vr, 0, len(value)) + value
+    return struct.pack("<HH2sH", group, element, vr, len(value)) + value
+
+
+def us(v):
+    return struct.pack("<H", v)
+
+
+def ct_slice(z=0.0, instance=1, rows=8, columns=8, series="1.2.826.0.1.3680043.9.7777.5", slope="1"):
+    """A small CT slice, explicit VR little endian, every element pulmo's series reader looks at."""
+    sop = f"{series}.{instance}"
+    meta = (dicom_element(0x0002, 0x0001, b"OB", b"\0\1") + dicom_element(0x0002, 0x0002, b"UI", "1.2.840.10008.5.1.4.1.1.2")
+            + dicom_element(0x0002, 0x0003, b"UI", sop) + dicom_element(0x0002, 0x0010, b"UI", "1.2.840.10008.1.2.1")
+            + dicom_element(0x0002, 0x0012, b"UI", "1.2.826.0.1.3680043.9.7777.99"))
+    meta = dicom_element(0x0002, 0x0000, b"UL", struct.pack("<I", len(meta))) + meta
+    pixels = b"".join(struct.pack("<H", (instance * 10 + x + y) & 0xFFF) for y in range(rows) for x in range(columns))
+    ds = (dicom_element(0x0008, 0x0008, b"CS", "ORIGINAL\\PRIMARY\\AXIAL")
+          + dicom_element(0x0008, 0x0016, b"UI", "1.2.840.10008.5.1.4.1.1.2") + dicom_element(0x0008, 0x0018, b"UI", sop)
+          + dicom_element(0x0008, 0x0060, b"CS", "CT") + dicom_element(0x0018, 0x0050, b"DS", "2")
+          + dicom_element(0x0020, 0x000D, b"UI", "1.2.826.0.1.3680043.9.7777") + dicom_element(0x0020, 0x000E, b"UI", series)
+          + dicom_element(0x0020, 0x0013, b"IS", str(instance))
+          + dicom_element(0x0020, 0x0032, b"DS", f"-5\\-5\\{z:g}") + dicom_element(0x0020, 0x0037, b"DS", "1\\0\\0\\0\\1\\0")
+          + dicom_element(0x0028, 0x0002, b"US", us(1)) + dicom_element(0x0028, 0x0004, b"CS", "MONOCHROME2")
+          + dicom_element(0x0028, 0x0010, b"US", us(rows)) + dicom_element(0x0028, 0x0011, b"US", us(columns))
+          + dicom_element(0x0028, 0x0030, b"DS", "0.7\\0.7") + dicom_element(0x0028, 0x0100, b"US", us(16))
+          + dicom_element(0x0028, 0x0101, b"US", us(12)) + dicom_element(0x0028, 0x0102, b"US", us(11))
+          + dicom_element(0x0028, 0x0103, b"US", us(0))
+          + dicom_element(0x0028, 0x1052, b"DS", "-1024") + dicom_element(0x0028, 0x1053, b"DS", slope)
+          + dicom_element(0x7FE0, 0x0010, b"OW", pixels))
+    return b"\0" * 128 + b"DICM" + meta + ds
 
 
 def nifti(dim=(4, 3, 2), datatype=4, bitpix=16, pixdim=(0.8, 0.8, 2.5), slope=0.0, inter=0.0, data=None):
@@ -31,8 +76,18 @@ def nifti(dim=(4, 3, 2), datatype=4, bitpix=16, pixdim=(0.8, 0.8, 2.5), slope=0.
 
 
 def seed(name, selector, payload):
-    (out / name).write_bytes(bytes([selector]) + payload)
+    (out / name).write_bytes((b"" if selector is None else bytes([selector])) + payload)
 
+
+SEP = b"\nPULMO-NEXT-SLICE\n"
+if SERIES:
+    seed("series_1", None, ct_slice())
+    seed("series_3", None, SEP.join(ct_slice(z=2.0 * i, instance=i + 1) for i in range(3)))
+    seed("series_4_gap", None, SEP.join(ct_slice(z=z, instance=i + 1) for i, z in enumerate([0, 2, 6, 8])))
+    seed("series_3_slope0", None, SEP.join(ct_slice(z=2.0 * i, instance=i + 1, slope="0" if i == 1 else "1") for i in range(3)))
+    seed("series_2_tiny", None, SEP.join(ct_slice(z=2.0 * i, instance=i + 1, rows=2, columns=2) for i in range(2)))
+    print(f"{len(list(out.iterdir()))} series seeds in {out}")
+    sys.exit(0)
 
 seed("nii_int16", 0, nifti())
 seed("nii_uint16_scaled", 0, nifti(datatype=512, slope=1.0, inter=-1024.0))
@@ -50,6 +105,11 @@ seed("mha_raw", 3, b"ObjectType = Image\nNDims = 3\nDimSize = 4 3 2\nElementSpac
 comp = zlib.compress(raw)
 seed("mha_zlib", 3, b"ObjectType = Image\nNDims = 3\nBinaryData = True\nCompressedData = True\nCompressedDataSize = "
                     + str(len(comp)).encode() + b"\nDimSize = 4 3 2\nElementType = MET_SHORT\nElementDataFile = LOCAL\n" + comp)
+seed("dcm_synthetic", 4, ct_slice())
+seed("dcm_synthetic_folder", 5, ct_slice(z=4.0, instance=3))
+if SYNTHETIC:
+    print(f"{len(list(out.iterdir()))} seeds in {out} (synthetic only)")
+    sys.exit(0)
 # Real files of the shared data that are small enough to mutate quickly.
 SHARED = pathlib.Path(os.environ.get("PULMO_DATA") or ROOT.parent / "shared" / "data")
 if not SHARED.is_dir():

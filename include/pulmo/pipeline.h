@@ -80,7 +80,14 @@ at::Tensor extend_lungs_by_lesions(const at::Tensor& lungs, const at::Tensor& le
 // Error(NoLungs) when their mean is above -100 HU (not aerated) or they hold more than 12 L (no human lungs do);
 // a warning in `warnings` when merely unusual (a mean above -500 HU, more than 8 L, under 300 mL of a CT that is
 // not a thin stack). With `warn_only` (a user's lung mask, which means what it says) the refusals are warnings too.
+// Lungs outside the body are refused the same way (under half of the lung voxels inside the body:
+// lungs_inside_body_share; a warning under 90 %).
 void check_plausible_lungs(const Volume& ct, const at::Tensor& lungs, bool warn_only, std::vector<std::string>& warnings);
+
+// The share (0..1) of the lung voxels (`lungs` != 0 on `ct`'s grid) that lie inside the body: in their axial plane
+// (LPS order), body tissue - above -500 HU and not lung - lies beyond them on at least 3 of their 4 sides (right,
+// left, anterior, posterior; a field of view may cut the body on one side). 1 when there are no lung voxels.
+double lungs_inside_body_share(const Volume& ct, const at::Tensor& lungs);
 
 // The hybrid lungs (`--lungs hybrid`, docs/quantify.md): the classical segmentation's boundary where the lung is
 // aerated, the network's where it is dense. Dense voxels (HU in [dense_min_hu, dense_max_hu]) that the network calls

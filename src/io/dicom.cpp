@@ -412,6 +412,10 @@ Volume read_dicom_folder(const std::string& folder, const ReadOptions& options, 
     if (s.frames > 1)
       throw Error(ExitCode::BadDimension, context + ": '" + f + "' is a multi-frame image (" +
                                               std::to_string(s.frames) + " frames); convert it to single-frame slices");
+    if (s.samples_per_pixel > 1)  // ITK's series reader would turn RGB into grey without a word
+      throw Error(ExitCode::BadDimension, context + ": '" + f + "' is a colour image (Samples per Pixel " +
+                                              std::to_string(s.samples_per_pixel) + "), not a grey CT slice in "
+                                              "Hounsfield units; pulmo reads grey images only");
     if (!s.has_position || s.orientation.size() != 6)
       throw Error(ExitCode::BadSeries, context + ": '" + f + "' lacks ImagePositionPatient/ImageOrientationPatient");
     slices.push_back(s);

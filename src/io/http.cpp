@@ -305,6 +305,7 @@ Response perform(const Request& q, const BodySink& sink) {
     if (rc == CURLE_COULDNT_CONNECT) hint = " (is the server running, and is this its address and port?)";
     else if (rc == CURLE_COULDNT_RESOLVE_HOST) hint = " (unknown host name)";
     else if (rc == CURLE_OPERATION_TIMEDOUT) hint = " (timed out)";
+    else if (rc == CURLE_PARTIAL_FILE) hint = " (the answer is shorter than its Content-Length: the connection was cut, or the server's length lies)";
     else if (rc == CURLE_PEER_FAILED_VERIFICATION || rc == CURLE_SSL_CACERT_BADFILE || rc == CURLE_SSL_CONNECT_ERROR)
       hint = " (the server's certificate could not be verified: give its CA bundle, e.g. --ca-file)";
     throw Error(ExitCode::Remote, method + " " + shown + ": " + reason + hint);

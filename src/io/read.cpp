@@ -402,30 +402,97 @@ double affine_difference(const std::array<double, 12>& p, const std::array<doubl
   return worst;
 }
 
-// A header with both a qform and an sform that place the voxels differently (more than 0.1 mm anywhere in the
-// image) is read as ITK reads it (through the sform when it is a rotation, else the qform): the warning says
-// which one that was, since other tools choose differently. "" when they agree or one is absent.
-std::string nifti_transform_warning(const std::string& path, const NiftiHeader& h, const Geometry& g) {
-  if (!h.valid || h.qform_code <= 0 || h.sform_code <= 0) return "";
-  const std::array<double, 12> q = qform_affine(h);
-  std::array<double, 12> s{};
-  std::copy(std::begin(h.srow), std::end(h.srow), s.begin());
-  const double diff = affine_difference(q, s, h.dim);
-  if (diff <= 0.1) return "";
-  std::array<double, 12> read{};  // what was read, LPS -> RAS
-  for (int row = 0; row < 3; ++row) {
-    const double sign = row < 2 ? -1 : 1;
-    for (int k = 0; k < 3; ++k) read[4 * row + k] = sign * g.direction[3 * row + k] * g.spacing_mm[k];
-    read[4 * row + 3] = sign * g.origin_mm[row];
+// The NIfTI standard's precedence, as nibabel (get_best_affine), SPM and MRIcroGL read it: the sform (method 3) when
+// sform_code > 0, else the qform (method 2). ITK 5.2 differs: it takes the sform only when sform_code is 1 (scanner)
+// or the qform is absent, and only when the sform's scale matches pixdim; else the qform (measured on hand-made
+// headers: sform_code 2, 3 or 4 beside a different qform was read through the qform). pulmo reads the sform, in LPS.
+struct SformGeometry {
+  bool used = false;   // sform_code > 0 and the sform is a rotation times positive voxel sizes
+  std::string problem; // sform_code > 0 but the sform cannot be a voxel grid (singular, sheared): why
+  Vec3 spacing{}, origin{};
+  Mat3 direction{};
+};
+SformGeometry sform_geometry(const NiftiHeader& h) {
+  SformGeometry g;
+  if (!h.valid || h.sform_code <= 0) return g;
+  const int spatial = static_cast<int>(std::clamp<int64_t>(h.dim[0], 1, 3));
+  double col[3][3];
+  for (int k = 0; k < 3; ++k) {
+    for (int r = 0; r < 3; ++r) col[k][r] = h.srow[4 * r + k];
+    const double n = std::sqrt(col[k][0] * col[k][0] + col[k][1] * col[k][1] + col[k][2] * col[k][2]);
+    if (!(n > 0)) {
+      if (k >= spatial) return g;  // an axis the image does not have (2-D): ITK decides
+      g.problem = "its column " + std::to_string(k + 1) + " is zero (a singular matrix)";
+      return g;
+    }
+    g.spacing[k] = n;
+    for (int r = 0; r < 3; ++r) col[k][r] /= n;
   }
-  const double to_q = affine_difference(read, q, h.dim), to_s = affine_difference(read, s, h.dim);
-  const std::string used = to_s <= 0.1 ? "sform" : to_q <= 0.1 ? "qform" : "neither (ITK's own repair of them)";
+  for (int a = 0; a < 3; ++a)
+    for (int b = a + 1; b < 3; ++b) {
+      const double c = col[a][0] * col[b][0] + col[a][1] * col[b][1] + col[a][2] * col[b][2];
+      if (std::fabs(c) > 1e-3) {
+        std::ostringstream w;
+        w.precision(3);
+        w << "its voxel axes " << a + 1 << " and " << b + 1 << " are not perpendicular (" << std::acos(std::fabs(c)) * 180 / M_PI
+          << " degrees apart: a sheared grid, as a gantry tilt leaves it)";
+        g.problem = w.str();
+        return g;
+      }
+    }
+  for (int r = 0; r < 3; ++r) {
+    const double sign = r < 2 ? -1 : 1;  // RAS -> LPS
+    for (int k = 0; k < 3; ++k) g.direction[3 * r + k] = sign * col[k][r] + 0.0;  // + 0.0: no "-0" in pulmo info
+    g.origin[r] = sign * h.srow[4 * r + 3] + 0.0;
+  }
+  g.used = true;
+  return g;
+}
+
+// The sform of a header that cannot be read by its precedence is refused before ITK reads it: a sheared or singular
+// sform (no rotation of voxel axes; ITK would quietly take the qform, nibabel the shear), or, without a qform, an sform
+// whose voxel sizes are not pixdim's (ITK 5.2 stops with "no orthonormal definition").
+void check_nifti_sform(const std::string& path, const NiftiHeader& h) {
+  const SformGeometry s = sform_geometry(h);
+  const std::string which = "'" + path + "': the header's sform (sform_code " + std::to_string(h.sform_code) +
+                            ", which takes precedence over the qform)";
+  if (!s.problem.empty())
+    throw Error(ExitCode::Unreadable, which + " is not a voxel grid pulmo can represent: " + s.problem +
+                                          "; pulmo will not guess the geometry (resample the image first)");
+  if (!s.used || h.qform_code > 0) return;
+  const int spatial = static_cast<int>(std::clamp<int64_t>(h.dim[0], 1, 3));
+  for (int k = 0; k < spatial; ++k)
+    if (std::fabs(s.spacing[k] - std::fabs(h.pixdim[k + 1])) > 1e-3 * std::fabs(h.pixdim[k + 1])) {
+      std::ostringstream w;
+      w.precision(4);
+      w << which << " gives voxel size " << s.spacing[k] << " mm along axis " << k + 1 << " but pixdim[" << k + 1
+        << "] says " << h.pixdim[k + 1] << " mm, and there is no qform to decide; pulmo will not guess the spacing";
+      throw Error(ExitCode::Unreadable, w.str());
+    }
+}
+
+// Reads the geometry through the sform when sform_code > 0 (SformGeometry). Returns a warning when the qform, also
+// set, places the voxels elsewhere (more than 0.1 mm anywhere in the image), else "".
+std::string apply_nifti_sform(const std::string& path, const NiftiHeader& h, Geometry& g) {
+  const SformGeometry s = sform_geometry(h);
+  if (!s.used) return "";
+  Geometry sform = g;
+  sform.spacing_mm = s.spacing;
+  sform.origin_mm = s.origin;
+  sform.direction = s.direction;
+  if (!g.same_grid_as(sform, 1e-3)) g = sform;  // else ITK's reading of the same grid is kept (float rounding)
+  if (h.qform_code <= 0) return "";
+  const std::array<double, 12> q = qform_affine(h);
+  std::array<double, 12> m{};
+  std::copy(std::begin(h.srow), std::end(h.srow), m.begin());
+  const double diff = affine_difference(q, m, h.dim);
+  if (diff <= 0.1) return "";
   std::ostringstream w;
   w.precision(3);
   w << "'" << path << "': the header's qform and sform disagree (by up to " << diff
-    << " mm within the image); it was read through the " << used
-    << " (ITK's choice: the sform when it is a rotation, else the qform); other tools may place it differently - "
-       "check the orientation";
+    << " mm within the image); it was read through the sform (sform_code " << h.sform_code
+    << " > 0 takes precedence, as nibabel and SPM read it; ITK 5.2 alone uses the sform only when sform_code is 1 and "
+       "its scale is pixdim's) - check the orientation";
   return w.str();
 }
 
@@ -442,6 +509,7 @@ void check_nifti(const std::string& path, uint64_t file_bytes) {
   for (double x : h.srow)
     if (!std::isfinite(x)) throw Error(ExitCode::Unreadable, "'" + path + "': the header's sform (orientation) is not finite");
   if (!std::isfinite(h.pixdim[0])) throw Error(ExitCode::Unreadable, "'" + path + "': the header's qfac (pixdim[0]) is not finite");
+  check_nifti_sform(path, h);
   // scl_slope 0 means "no scaling" (the standard); NaN or infinite would be read as no scaling too (niftilib), or
   // make every voxel NaN: refused, as a DICOM Rescale Slope is.
   if (!std::isfinite(h.scl_slope) || (h.scl_slope != 0 && !std::isfinite(h.scl_inter)))
@@ -708,10 +776,12 @@ Volume read_file(const std::string& path, const ReadOptions& options, SourceInfo
         throw Error(ExitCode::Unreadable, "'" + path + "': the origin or orientation in the header is not finite");
   }
 
+  // NIfTI: the sform when sform_code > 0 (the standard's precedence; ITK 5.2 may have read the qform).
+  std::string transform_warning;
+  if (format == FileFormat::Nifti) transform_warning = apply_nifti_sform(path, read_nifti_header(path), volume.geometry);
+
   if (source) {
-    if (format == FileFormat::Nifti)
-      if (std::string w = nifti_transform_warning(path, read_nifti_header(path), volume.geometry); !w.empty())
-        source->warnings.push_back(w);
+    if (!transform_warning.empty()) source->warnings.push_back(transform_warning);
     source->format = format;
     source->path = path;
     source->dimensions_on_disk = ndim == 4 ? 3 : static_cast<int>(ndim);

@@ -332,6 +332,9 @@ constexpr double kMaxFieldOfViewMm3 = 1e9;
 // Lung plausibility (docs/quantify.md): refused above kLungsMaxMeanHu or kLungsMaxMl, warned about in between.
 constexpr double kLungsMaxMeanHu = -100, kLungsUnusualMeanHu = -500;
 constexpr double kLungsMaxMl = 12000, kLungsUnusualMl = 8000, kLungsFewMl = 300;
+// Lungs inside the body: at least this share of the lung voxels has body tissue beyond it on 3 of its 4 in-plane
+// sides (lungs_inside_body_share), else refused; below kLungsUsualInsideBody, a warning.
+constexpr double kLungsMinInsideBody = 0.5, kLungsUsualInsideBody = 0.9;
 
 void check_field_of_view(const Geometry& g) {
   static const char* axis[3] = {"x", "y", "z"};
@@ -352,6 +355,27 @@ void check_field_of_view(const Geometry& g) {
 }
 
 }  // namespace
+
+double lungs_inside_body_share(const Volume& ct, const at::Tensor& lungs) {
+  const at::Tensor in = image::reorient_to_lps(ct.with_voxels(lungs)).voxels.ne(0);  // [z, y, x]: S, P, L
+  const double total = in.sum().item<double>();
+  if (total == 0) return 1.0;
+  // Body: tissue (above -500 HU) that is not lung - vessels and lesions inside the lung mask do not enclose it.
+  const at::Tensor body = image::reorient_to_lps(ct).voxels.gt(-500).logical_and(in.logical_not()).to(at::kByte);
+  at::Tensor sides = at::zeros(in.sizes(), at::kByte);
+  for (int64_t dim : {1, 2}) {  // posterior-anterior, left-right: in the axial plane
+    const int64_t n = body.size(dim);
+    const at::Tensor any = body.amax(dim, /*keepdim=*/true).gt(0);
+    const at::Tensor first = body.argmax(dim, /*keepdim=*/true);                  // first body voxel along the row
+    const at::Tensor last = (n - 1) - body.flip(dim).argmax(dim, /*keepdim=*/true);  // last one
+    std::vector<int64_t> shape{1, 1, 1};
+    shape[static_cast<size_t>(dim)] = n;
+    const at::Tensor index = at::arange(n, at::kLong).view(shape);
+    sides.add_(first.lt(index).logical_and(any).to(at::kByte));
+    sides.add_(last.gt(index).logical_and(any).to(at::kByte));
+  }
+  return in.logical_and(sides.ge(3)).sum().item<double>() / total;
+}
 
 void check_plausible_lungs(const Volume& ct, const at::Tensor& lungs, bool user_mask, std::vector<std::string>& warnings) {
   const at::Tensor in = lungs.ne(0);
@@ -378,6 +402,16 @@ void check_plausible_lungs(const Volume& ct, const at::Tensor& lungs, bool user_
                        "8000 mL); check the voxel spacing");
   else if (ml < kLungsFewMl && !thin_stack(ct.geometry))
     warnings.push_back("only " + number(ml) + " mL of lungs: the CT covers a small part of the lungs, or is not a chest CT");
+  const double inside = lungs_inside_body_share(ct, lungs);
+  auto percent = [](double share) { return std::to_string(static_cast<int>(std::floor(100 * share))) + " %"; };
+  if (inside < kLungsMinInsideBody)
+    refuse_or_warn("only " + percent(inside) + " of what was found as lungs lies inside the body (body tissue around it "
+                   "in its axial plane on at least 3 of 4 sides; at least " + percent(kLungsMinInsideBody) +
+                   " is required): air outside a patient is not lung");
+  else if (inside < kLungsUsualInsideBody)
+    warnings.push_back("only " + percent(inside) + " of the lungs lies inside the body (body tissue on at least 3 of 4 "
+                       "sides in the axial plane; usually over " + percent(kLungsUsualInsideBody) +
+                       "): check that the CT covers the chest and that nothing outside the patient was called lung");
 }
 
 std::string default_models_dir() {

@@ -386,3 +386,132 @@ TEST(CliDicomweb, HostileServersAndSeriesHaveTheirExitCodesMessagesAndLeaveNothi
   std::sort(left.begin(), left.end());
   EXPECT_EQ(left, (std::vector<std::string>{"mr", "pacs.cred"}));
 }
+
+// ---- WADO-RS answers that break in transit or lie, from a fake server (python3, no Orthanc needed) ----------------
+
+namespace {
+
+// A DICOMweb server in python3 (http.server) answering QIDO-RS with one CT series and WADO-RS with the broken
+// answer its address names: http://127.0.0.1:PORT/CASE/dicom-web/... The WADO parts are the DICOM files in the
+// folder given on its command line. It writes its port into `port_file` once it listens.
+constexpr const char* kFakeServer = R"PY(
+import http.server, os, socketserver, sys
+folder, port_file = sys.argv[1], sys.argv[2]
+parts = [open(os.path.join(folder, f), 'rb').read() for f in sorted(os.listdir(folder))]
+B = b'pulmo-fake-7f3a'
+def multipart(ps, boundary=B, close=True):
+    body = b''.join(b'--' + boundary + b'\r\nContent-Type: application/dicom\r\n\r\n' + p + b'\r\n' for p in ps)
+    return body + (b'--' + boundary + b'--\r\n' if close else b'')
+class H(http.server.BaseHTTPRequestHandler):
+    protocol_version = 'HTTP/1.1'
+    def log_message(self, *a): pass
+    def send(self, body, ctype, length=None, cut=None):
+        self.send_response(200)
+        self.send_header('Content-Type', ctype)
+        self.send_header('Content-Length', str(len(body) if length is None else length))
+        self.send_header('Connection', 'close')
+        self.end_headers()
+        self.wfile.write(body if cut is None else body[:cut])
+        self.wfile.flush()
+        self.close_connection = True
+    def do_GET(self):
+        case = self.path.split('/')[1]
+        if '/series?' in self.path:
+            return self.send(b'[{"0020000E": {"vr": "UI", "Value": ["1.2.3.4"]}, "00080060": {"vr": "CS", "Value": ["CT"]}}]',
+                             'application/dicom+json')
+        rel = 'multipart/related; type="application/dicom"; boundary=' + B.decode()
+        whole = multipart(parts)
+        if case == 'truncated':        # the connection ends halfway through the promised body
+            return self.send(whole, rel, cut=len(whole) // 2)
+        if case == 'lying-length':     # Content-Length promises more than is sent
+            return self.send(whole, rel, length=len(whole) + 100000)
+        if case == 'short-length':     # Content-Length says less than the body: the client stops there
+            return self.send(whole, rel, length=len(whole) - len(parts[-1]) // 2)
+        if case == 'no-boundary':      # multipart/related without a boundary, a bare DICOM file as the body
+            return self.send(parts[0], 'multipart/related; type="application/dicom"')
+        if case == 'other-boundary':   # the body's boundary is not the one its Content-Type declares
+            return self.send(multipart(parts, b'another-boundary'), rel)
+        if case == 'no-closing':       # every part whole, the closing boundary missing
+            return self.send(multipart(parts, close=False), rel)
+        if case == 'not-dicom':        # a part that is an HTML page
+            return self.send(multipart(parts[:1] + [b'<html><body>session expired</body></html>']), rel)
+        self.send_error(404)
+class S(socketserver.ThreadingMixIn, http.server.HTTPServer):
+    daemon_threads = True
+s = S(('127.0.0.1', 0), H)
+with open(port_file + '.tmp', 'w') as f: f.write(str(s.server_address[1]))
+os.rename(port_file + '.tmp', port_file)
+s.serve_forever()
+)PY";
+
+class FakeDicomwebServer {
+ public:
+  FakeDicomwebServer(const std::string& parts_folder, const TempDir& dir) {
+    if (std::system("python3 -c 'import http.server' >/dev/null 2>&1") != 0) {
+      missing_ = "python3 with http.server is not installed";
+      return;
+    }
+    std::ofstream(dir.file("fake_server.py")) << kFakeServer;
+    const std::string script = dir.file("fake_server.py"), port_file = dir.file("port");
+    pid_ = ::fork();
+    if (pid_ == 0) {
+      ::execlp("python3", "python3", script.c_str(), parts_folder.c_str(), port_file.c_str(), static_cast<char*>(nullptr));
+      ::_exit(127);
+    }
+    for (int i = 0; i < 200 && !fs::exists(port_file); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    std::ifstream(port_file) >> port_;
+    if (port_ <= 0) missing_ = "the fake DICOMweb server did not start";
+  }
+  ~FakeDicomwebServer() {
+    if (pid_ <= 0) return;
+    ::kill(pid_, SIGTERM);
+    int status = 0;
+    ::waitpid(pid_, &status, 0);
+  }
+  const std::string& missing() const { return missing_; }
+  std::string address(const std::string& c) const {
+    return "dicomweb+http://127.0.0.1:" + std::to_string(port_) + "/" + c + "/dicom-web";
+  }
+
+ private:
+  pid_t pid_ = -1;
+  int port_ = 0;
+  std::string missing_;
+};
+
+}  // namespace
+
+TEST(CliDicomweb, BrokenOrLyingWadoRsAnswersAreNetworkFailuresThatLeaveNothing) {
+  for (const char* v : {"PULMO_DICOMWEB_CREDENTIALS", "PULMO_DICOMWEB_TOKEN", "PULMO_DICOMWEB_USER", "PULMO_DICOMWEB_PASSWORD"})
+    ::unsetenv(v);
+  TempDir t;
+  TempDir server_dir;
+  // The parts: a 12-slice synthetic CT series (valid DICOM files), outside `t` so that `t` holds only what pulmo left.
+  pulmo::test::write_synthetic_series(server_dir.file("series"), pulmo::test::axial_stack(12, 2.0));
+  FakeDicomwebServer server(server_dir.file("series"), server_dir);
+  if (!server.missing().empty()) GTEST_SKIP() << server.missing();
+  const std::string out = t.file("out");
+  struct Case {
+    const char* name;
+    const char* message;
+  };
+  const std::vector<Case> cases = {
+      {"truncated", "shorter than its Content-Length"},
+      {"lying-length", "shorter than its Content-Length"},
+      {"short-length", "ended early"},
+      {"no-boundary", "not a multipart answer"},
+      {"other-boundary", "is not the multipart/related the body is"},
+      {"no-closing", "ended early"},
+      {"not-dicom", "is not a DICOM file"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    const auto r = expect_refused_command("quantify " + q(server.address(c.name)) + " --study 1.2.3 --series 1.2.3.4 --out " +
+                                              q(out),
+                                          14, c.message, out);
+    EXPECT_NE(r.err.find("127.0.0.1"), std::string::npos) << r.err;  // the message names the server
+    std::vector<std::string> left;
+    for (const auto& e : fs::directory_iterator(t.path())) left.push_back(e.path().filename().string());
+    EXPECT_TRUE(left.empty()) << "left behind: " << left.front();  // no download folder, no report
+  }
+}

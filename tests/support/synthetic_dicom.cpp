@@ -10,6 +10,7 @@
 
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <stdexcept>
 
@@ -84,6 +85,62 @@ void set_dicom_tag(const std::string& file, uint16_t group, uint16_t element, co
     de.SetByteValue(v.c_str(), static_cast<uint32_t>(v.size()));
     ds.Replace(de);
   }
+  gdcm::Writer writer;
+  writer.SetFile(reader.GetFile());
+  writer.SetFileName(file.c_str());
+  if (!writer.Write()) throw std::runtime_error("cannot write DICOM " + file);
+}
+
+void copy_dicom_element(const std::string& from, const std::string& to, uint16_t group, uint16_t element) {
+  gdcm::Reader source;
+  source.SetFileName(from.c_str());
+  if (!source.Read()) throw std::runtime_error("cannot read DICOM " + from);
+  const gdcm::Tag tag(group, element);
+  if (!source.GetFile().GetDataSet().FindDataElement(tag)) throw std::runtime_error("no such element in " + from);
+  gdcm::Reader target;
+  target.SetFileName(to.c_str());
+  if (!target.Read()) throw std::runtime_error("cannot read DICOM " + to);
+  target.GetFile().GetDataSet().Replace(source.GetFile().GetDataSet().GetDataElement(tag));
+  gdcm::Writer writer;
+  writer.SetFile(target.GetFile());
+  writer.SetFileName(to.c_str());
+  if (!writer.Write()) throw std::runtime_error("cannot write DICOM " + to);
+}
+
+void make_dicom_colour(const std::string& file) {
+  gdcm::Reader reader;
+  reader.SetFileName(file.c_str());
+  if (!reader.Read()) throw std::runtime_error("cannot read DICOM " + file);
+  gdcm::DataSet& ds = reader.GetFile().GetDataSet();
+  auto us = [&ds](uint16_t element) {
+    const gdcm::ByteValue* v = ds.GetDataElement(gdcm::Tag(0x0028, element)).GetByteValue();
+    uint16_t x = 0;
+    if (v && v->GetLength() == 2) std::memcpy(&x, v->GetPointer(), 2);
+    return x;
+  };
+  auto put_us = [&ds](uint16_t element, uint16_t value) {
+    gdcm::DataElement de(gdcm::Tag(0x0028, element));
+    de.SetVR(gdcm::VR::US);
+    de.SetByteValue(reinterpret_cast<const char*>(&value), 2);
+    ds.Replace(de);
+  };
+  const size_t rows = us(0x0010), columns = us(0x0011);
+  put_us(0x0002, 3);  // Samples per Pixel
+  put_us(0x0006, 0);  // Planar Configuration: interleaved
+  put_us(0x0100, 8);
+  put_us(0x0101, 8);
+  put_us(0x0102, 7);
+  put_us(0x0103, 0);
+  gdcm::DataElement photometric(gdcm::Tag(0x0028, 0x0004));
+  photometric.SetVR(gdcm::VR::CS);
+  photometric.SetByteValue("RGB ", 4);
+  ds.Replace(photometric);
+  std::string pixels(rows * columns * 3, '\0');
+  for (size_t i = 0; i < pixels.size(); ++i) pixels[i] = static_cast<char>((i * 7) % 251);
+  gdcm::DataElement data(gdcm::Tag(0x7fe0, 0x0010));
+  data.SetVR(gdcm::VR::OB);
+  data.SetByteValue(pixels.data(), static_cast<uint32_t>(pixels.size()));
+  ds.Replace(data);
   gdcm::Writer writer;
   writer.SetFile(reader.GetFile());
   writer.SetFileName(file.c_str());

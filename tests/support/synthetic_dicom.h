@@ -24,6 +24,13 @@ void write_synthetic_series(const std::string& folder, const std::vector<Synthet
 // `value` is null. For the bad-series corpus: no PixelSpacing, skewed orientation, no SeriesInstanceUID.
 void set_dicom_tag(const std::string& file, uint16_t group, uint16_t element, const char* value);
 
+// Copies one element (a sequence too) of DICOM file `from` into `to` (GDCM), replacing any there.
+void copy_dicom_element(const std::string& from, const std::string& to, uint16_t group, uint16_t element);
+
+// Turns a slice written by write_synthetic_series into a colour one: Samples per Pixel 3, RGB, 8 bits, interleaved
+// (a screenshot or a rendered "CT"), keeping its geometry, UIDs and Rescale Slope/Intercept.
+void make_dicom_colour(const std::string& file);
+
 // `n` axial slices at z = z0 + i * gap (i = 0..n-1), all in one series.
 std::vector<SyntheticSlice> axial_stack(int n, double gap_mm, double z0 = 0.0);
 

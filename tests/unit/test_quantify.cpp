@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "pulmo/error.h"
+#include "pulmo/pipeline.h"
 #include "pulmo/quantify.h"
 #include "pulmo/synth.h"
 
@@ -265,4 +266,78 @@ TEST(Quantify, AgreesWithThePhantomsOwnInvolvement) {
   for (const SliceInvolvement& s : q.slices) lung_ml += s.lung_ml, lesion_ml += s.lesion_ml;
   EXPECT_NEAR(lung_ml, q.regions[kTotal].lung_ml, 1e-6);
   EXPECT_NEAR(lesion_ml, q.regions[kTotal].lesion_ml, 1e-6);
+}
+
+// ---- lungs inside the body (issue 18: "refuses what is not a chest CT") ------------------------------------
+
+namespace {
+
+// Blocks on a 64 x 64 x 12 grid of 5 mm voxels (LPS): air, a body block, and in it (or beside it) two lung blocks.
+struct Blocks {
+  pulmo::Volume ct;
+  at::Tensor lungs;
+};
+Blocks blocks(bool left_lung_outside) {
+  pulmo::Geometry g;
+  g.size = {64, 64, 12};
+  g.spacing_mm = {5.0, 5.0, 5.0};
+  pulmo::Volume ct = pulmo::Volume::filled(g, -1000.0);
+  at::Tensor lungs = at::zeros({12, 64, 64}, at::kByte);
+  ct.voxels.slice(1, 8, 56).slice(2, 6, left_lung_outside ? 34 : 58).fill_(40.0);  // body
+  lungs.slice(0, 2, 10).slice(1, 16, 46).slice(2, 12, 29).fill_(1);                // right lung (image left)
+  lungs.slice(0, 2, 10).slice(1, 16, 46).slice(2, 38, 52).fill_(2);                // left lung
+  ct.voxels.masked_fill_(lungs.ne(0), -850.0);
+  return {ct, lungs};
+}
+
+}  // namespace
+
+TEST(LungsInsideBody, ThePhantomsLungsLieInsideItsBodyAndWithoutTheBodyTheyAreRefused) {
+  pulmo::synth::PhantomOptions o;
+  o.size = {96, 96, 24};
+  o.involvement = 0.1;
+  const pulmo::synth::Phantom p = pulmo::synth::make_phantom(o);
+  const at::Tensor lungs = p.lungs.voxels;
+  EXPECT_GE(pulmo::lungs_inside_body_share(p.ct, lungs), 0.99);
+  std::vector<std::string> warnings;
+  EXPECT_NO_THROW(pulmo::check_plausible_lungs(p.ct, lungs, false, warnings));
+  for (const auto& w : warnings) EXPECT_EQ(w.find("inside the body"), std::string::npos) << w;
+  // The same CT with its body cut away (every voxel that is not lung is air): no lung lies inside a body.
+  const pulmo::Volume cut = p.ct.with_voxels(p.ct.voxels.masked_fill(lungs.eq(0), -1000.0));
+  EXPECT_LT(pulmo::lungs_inside_body_share(cut, lungs), 0.01);
+  try {
+    std::vector<std::string> w;
+    pulmo::check_plausible_lungs(cut, lungs, false, w);
+    ADD_FAILURE() << "lungs outside any body were accepted";
+  } catch (const pulmo::Error& e) {
+    EXPECT_EQ(e.code(), pulmo::ExitCode::NoLungs) << e.what();
+    EXPECT_NE(std::string(e.what()).find("of what was found as lungs lies inside the body"), std::string::npos) << e.what();
+  }
+  // A user's mask means what it says: the same finding is a warning.
+  std::vector<std::string> mask_warnings;
+  EXPECT_NO_THROW(pulmo::check_plausible_lungs(cut, lungs, true, mask_warnings));
+  std::string all;
+  for (const auto& w : mask_warnings) all += w + "\n";
+  EXPECT_NE(all.find("lies inside the body"), std::string::npos) << all;
+}
+
+TEST(LungsInsideBody, ALungBesideTheBodyIsAWarningAndTheFieldOfViewMayCutOneSide) {
+  // Both lungs in the body: inside; the body cut by the image's edge on the right (image left) keeps them inside.
+  Blocks b = blocks(false);
+  EXPECT_DOUBLE_EQ(pulmo::lungs_inside_body_share(b.ct, b.lungs), 1.0);
+  pulmo::Volume cut_fov;
+  cut_fov.geometry = b.ct.geometry;
+  cut_fov.geometry.size[0] = 52;
+  cut_fov.voxels = b.ct.voxels.slice(2, 12, 64).contiguous();
+  const at::Tensor cut_lungs = b.lungs.slice(2, 12, 64).contiguous();
+  EXPECT_DOUBLE_EQ(pulmo::lungs_inside_body_share(cut_fov, cut_lungs), 1.0);
+  // The left lung (14 of 31 columns of lung) outside the body, against its side: 55 % inside - a warning, not a refusal.
+  b = blocks(true);
+  const double share = pulmo::lungs_inside_body_share(b.ct, b.lungs);
+  EXPECT_NEAR(share, 17.0 / 31.0, 1e-9);
+  std::vector<std::string> warnings;
+  EXPECT_NO_THROW(pulmo::check_plausible_lungs(b.ct, b.lungs, false, warnings));
+  std::string all;
+  for (const auto& w : warnings) all += w + "\n";
+  EXPECT_NE(all.find("only 54 % of the lungs lies inside the body"), std::string::npos) << all;
 }

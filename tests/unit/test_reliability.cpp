@@ -448,6 +448,25 @@ std::string nifti_with_dims(RawNifti n, const std::vector<int16_t>& dims) {
   return h;
 }
 
+// A NIfTI-1 file (ramp voxels) with its qform/sform codes and sform rows set: the qform is the identity rotation
+// with pixdim 0.8 x 0.8 x 2.5 unless `edit` changes it. Gzipped when `name` ends in .gz.
+std::function<std::string(const TempDir&)> nifti_with_sform(const std::string& name, int16_t qform_code, int16_t sform_code,
+                                                            std::array<float, 12> srow,
+                                                            std::function<void(RawNifti&)> edit = {}) {
+  return [=](const TempDir& tmp) {
+    RawNifti n = ramp_nifti(4);
+    n.pixdim = {0.8f, 0.8f, 2.5f};
+    if (edit) edit(n);
+    std::string h = test::raw_nifti_header(n);
+    std::memcpy(&h[252], &qform_code, 2);
+    std::memcpy(&h[254], &sform_code, 2);
+    std::memcpy(&h[280], srow.data(), sizeof(float) * 12);
+    const bool gz = name.size() > 3 && name.substr(name.size() - 3) == ".gz";
+    spit(tmp.file(name), gz ? test::gzip_bytes(h + n.data) : h + n.data);
+    return tmp.file(name);
+  };
+}
+
 std::string write_series(const TempDir& tmp, int slices) {
   test::write_synthetic_series(tmp.file("series"), test::axial_stack(slices, 2.0));
   return tmp.file("series");
@@ -637,6 +656,17 @@ std::vector<ReaderDefect> reader_defects() {
                  n.bitpix = 32;
                  n.data = float_voxels(std::nanf(""));
                }, "nan.nii"), ExitCode::Unreadable, "NaN or infinite"});
+  for (const char* bad : {"NaN", "-inf", "abc"})
+    t.push_back({"DICOM series", std::string("Rescale Slope ") + bad + " on one slice", [bad](const TempDir& tmp) {
+                   write_series(tmp, 4);
+                   test::set_dicom_tag(tmp.file("series/slice_002.dcm"), 0x0028, 0x1053, bad);
+                   return tmp.file("series");
+                 }, ExitCode::Unreadable, "slice_002.dcm"});
+  t.push_back({"DICOM series", "Rescale Intercept infinite on one slice", [](const TempDir& tmp) {
+                 write_series(tmp, 4);
+                 test::set_dicom_tag(tmp.file("series/slice_003.dcm"), 0x0028, 0x1052, "inf");
+                 return tmp.file("series");
+               }, ExitCode::Unreadable, "Rescale Intercept"});
   // a LUT the volume reader would not apply: the values would be stored values
   t.push_back({"DICOM file", "Modality LUT Sequence (not applied by the volume reader)", [](const TempDir& tmp) {
                  test::DicomSpec spec;
@@ -644,6 +674,16 @@ std::vector<ReaderDefect> reader_defects() {
                  spec.modality_lut = test::DicomLut{4, 0, 16, "US", {0, 100, 200, 300}};
                  test::write_dicom_file(tmp.file("lut.dcm"), spec);
                  return tmp.file("lut.dcm");
+               }, ExitCode::Unreadable, "Modality LUT Sequence"});
+  t.push_back({"DICOM series", "Modality LUT Sequence in one slice", [](const TempDir& tmp) {
+                 write_series(tmp, 3);
+                 test::DicomSpec spec;
+                 spec.modality = "CT";
+                 spec.modality_lut = test::DicomLut{4, 0, 16, "US", {0, 100, 200, 300}};
+                 test::write_dicom_file(tmp.file("lut.dcm"), spec);
+                 test::copy_dicom_element(tmp.file("lut.dcm"), tmp.file("series/slice_001.dcm"), 0x0028, 0x3000);
+                 fs::remove(tmp.file("lut.dcm"));
+                 return tmp.file("series");
                }, ExitCode::Unreadable, "Modality LUT Sequence"});
   tag("intensity-scale");
   t.push_back({"DICOM file", "Samples per Pixel as text (GDCM aborted)", [](const TempDir& tmp) {
@@ -705,6 +745,17 @@ std::vector<ReaderDefect> reader_defects() {
                  return tmp.file("series");
                }, ExitCode::BadSeries, "PixelSpacing"});
   t.push_back({".hdr + .img", "pixdim 500", pair([](RawNifti& n) { n.pixdim[2] = 500; }), ExitCode::Unreadable, "spacing"});
+  // an sform (sform_code > 0 takes precedence) that is no rotation of the voxel axes: ITK 5.2 would read the qform
+  // instead without a word, nibabel the shear
+  for (const char* name : {"shear.nii", "shear.nii.gz"})
+    t.push_back({name, "sform sheared (x axis leaning 32 degrees towards z)",
+                 nifti_with_sform(name, 1, 1, {0.8f, 0, 0, 0, 0, 0.8f, 0, 0, 0.5f, 0, 2.5f, 0}), ExitCode::Unreadable,
+                 "not perpendicular"});
+  t.push_back({".nii", "sform singular (a zero column)", nifti_with_sform("flat.nii", 1, 2, {0.8f, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2.5f, 0}),
+               ExitCode::Unreadable, "singular"});
+  t.push_back({".nii.gz", "sform voxel sizes that are not pixdim's, no qform",
+               nifti_with_sform("size.nii.gz", 0, 1, {1.0f, 0, 0, 0, 0, 1.0f, 0, 0, 0, 0, 2.5f, 0}), ExitCode::Unreadable,
+               "pixdim[1] says 0.8"});
   tag("geometry");
   // slice positions that disagree with each other: the series geometry is refused (a disagreeing Spacing Between
   // Slices is a warning: ReaderWarnings)
@@ -798,6 +849,40 @@ std::vector<ReaderDefect> reader_defects() {
                                             "space directions: none (0.8,0,0) (0,0.8,0) (0,0,2.5)\nendian: little\n"
                                             "encoding: raw\nspace origin: (0,0,0)\n\n" + v + v + v);
                  return tmp.file("rgb.nrrd");
+               }, ExitCode::BadDimension, "components"});
+  // colour where a grey CT is expected: every volume reader (the series reader converted RGB slices to grey before)
+  t.push_back({"DICOM file", "colour (RGB, 3 samples per pixel)", [](const TempDir& tmp) {
+                 write_series(tmp, 1);
+                 test::make_dicom_colour(first_slice(tmp));
+                 return first_slice(tmp);
+               }, ExitCode::BadDimension, "colour"});
+  t.push_back({"DICOM series", "colour (RGB) slices", [](const TempDir& tmp) {
+                 write_series(tmp, 3);
+                 for (int i = 0; i < 3; ++i) test::make_dicom_colour(tmp.file("series/slice_00" + std::to_string(i) + ".dcm"));
+                 return tmp.file("series");
+               }, ExitCode::BadDimension, "colour"});
+  t.push_back({"DICOM series", "one colour (RGB) slice among grey ones", [](const TempDir& tmp) {
+                 write_series(tmp, 3);
+                 test::make_dicom_colour(tmp.file("series/slice_001.dcm"));
+                 return tmp.file("series");
+               }, ExitCode::BadDimension, "slice_001.dcm"});
+  t.push_back({".nii.gz", "RGB24", nifti([](RawNifti& n) {
+                 n.datatype = 128;
+                 n.bitpix = 24;
+                 n.data = std::string(72, '\x40');
+               }, "rgb.nii.gz"), ExitCode::BadDimension, "components"});
+  t.push_back({".nhdr + .raw", "RGB (3 components)", [=](const TempDir& tmp) {
+                 spit(tmp.file("rgb.nhdr"), "NRRD0004\ntype: short\ndimension: 4\nspace: left-posterior-superior\n"
+                                            "sizes: 3 4 3 2\nkinds: RGB-color domain domain domain\n"
+                                            "space directions: none (0.8,0,0) (0,0.8,0) (0,0,2.5)\nendian: little\n"
+                                            "encoding: raw\nspace origin: (0,0,0)\ndata file: rgb.raw\n");
+                 spit(tmp.file("rgb.raw"), v + v + v);
+                 return tmp.file("rgb.nhdr");
+               }, ExitCode::BadDimension, "components"});
+  t.push_back({".mhd + .raw", "RGB (3 channels)", [=](const TempDir& tmp) {
+                 spit(tmp.file("rgb.mhd"), mha_header("rgb.raw", "ElementNumberOfChannels = 3\n"));
+                 spit(tmp.file("rgb.raw"), v + v + v);
+                 return tmp.file("rgb.mhd");
                }, ExitCode::BadDimension, "components"});
   tag("types");
   // one voxel: an image (read as such), but never 3-D data
@@ -1028,29 +1113,52 @@ TEST(XrayDefects, SixteenBitAndAlphaPngsAreRead) {
 
 TEST(ReaderWarnings, ConflictingGeometryStatementsAreReadAsDocumentedAndSaid) {
   TempDir tmp;
-  // NIfTI: the sform moves the image 20 mm along x from where the qform puts it.
-  RawNifti n = ramp_nifti(4);
-  std::string h = test::raw_nifti_header(n);
-  const int16_t sform_code = 1;
-  std::memcpy(&h[254], &sform_code, 2);
-  const float srow[12] = {0.8f, 0, 0, 20, 0, 0.8f, 0, 0, 0, 0, 2.5f, 0};
-  std::memcpy(&h[280], srow, sizeof srow);
-  spit(tmp.file("qs.nii"), h + n.data);
-  SourceInfo src;
-  const Volume v = read_volume(tmp.file("qs.nii"), {}, &src);
-  std::string all;
-  for (const auto& w : src.warnings) all += w + "\n";
-  EXPECT_NE(all.find("qform and sform disagree"), std::string::npos) << all;
-  EXPECT_NE(all.find("qs.nii"), std::string::npos) << all;
-  const bool sform = std::fabs(v.geometry.origin_mm[0] + 20) < 1e-3;  // RAS x 20 -> LPS x -20
-  EXPECT_NE(all.find(sform ? "read through the sform" : "read through the qform"), std::string::npos) << all;
-  // The same header with the sform agreeing: no warning.
-  const float same[12] = {0.8f, 0, 0, 0, 0, 0.8f, 0, 0, 0, 0, 2.5f, 0};
-  std::memcpy(&h[280], same, sizeof same);
-  spit(tmp.file("agree.nii"), h + n.data);
-  SourceInfo quiet;
-  read_volume(tmp.file("agree.nii"), {}, &quiet);
-  for (const auto& w : quiet.warnings) EXPECT_EQ(w.find("sform"), std::string::npos) << w;
+  auto warnings = [](const SourceInfo& src) {
+    std::string all;
+    for (const auto& w : src.warnings) all += w + "\n";
+    return all;
+  };
+  // NIfTI: the sform moves the image 20 mm along x from where the qform puts it. The sform takes precedence whatever
+  // its code (ITK 5.2 alone read sform_code 2, 3 and 4 through the qform), and the warning says so.
+  for (int16_t code : {1, 2, 3, 4}) {
+    SCOPED_TRACE("sform_code " + std::to_string(code));
+    const std::string name = "qs" + std::to_string(code) + ".nii";
+    nifti_with_sform(name, 1, code, {0.8f, 0, 0, 20, 0, 0.8f, 0, 0, 0, 0, 2.5f, 0})(tmp);
+    SourceInfo src;
+    const Volume v = read_volume(tmp.file(name), {}, &src);
+    EXPECT_NEAR(v.geometry.origin_mm[0], -20, 1e-4);  // RAS x 20 -> LPS x -20
+    const std::string all = warnings(src);
+    EXPECT_NE(all.find("qform and sform disagree (by up to 20 mm"), std::string::npos) << all;
+    EXPECT_NE(all.find(name), std::string::npos) << all;
+    EXPECT_NE(all.find("read through the sform (sform_code " + std::to_string(code)), std::string::npos) << all;
+  }
+  // The case: a negative pixdim[1] flips the qform's x axis; the sform (code 1, a plain RAS diagonal) does not.
+  // ITK 5.2 read it through the qform (x towards L); the sform says x towards R.
+  nifti_with_sform("negative.nii", 1, 1, {0.8f, 0, 0, 0, 0, 0.8f, 0, 0, 0, 0, 2.5f, 0},
+                   [](RawNifti& n) { n.pixdim[0] = -0.8f; })(tmp);
+  SourceInfo neg;
+  const Volume nv = read_volume(tmp.file("negative.nii"), {}, &neg);
+  EXPECT_NEAR(nv.geometry.direction[0], -1, 1e-6);  // RAS +x = LPS -x
+  EXPECT_NEAR(nv.geometry.spacing_mm[0], 0.8, 1e-6);
+  EXPECT_EQ(nv.geometry.orientation_code(), "RAS");
+  EXPECT_NE(warnings(neg).find("read through the sform"), std::string::npos) << warnings(neg);
+  // A rotated sform (90 degrees about z, code 2) beside an identity qform: the sform's axes, spacing from its columns.
+  nifti_with_sform("rotated.nii.gz", 1, 2, {0, -0.8f, 0, 5, 0.8f, 0, 0, 6, 0, 0, 2.5f, 7})(tmp);
+  SourceInfo rot;
+  const Volume rv = read_volume(tmp.file("rotated.nii.gz"), {}, &rot);
+  EXPECT_EQ(rv.geometry.orientation_code(), "ALS") << rv.geometry.describe();
+  EXPECT_NEAR(rv.geometry.origin_mm[0], -5, 1e-4);
+  EXPECT_NEAR(rv.geometry.origin_mm[1], -6, 1e-4);
+  EXPECT_NEAR(rv.geometry.origin_mm[2], 7, 1e-4);
+  EXPECT_NE(warnings(rot).find("qform and sform disagree"), std::string::npos) << warnings(rot);
+  // The same header with the sform agreeing: no warning; an sform alone (qform_code 0): read through it, no warning.
+  for (int16_t qcode : {1, 0}) {
+    nifti_with_sform("agree.nii", qcode, 2, {0.8f, 0, 0, 0, 0, 0.8f, 0, 0, 0, 0, 2.5f, 0})(tmp);
+    SourceInfo quiet;
+    const Volume a = read_volume(tmp.file("agree.nii"), {}, &quiet);
+    EXPECT_EQ(a.geometry.orientation_code(), "RAS");
+    for (const auto& w : quiet.warnings) EXPECT_EQ(w.find("sform"), std::string::npos) << w;
+  }
 
   // DICOM: Spacing Between Slices says 5 mm, the positions 2 mm: the positions are the geometry, the conflict is said.
   test::write_synthetic_series(tmp.file("series"), test::axial_stack(4, 2.0));
@@ -1058,8 +1166,7 @@ TEST(ReaderWarnings, ConflictingGeometryStatementsAreReadAsDocumentedAndSaid) {
   SourceInfo dicom;
   const Volume d = read_volume(tmp.file("series"), {}, &dicom);
   EXPECT_NEAR(d.geometry.spacing_mm[2], 2.0, 1e-6);
-  all.clear();
-  for (const auto& w : dicom.warnings) all += w + "\n";
+  const std::string all = warnings(dicom);
   EXPECT_NE(all.find("Spacing Between Slices (0018,0088) says 5 mm but the slice positions are 2 mm apart"),
             std::string::npos) << all;
 }
