@@ -472,6 +472,35 @@ TEST(QuantifyHostile, LungsOfNoHumanSizeAreRefusedAsNotAChestCt) {
   EXPECT_FALSE(fs::exists(tmp.file("out")));
 }
 
+// A synthetic chest CT with its body cut away around the lungs (every voxel outside the lung mask made air in the
+// slices that hold lung): "lungs" outside any body.
+// Every lung method refuses it as not a chest CT (11) and writes nothing; the user's own mask is taken at its word
+// with a warning.
+TEST(QuantifyHostile, LungsOutsideTheBodyAreNotAChestCt) {
+  TempDir tmp;
+  ASSERT_EQ(run_pulmo("-q synth --out " + q(tmp.file("s")) + " --count 1 --seed 5 --size 128,128,40 --spacing 0.8,0.8,2.5 "
+                      "--involvement 0.05").exit_code, 0);
+  const pulmo::Volume ct = pulmo::read_volume(tmp.file("s/case_0000/ct.nii.gz"));
+  const pulmo::Volume lungs = pulmo::read_volume(tmp.file("s/case_0000/lungs.nii.gz"));
+  // The body is cut away in every slice that holds lung; below and above the lungs it stays (an abdomen, a neck).
+  const at::Tensor lung_slices = lungs.voxels.ne(0).flatten(1).any(1).view({-1, 1, 1});
+  pulmo::write_volume(ct.with_voxels(ct.voxels.masked_fill(lung_slices.logical_and(lungs.voxels.eq(0)), -1000.0)),
+                      tmp.file("cut.nii.gz"));
+  for (const char* method : {"cascade", "classical", "hybrid"}) {
+    SCOPED_TRACE(method);
+    const std::string out = tmp.file(std::string("out-") + method);
+    const auto r = run_pulmo("quantify " + q(tmp.file("cut.nii.gz")) + " --lungs " + method + " --out " + q(out) +
+                             " --no-lesions --no-html");
+    EXPECT_EQ(r.exit_code, 11) << r.err;
+    EXPECT_NE(r.err.find("no lungs found"), std::string::npos) << r.err;
+    EXPECT_FALSE(fs::exists(out));
+  }
+  const auto r = run_pulmo("quantify " + q(tmp.file("cut.nii.gz")) + " --lung-mask " + q(tmp.file("s/case_0000/lungs.nii.gz")) +
+                           " --out " + q(tmp.file("mask")) + " --no-lesions --no-html");
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("of what was found as lungs lies inside the body"), std::string::npos) << r.err;
+}
+
 TEST(QuantifyHostile, AUserMaskMeansWhatItSays) {
   TempDir tmp;
   const pulmo::Volume ct = small_chest();
