@@ -17,6 +17,8 @@ struct DeidOptions {
   bool retain_patient_characteristics = false;  // 113108 Retain Patient Characteristics Option
   bool retain_long_full_dates = false;          // 113106 Retain Longitudinal Temporal Information Full Dates Option
   bool retain_long_modified_dates = false;      // 113107 ... Modified Dates Option: every date shifted by whole days
+  bool clean_descriptors = false;               // 113105 Clean Descriptors Option: descriptions and comments kept,
+                                                // cleaned of identifying text (clean_descriptor)
   bool date_shift_given = false;                // date_shift_days was chosen by the user (else: the map's, else random)
   int date_shift_days = 0;                      // with retain_long_modified_dates; negative moves dates back
   std::string patient_pseudonym;                // "" = Patient's Name and ID emptied (Z); else both set to it
@@ -29,16 +31,23 @@ struct DeidRule {
   std::string name;
   std::string basic;    // the basic profile's action code as Table E.1-1 writes it: X, Z, D, U, K, X/Z, Z/D, X/D, X/Z/D, X/Z/U*
   std::string options;  // letters of the options that keep it: U uids, V device, I institution, P patient
-                        // characteristics, T temporal (full dates: keep; modified dates: shift)
+                        // characteristics, T temporal (full dates: keep; modified dates: shift); C: cleaned by
+                        // the Clean Descriptors Option
 };
 // Table E.1-1 as pulmo implements it (docs/integration.md says which rows and what the catch-alls do).
 const std::vector<DeidRule>& deid_profile_table();
 
 // The action pulmo takes on an attribute of `rule` under `options`: 'X' remove, 'Z' empty, 'D' dummy value,
-// 'U' new UID, 'K' keep, 'S' shift the date (modified dates option). Compound codes are resolved for the image
+// 'U' new UID, 'K' keep, 'S' shift the date (modified dates option), 'C' clean (clean descriptors option: text
+// attributes keep their value through clean_descriptor, code sequences are removed). Compound codes are resolved for the image
 // IODs pulmo handles (CT, PET, MR, SEG): X/Z -> Z for the Type 2 attributes of those IODs, else X; Z/D -> Z;
 // X/D, X/Z/D, X/Z/U* -> X unless Type 2 there (then Z).
 char deid_action(const DeidRule& rule, const DeidOptions& options);
+
+// The Clean Descriptors Option's cleaning of one free-text value: every identifying value of the instance in
+// `identifiers` (whole words, any case), dates (2021-03-04, 04.03.2021, 3/4/21) and runs of 5 or more digits are
+// removed; spaces collapsed. A best effort: a name the header does not carry elsewhere is not recognised.
+std::string clean_descriptor(const std::string& text, const std::vector<std::string>& identifiers);
 
 struct DeidResult {
   int files_written = 0;

@@ -48,6 +48,7 @@ struct QuantifyJobOptions {
                                        // from the image's lung and soft-tissue peaks; docs/datasets.md); "" = HU input
   std::string format = "nii.gz";       // mask files: nii.gz, nii, nrrd, mha, or "input"
   bool html = true;
+  bool viewer = true;                  // report.html with the interactive viewer (about 2.3 MB + the CT; --no-viewer)
   bool dicom_seg = true;               // a DICOM input: also segmentation.dcm (DICOM-SEG referring to its images) and
                                        // measurements.dcm (DICOM SR, TID 1500: the numbers, referring to the SEG)
   bool overwrite = false;              // replace an existing output folder

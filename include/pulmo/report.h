@@ -58,6 +58,7 @@ struct ReportMeta {
   std::vector<ReportModel> models;
   bool tta = false;            // test-time augmentation
   int mc_dropout_passes = 0;   // 0: off
+  bool viewer = true;          // report.html carries the interactive viewer (false: a line says it was left out)
   std::string precision = "float32";
   bool has_lung_box = false;           // stage 1 (the lung-box network) ran
   std::array<double, 6> lung_box_mm{}; // its box with margin: LPS mm (x0, y0, z0, x1, y1, z1) of voxel centres  // of the networks' convolutions: "float32" or "bfloat16"

@@ -82,16 +82,7 @@ class TemporaryFolder {
 
   // Folders of this scheme left by a run that was killed (SIGKILL, power loss): their process no longer exists.
   static void remove_stale(const fs::path& parent, const std::string& prefix) {
-    std::error_code ec;
-    for (auto d = fs::directory_iterator(parent, ec); !ec && d != fs::directory_iterator(); d.increment(ec)) {
-      const std::string n = d->path().filename().string();
-      if (n.compare(0, prefix.size(), prefix) != 0 || n.size() < prefix.size() + 5 || n.substr(n.size() - 4) != "-dir") continue;
-      const long pid = std::strtol(n.c_str() + prefix.size(), nullptr, 10);
-      if (pid > 0 && pid != ::getpid() && ::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH) {
-        std::error_code rm;
-        fs::remove_all(d->path(), rm);
-      }
-    }
+    remove_stale_temporary_folders(parent.string(), prefix, "-dir");
   }
   void commit(bool overwrite) {
     std::error_code ec;
@@ -280,6 +271,7 @@ CaseOutcome quantify_to_folder(const std::string& input, const std::string& fold
       meta.models.push_back({s.stage, s.model_name, s.stage, s.model_folder, s.format_version, s.weights_sha256});
   }
   meta.tta = o.tta;
+  meta.viewer = o.viewer;
   meta.mc_dropout_passes = o.mc_dropout;
   meta.precision = r.precision;
   meta.has_lung_box = r.has_box;

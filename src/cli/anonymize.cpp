@@ -38,6 +38,10 @@ Action register_anonymize(CLI::App& app, const GlobalOptions& global) {
       "Retain Longitudinal Temporal Information Modified Dates Option (113107): every date shifted by the same "
       "whole number of days (--date-shift-days, else the map's, else random), times kept");
   full->excludes(modified);
+  sub->add_flag("--clean-descriptors", opt->deid.clean_descriptors,
+                "Clean Descriptors Option (113105): keep descriptions and comments (study and series description, "
+                "protocol name, image comments, ...) with the instance's names, IDs, dates and long numbers removed "
+                "from them (a best effort: review them before release)");
   CLI::Option* shift = sub->add_option("--date-shift-days", opt->shift,
                                        "days added to every date with --retain-long-modified-dates (negative: back)")
                            ->check(CLI::Range(-36500, 36500));

@@ -22,7 +22,7 @@ struct QuantifyCliOptions {
   std::string input_window;
   std::string study, credentials, ca_file;
   bool store = false;
-  bool batch = false, no_lesions = false, tta = false, overwrite = false, no_html = false, bf16 = false,
+  bool batch = false, no_lesions = false, tta = false, overwrite = false, no_html = false, no_viewer = false, bf16 = false,
        no_dicom_seg = false;
   int mc_dropout = 0;
 };
@@ -45,6 +45,7 @@ QuantifyJobOptions job_options(const QuantifyCliOptions& c, const GlobalOptions&
   o.input_window = c.input_window;
   o.format = c.format;
   o.html = !c.no_html;
+  o.viewer = !c.no_viewer;
   o.dicom_seg = !c.no_dicom_seg;
   o.overwrite = c.overwrite;
   if (!global.quiet) o.progress = [](const std::string& line) { std::cerr << "pulmo quantify: " << line << std::endl; };
@@ -138,6 +139,9 @@ Action register_quantify(CLI::App& app, const GlobalOptions& global) {
   sub->add_flag("--overwrite", opt->overwrite, "replace an existing report folder that pulmo wrote (it holds a .pulmo-output file; never "
                                                "an input, a folder holding one, a file or another folder), or redo finished cases (batch)");
   sub->add_flag("--no-html", opt->no_html, "skip report.html");
+  sub->add_flag("--no-viewer", opt->no_viewer,
+                "report.html without the interactive viewer (NiiVue and the CT inline: several MB); the static "
+                "pictures stay and the page says the viewer was left out");
   sub->add_flag("--no-dicom-seg", opt->no_dicom_seg,
                 "DICOM input: skip segmentation.dcm (a DICOM-SEG of the lungs and lesions, referring to the CT's images) "
                 "and measurements.dcm (a DICOM SR of the numbers, TID 1500)");

@@ -13,7 +13,7 @@ namespace {
 
 struct ServeCliOptions {
   ServeOptions serve;
-  bool status = false, retry_parked = false, no_lesions = false, no_html = false, no_dicom_seg = false;
+  bool status = false, retry_parked = false, no_lesions = false, no_html = false, no_viewer = false, no_dicom_seg = false;
 };
 
 int print_status(const std::string& db) {
@@ -72,6 +72,7 @@ Action register_serve(CLI::App& app, const GlobalOptions& global) {
       ->check(CLI::IsMember({"cascade", "classical", "hybrid"}))->capture_default_str();
   sub->add_flag("--no-lesions", opt->no_lesions, "quantify: skip stage 3 (lungs and densitometry only)");
   sub->add_flag("--no-html", opt->no_html, "quantify: skip report.html");
+  sub->add_flag("--no-viewer", opt->no_viewer, "quantify: report.html without the interactive viewer (smaller)");
   sub->add_flag("--no-dicom-seg", opt->no_dicom_seg, "quantify: no segmentation.dcm for DICOM series");
   return [opt, &global, watch, out]() {
     if (opt->status) return print_status(opt->serve.db);
@@ -83,6 +84,7 @@ Action register_serve(CLI::App& app, const GlobalOptions& global) {
     ServeOptions s = opt->serve;
     s.job.lesions = !opt->no_lesions;
     s.job.html = !opt->no_html;
+    s.job.viewer = !opt->no_viewer;
     s.job.dicom_seg = !opt->no_dicom_seg;
     if (!global.quiet) s.log = [](const std::string& line) { std::cerr << utc_timestamp() << " pulmo serve: " << line << std::endl; };
     const ServeOutcome r = serve(s);

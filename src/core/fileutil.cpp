@@ -380,6 +380,29 @@ void write_text_atomic(const std::string& path, const std::string& text) {
 void register_temporary_folder(const std::string& path) { register_in(g_folder_slots, kFolderSlots, path); }
 void forget_temporary_folder(const std::string& path) { forget_in(g_folder_slots, kFolderSlots, path); }
 
+std::vector<std::string> remove_stale_temporary_folders(const std::string& parent, const std::string& prefix,
+                                                        const std::string& suffix, const std::string& marker) {
+  std::vector<std::string> removed;
+  std::error_code ec;
+  for (auto d = fs::directory_iterator(parent, ec); !ec && d != fs::directory_iterator(); d.increment(ec)) {
+    const std::string n = d->path().filename().string();
+    if (n.size() <= prefix.size() + suffix.size() || n.compare(0, prefix.size(), prefix) != 0 ||
+        n.compare(n.size() - suffix.size(), suffix.size(), suffix) != 0)
+      continue;
+    const std::string digits = n.substr(prefix.size(), n.size() - prefix.size() - suffix.size());
+    if (digits.empty() || digits.size() > 9 || digits.find_first_not_of("0123456789") != std::string::npos) continue;
+    const long pid = std::strtol(digits.c_str(), nullptr, 10);
+    std::error_code e2;
+    if (pid <= 0 || pid == ::getpid() || process_alive(pid) || fs::is_symlink(d->path(), e2) ||
+        !fs::is_directory(d->path(), e2))
+      continue;
+    if (!marker.empty() && !fs::is_regular_file(d->path() / marker, e2) && !fs::is_empty(d->path(), e2)) continue;
+    fs::remove_all(d->path(), e2);
+    if (!e2) removed.push_back(d->path().string());
+  }
+  return removed;
+}
+
 void install_signal_cleanup() {
   struct sigaction sa {};
   sa.sa_handler = pulmo_on_signal;

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "pulmo/fileutil.h"
 
@@ -33,6 +34,13 @@ void discard_temporary(const std::string& temporary) noexcept;
 // whole (rm -rf in a child process: async-signal-safe). Forget it once renamed or removed.
 void register_temporary_folder(const std::string& path);
 void forget_temporary_folder(const std::string& path);
+
+// Temporary folders in `parent` left by a pulmo run that was killed (SIGKILL, power loss): named PREFIX + PID +
+// SUFFIX (the PID in decimal), whose process no longer exists, and - when `marker` is not empty - that hold the
+// file `marker` or nothing at all (killed before the marker was written). Removes them and returns their paths.
+// A folder whose PID runs (that run, or another process that reuses the number) is left alone.
+std::vector<std::string> remove_stale_temporary_folders(const std::string& parent, const std::string& prefix,
+                                                        const std::string& suffix, const std::string& marker = "");
 
 // Result of decompressing a whole gzip file (every member), which checks each member's CRC32 and length.
 struct GzipCheck {

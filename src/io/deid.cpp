@@ -22,12 +22,14 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <random>
+#include <regex>
 #include <set>
 
 #include "core/tempfile.h"
@@ -50,10 +52,14 @@ std::string io::dicom_text(const gdcm::DataElement& de) {
 
 namespace {
 
+// The file that marks a temporary output folder of pulmo anonymize (removed just before the rename).
+const char* const kTemporaryMarker = ".pulmo-anonymize-tmp";
+
 // PS3.15 Table E.1-1 (2025 edition): the rows for attributes found in composite image, segmentation, structured
 // report and presentation objects. Option letters: U Retain UIDs, V Retain Device Identity, I Retain Institution
 // Identity, P Retain Patient Characteristics, T Retain Longitudinal Temporal Information (full dates: K; modified
-// dates: dates shifted). The catch-alls in vr_default() cover what this list leaves out (docs/integration.md).
+// dates: dates shifted), C Clean Descriptors (free text cleaned of identifying text). The catch-alls in
+// vr_default() cover what this list leaves out (docs/integration.md).
 const std::vector<DeidRule> kTable = {
     // patient
     {0x0010, 0x0010, "Patient's Name", "Z", ""},
@@ -92,7 +98,7 @@ const std::vector<DeidRule> kTable = {
     {0x0010, 0x2160, "Ethnic Group", "X", "P"},
     {0x0010, 0x2180, "Occupation", "X", ""},
     {0x0010, 0x21A0, "Smoking Status", "X", "P"},
-    {0x0010, 0x21B0, "Additional Patient History", "X", ""},
+    {0x0010, 0x21B0, "Additional Patient History", "X", "C"},
     {0x0010, 0x21C0, "Pregnancy Status", "X", "P"},
     {0x0010, 0x21D0, "Last Menstrual Date", "X", "T"},
     {0x0010, 0x21F0, "Patient's Religious Preference", "X", ""},
@@ -100,7 +106,7 @@ const std::vector<DeidRule> kTable = {
     {0x0010, 0x2297, "Responsible Person", "X", ""},
     {0x0010, 0x2298, "Responsible Person Role", "X", ""},
     {0x0010, 0x2299, "Responsible Organization", "X", ""},
-    {0x0010, 0x4000, "Patient Comments", "X", ""},
+    {0x0010, 0x4000, "Patient Comments", "X", "C"},
     // visit, admission, request, procedure steps
     {0x0038, 0x0010, "Admission ID", "X", ""},
     {0x0038, 0x0011, "Issuer of Admission ID", "X", ""},
@@ -108,12 +114,12 @@ const std::vector<DeidRule> kTable = {
     {0x0038, 0x0021, "Admitting Time", "X", "T"},
     {0x0038, 0x0050, "Special Needs", "X", ""},
     {0x0038, 0x0060, "Service Episode ID", "X", ""},
-    {0x0038, 0x0062, "Service Episode Description", "X", ""},
+    {0x0038, 0x0062, "Service Episode Description", "X", "C"},
     {0x0038, 0x0300, "Current Patient Location", "X", ""},
     {0x0038, 0x0400, "Patient's Institution Residence", "X", ""},
     {0x0038, 0x0500, "Patient State", "X", ""},
     {0x0038, 0x1234, "Referenced Patient Alias Sequence", "X", ""},
-    {0x0038, 0x4000, "Visit Comments", "X", ""},
+    {0x0038, 0x4000, "Visit Comments", "X", "C"},
     {0x0032, 0x0012, "Study ID Issuer", "X", ""},
     {0x0032, 0x0032, "Study Verified Date", "X", "T"},
     {0x0032, 0x0033, "Study Verified Time", "X", "T"},
@@ -125,26 +131,26 @@ const std::vector<DeidRule> kTable = {
     {0x0032, 0x1011, "Scheduled Study Stop Time", "X", "T"},
     {0x0032, 0x1020, "Scheduled Study Location", "X", ""},
     {0x0032, 0x1021, "Scheduled Study Location AE Title", "X", ""},
-    {0x0032, 0x1030, "Reason for Study", "X", ""},
+    {0x0032, 0x1030, "Reason for Study", "X", "C"},
     {0x0032, 0x1032, "Requesting Physician", "X", ""},
     {0x0032, 0x1033, "Requesting Service", "X", ""},
     {0x0032, 0x1040, "Study Arrival Date", "X", "T"},
     {0x0032, 0x1041, "Study Arrival Time", "X", "T"},
     {0x0032, 0x1050, "Study Completion Date", "X", "T"},
     {0x0032, 0x1051, "Study Completion Time", "X", "T"},
-    {0x0032, 0x1060, "Requested Procedure Description", "X/Z", ""},
+    {0x0032, 0x1060, "Requested Procedure Description", "X/Z", "C"},
     {0x0032, 0x1064, "Requested Procedure Code Sequence", "X", ""},
-    {0x0032, 0x1066, "Reason for Visit", "X", ""},
-    {0x0032, 0x1067, "Reason for Visit Code Sequence", "X", ""},
+    {0x0032, 0x1066, "Reason for Visit", "X", "C"},
+    {0x0032, 0x1067, "Reason for Visit Code Sequence", "X", "C"},
     {0x0032, 0x1070, "Requested Contrast Agent", "X", ""},
-    {0x0032, 0x4000, "Study Comments", "X", ""},
+    {0x0032, 0x4000, "Study Comments", "X", "C"},
     {0x0040, 0x0001, "Scheduled Station AE Title", "X", "V"},
     {0x0040, 0x0002, "Scheduled Procedure Step Start Date", "X", "T"},
     {0x0040, 0x0003, "Scheduled Procedure Step Start Time", "X", "T"},
     {0x0040, 0x0004, "Scheduled Procedure Step End Date", "X", "T"},
     {0x0040, 0x0005, "Scheduled Procedure Step End Time", "X", "T"},
     {0x0040, 0x0006, "Scheduled Performing Physician's Name", "X", ""},
-    {0x0040, 0x0007, "Scheduled Procedure Step Description", "X", ""},
+    {0x0040, 0x0007, "Scheduled Procedure Step Description", "X", "C"},
     {0x0040, 0x0009, "Scheduled Procedure Step ID", "X", ""},
     {0x0040, 0x000B, "Scheduled Performing Physician Identification Sequence", "X", ""},
     {0x0040, 0x0010, "Scheduled Station Name", "X", "V"},
@@ -158,13 +164,13 @@ const std::vector<DeidRule> kTable = {
     {0x0040, 0x0250, "Performed Procedure Step End Date", "X", "T"},
     {0x0040, 0x0251, "Performed Procedure Step End Time", "X", "T"},
     {0x0040, 0x0253, "Performed Procedure Step ID", "X", ""},
-    {0x0040, 0x0254, "Performed Procedure Step Description", "X", ""},
+    {0x0040, 0x0254, "Performed Procedure Step Description", "X", "C"},
     {0x0040, 0x0275, "Request Attributes Sequence", "X", ""},
-    {0x0040, 0x0280, "Comments on the Performed Procedure Step", "X", ""},
+    {0x0040, 0x0280, "Comments on the Performed Procedure Step", "X", "C"},
     {0x0040, 0x0310, "Comments on Radiation Dose", "X", ""},
     {0x0040, 0x0555, "Acquisition Context Sequence", "X/Z", ""},
     {0x0040, 0x1001, "Requested Procedure ID", "X", ""},
-    {0x0040, 0x1002, "Reason for the Requested Procedure", "X", ""},
+    {0x0040, 0x1002, "Reason for the Requested Procedure", "X", "C"},
     {0x0040, 0x1004, "Patient Transport Arrangements", "X", ""},
     {0x0040, 0x1005, "Requested Procedure Location", "X", ""},
     {0x0040, 0x1010, "Names of Intended Recipients of Results", "X", ""},
@@ -172,15 +178,15 @@ const std::vector<DeidRule> kTable = {
     {0x0040, 0x1102, "Person's Address", "X", ""},
     {0x0040, 0x1103, "Person's Telephone Numbers", "X", ""},
     {0x0040, 0x1104, "Person's Telecom Information", "X", ""},
-    {0x0040, 0x1400, "Requested Procedure Comments", "X", ""},
-    {0x0040, 0x2001, "Reason for the Imaging Service Request", "X", ""},
+    {0x0040, 0x1400, "Requested Procedure Comments", "X", "C"},
+    {0x0040, 0x2001, "Reason for the Imaging Service Request", "X", "C"},
     {0x0040, 0x2008, "Order Entered By", "X", ""},
     {0x0040, 0x2009, "Order Enterer's Location", "X", ""},
     {0x0040, 0x2010, "Order Callback Phone Number", "X", ""},
     {0x0040, 0x2011, "Order Callback Telecom Information", "X", ""},
     {0x0040, 0x2016, "Placer Order Number / Imaging Service Request", "Z", ""},
     {0x0040, 0x2017, "Filler Order Number / Imaging Service Request", "Z", ""},
-    {0x0040, 0x2400, "Imaging Service Request Comments", "X", ""},
+    {0x0040, 0x2400, "Imaging Service Request Comments", "X", "C"},
     {0x0040, 0x3001, "Confidentiality Constraint on Patient Data Description", "X", ""},
     {0x0040, 0x4035, "Actual Human Performers Sequence", "X", ""},
     // study, series, instance
@@ -217,9 +223,9 @@ const std::vector<DeidRule> kTable = {
     {0x0008, 0x009D, "Consulting Physician Identification Sequence", "X", ""},
     {0x0008, 0x0201, "Timezone Offset From UTC", "X", "T"},
     {0x0008, 0x1010, "Station Name", "X/Z/D", "V"},
-    {0x0008, 0x1030, "Study Description", "X", ""},
+    {0x0008, 0x1030, "Study Description", "X", "C"},
     {0x0008, 0x1032, "Procedure Code Sequence", "X", ""},
-    {0x0008, 0x103E, "Series Description", "X", ""},
+    {0x0008, 0x103E, "Series Description", "X", "C"},
     {0x0008, 0x1040, "Institutional Department Name", "X", "I"},
     {0x0008, 0x1041, "Institutional Department Type Code Sequence", "X", "I"},
     {0x0008, 0x1048, "Physician(s) of Record", "X", ""},
@@ -230,18 +236,18 @@ const std::vector<DeidRule> kTable = {
     {0x0008, 0x1062, "Physician(s) Reading Study Identification Sequence", "X", ""},
     {0x0008, 0x1070, "Operators' Name", "X/Z/D", ""},
     {0x0008, 0x1072, "Operator Identification Sequence", "X/D", ""},
-    {0x0008, 0x1080, "Admitting Diagnoses Description", "X", ""},
-    {0x0008, 0x1084, "Admitting Diagnoses Code Sequence", "X", ""},
+    {0x0008, 0x1080, "Admitting Diagnoses Description", "X", "C"},
+    {0x0008, 0x1084, "Admitting Diagnoses Code Sequence", "X", "C"},
     {0x0008, 0x1110, "Referenced Study Sequence", "X/Z", ""},
     {0x0008, 0x1111, "Referenced Performed Procedure Step Sequence", "X/Z/D", ""},
     {0x0008, 0x1120, "Referenced Patient Sequence", "X", ""},
     {0x0008, 0x1140, "Referenced Image Sequence", "X/Z/U*", ""},
     {0x0008, 0x1155, "Referenced SOP Instance UID", "U", "U"},
     {0x0008, 0x1195, "Transaction UID", "U", "U"},
-    {0x0008, 0x2111, "Derivation Description", "X", ""},
+    {0x0008, 0x2111, "Derivation Description", "X", "C"},
     {0x0008, 0x2112, "Source Image Sequence", "X/Z/U*", ""},
     {0x0008, 0x3010, "Irradiation Event UID", "U", "U"},
-    {0x0008, 0x4000, "Identifying Comments", "X", ""},
+    {0x0008, 0x4000, "Identifying Comments", "X", "C"},
     {0x0020, 0x000D, "Study Instance UID", "U", "U"},
     {0x0020, 0x000E, "Series Instance UID", "U", "U"},
     {0x0020, 0x0010, "Study ID", "Z", ""},
@@ -252,8 +258,8 @@ const std::vector<DeidRule> kTable = {
     {0x0020, 0x3404, "Modifying Device Manufacturer", "X", "V"},
     {0x0020, 0x3405, "Modified Image Time", "X", "T"},
     {0x0020, 0x3406, "Modified Image Description", "X", ""},
-    {0x0020, 0x4000, "Image Comments", "X", ""},
-    {0x0020, 0x9158, "Frame Comments", "X", ""},
+    {0x0020, 0x4000, "Image Comments", "X", "C"},
+    {0x0020, 0x9158, "Frame Comments", "X", "C"},
     {0x0020, 0x9161, "Concatenation UID", "U", "U"},
     {0x0020, 0x9164, "Dimension Organization UID", "U", "U"},
     {0x0028, 0x1199, "Palette Color Lookup Table UID", "U", "U"},
@@ -274,7 +280,7 @@ const std::vector<DeidRule> kTable = {
     {0x0018, 0x100B, "Manufacturer's Device Class UID", "U", "UV"},
     {0x0018, 0x1012, "Date of Secondary Capture", "X", "T"},
     {0x0018, 0x1014, "Time of Secondary Capture", "X", "T"},
-    {0x0018, 0x1030, "Protocol Name", "X/D", ""},
+    {0x0018, 0x1030, "Protocol Name", "X/D", "C"},
     {0x0018, 0x1042, "Contrast/Bolus Start Time", "X", "T"},
     {0x0018, 0x1043, "Contrast/Bolus Stop Time", "X", "T"},
     {0x0018, 0x1072, "Radiopharmaceutical Start Time", "X", "T"},
@@ -286,24 +292,24 @@ const std::vector<DeidRule> kTable = {
     {0x0018, 0x1201, "Time of Last Calibration", "X", "T"},
     {0x0018, 0x1202, "DateTime of Last Calibration", "X", "T"},
     {0x0018, 0x1203, "Calibration DateTime", "Z", "T"},
-    {0x0018, 0x1400, "Acquisition Device Processing Description", "X/D", ""},
-    {0x0018, 0x4000, "Acquisition Comments", "X", ""},
+    {0x0018, 0x1400, "Acquisition Device Processing Description", "X/D", "C"},
+    {0x0018, 0x4000, "Acquisition Comments", "X", "C"},
     {0x0018, 0x700A, "Detector ID", "X/D", "V"},
     {0x0018, 0x700C, "Date of Last Detector Calibration", "X/D", "T"},
     {0x0018, 0x700E, "Time of Last Detector Calibration", "X/D", "T"},
     {0x0018, 0x9074, "Frame Acquisition DateTime", "D", "T"},
     {0x0018, 0x9151, "Frame Reference DateTime", "D", "T"},
-    {0x0018, 0x9185, "Respiratory Motion Compensation Technique Description", "X", ""},
+    {0x0018, 0x9185, "Respiratory Motion Compensation Technique Description", "X", "C"},
     {0x0018, 0x9367, "X-Ray Source ID", "X", "V"},
     {0x0018, 0x9371, "X-Ray Detector ID", "X", "V"},
-    {0x0018, 0x937B, "Multi-energy Acquisition Description", "X", ""},
-    {0x0018, 0x937F, "Decomposition Description", "X", ""},
-    {0x0018, 0x9424, "Acquisition Protocol Description", "X", ""},
+    {0x0018, 0x937B, "Multi-energy Acquisition Description", "X", "C"},
+    {0x0018, 0x937F, "Decomposition Description", "X", "C"},
+    {0x0018, 0x9424, "Acquisition Protocol Description", "X", "C"},
     {0x0018, 0x9516, "Start Acquisition DateTime", "X/D", "T"},
     {0x0018, 0x9517, "End Acquisition DateTime", "X/D", "T"},
     {0x0018, 0x9701, "Decay Correction DateTime", "D", "T"},
     {0x0018, 0xA002, "Contribution DateTime", "X", "T"},
-    {0x0018, 0xA003, "Contribution Description", "X", ""},
+    {0x0018, 0xA003, "Contribution Description", "X", "C"},
     // clinical trial
     {0x0012, 0x0010, "Clinical Trial Sponsor Name", "D", ""},
     {0x0012, 0x0020, "Clinical Trial Protocol ID", "D", ""},
@@ -313,10 +319,10 @@ const std::vector<DeidRule> kTable = {
     {0x0012, 0x0040, "Clinical Trial Subject ID", "D", ""},
     {0x0012, 0x0042, "Clinical Trial Subject Reading ID", "D", ""},
     {0x0012, 0x0050, "Clinical Trial Time Point ID", "Z", ""},
-    {0x0012, 0x0051, "Clinical Trial Time Point Description", "X", ""},
+    {0x0012, 0x0051, "Clinical Trial Time Point Description", "X", "C"},
     {0x0012, 0x0060, "Clinical Trial Coordinating Center Name", "Z", ""},
     {0x0012, 0x0071, "Clinical Trial Series ID", "X", ""},
-    {0x0012, 0x0072, "Clinical Trial Series Description", "X", ""},
+    {0x0012, 0x0072, "Clinical Trial Series Description", "X", "C"},
     {0x0012, 0x0081, "Clinical Trial Protocol Ethics Committee Name", "D", ""},
     {0x0012, 0x0082, "Clinical Trial Protocol Ethics Committee Approval Number", "X", ""},
     // structured content, segmentation, presentation, RT references
@@ -355,7 +361,7 @@ const std::vector<DeidRule> kTable = {
     {0x0400, 0x0561, "Original Attributes Sequence", "X", ""},
     {0xFFFA, 0xFFFA, "Digital Signatures Sequence", "X", ""},
     {0xFFFC, 0xFFFC, "Data Set Trailing Padding", "X", ""},
-    {0x0016, 0x004B, "Device Setting Description", "X", ""},
+    {0x0016, 0x004B, "Device Setting Description", "X", "C"},
     {0x0016, 0x004D, "Camera Owner Name", "X", ""},
     {0x0016, 0x0051, "Lens Serial Number", "X", "V"},
     {0x0050, 0x001B, "Container Component ID", "X", ""},
@@ -369,13 +375,13 @@ const std::vector<DeidRule> kTable = {
     {0x4008, 0x010C, "Interpretation Author", "X", ""},
     {0x4008, 0x0111, "Interpretation Approver Sequence", "X", ""},
     {0x4008, 0x0114, "Physician Approving Interpretation", "X", ""},
-    {0x4008, 0x0115, "Interpretation Diagnosis Description", "X", ""},
+    {0x4008, 0x0115, "Interpretation Diagnosis Description", "X", "C"},
     {0x4008, 0x0118, "Results Distribution List Sequence", "X", ""},
     {0x4008, 0x0119, "Distribution Name", "X", ""},
     {0x4008, 0x011A, "Distribution Address", "X", ""},
     {0x4008, 0x0202, "Interpretation ID Issuer", "X", ""},
     {0x4008, 0x0300, "Impressions", "X", ""},
-    {0x4008, 0x4000, "Results Comments", "X", ""},
+    {0x4008, 0x4000, "Results Comments", "X", "C"},
 };
 
 // Compound codes resolve to Z (rather than X) for attributes that are Type 2 in the IODs pulmo handles.
@@ -406,11 +412,48 @@ char deid_action(const DeidRule& rule, const DeidOptions& o) {
   if (has(opt, 'P') && o.retain_patient_characteristics) return 'K';
   if (has(opt, 'T') && o.retain_long_full_dates) return 'K';
   if (has(opt, 'T') && o.retain_long_modified_dates) return 'S';
+  if (has(opt, 'C') && o.clean_descriptors) return 'C';
   const std::string& b = rule.basic;
   if (b.size() == 1) return b[0];
   if (b == "Z/D") return 'Z';
   const bool type2 = kType2.count(key(rule.group, rule.element)) > 0;
   return type2 ? 'Z' : 'X';  // X/Z, X/D, X/Z/D, X/Z/U*: Type 3 in CT, PET, MR and SEG images
+}
+
+std::string clean_descriptor(const std::string& text, const std::vector<std::string>& identifiers) {
+  auto alnum = [](char c) { return std::isalnum(static_cast<unsigned char>(c)) != 0; };
+  auto lower = [](std::string x) {
+    for (char& c : x) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return x;
+  };
+  std::string s = text;
+  for (const std::string& id : identifiers) {
+    if (id.empty()) continue;
+    const std::string needle = lower(id);
+    for (size_t at = lower(s).find(needle); at != std::string::npos; at = lower(s).find(needle, at)) {
+      const size_t end = at + needle.size();
+      const bool word = (at == 0 || !alnum(s[at - 1]) || !alnum(needle.front())) &&
+                        (end == s.size() || !alnum(s[end]) || !alnum(needle.back()));
+      if (word) s.erase(at, needle.size());
+      else ++at;
+    }
+  }
+  // Dates (2021-03-04, 04.03.2021, 3/4/21) and runs of 5 or more digits (YYYYMMDD dates, record numbers, phones).
+  static const std::regex kDatesAndNumbers(
+      R"(\b\d{4}[-./]\d{1,2}[-./]\d{1,2}\b|\b\d{1,2}[-./]\d{1,2}[-./]\d{2,4}\b|\d{5,})");
+  s = std::regex_replace(s, kDatesAndNumbers, "");
+  // Spaces collapsed (none left before a comma, semicolon or full stop); separators dangling at either end dropped.
+  std::string out;
+  for (char c : s) {
+    if (c == ' ' && (out.empty() || out.back() == ' ')) continue;
+    if ((c == ',' || c == ';' || c == '.') && !out.empty() && out.back() == ' ') out.pop_back();
+    out += c;
+  }
+  auto separator = [](char c) { return c == ' ' || c == '^' || c == ',' || c == '-' || c == '_'; };
+  while (!out.empty() && separator(out.back())) out.pop_back();
+  size_t b = 0;
+  while (b < out.size() && separator(out[b])) ++b;
+  return out.substr(b);
 }
 
 namespace {
@@ -536,6 +579,35 @@ class Deidentifier {
 
   int new_uids = 0;
 
+  // Clean Descriptors Option: the identifying values of the instance (before it is changed), which
+  // clean_descriptor() removes from free text: every part of every person's name, the patient's IDs and birth date, accession number, study
+  // and procedure IDs, institution, department, address and telephone, station and serial number.
+  void collect_identifiers(const gdcm::File& file, const gdcm::DataSet& ds) {
+    identifiers_.clear();
+    static const uint32_t kIds[] = {0x00100020, 0x00101000, 0x00100021, 0x00100030, 0x00080050, 0x00200010,
+                                    0x00401001, 0x00400253, 0x00400009, 0x00380010, 0x00101090, 0x00101040,
+                                    0x00102154, 0x00080080, 0x00080081, 0x00081040, 0x00081010, 0x00181000};
+    for (const gdcm::DataElement& de : ds.GetDES()) {
+      const gdcm::Tag t = de.GetTag();
+      const uint32_t k = key(t.GetGroup(), t.GetElement());
+      const bool pn = gdcm::DataSetHelper::ComputeVR(file, ds, t) == gdcm::VR::PN;
+      if (!pn && std::find(std::begin(kIds), std::end(kIds), k) == std::end(kIds)) continue;
+      std::string token;
+      for (char c : io::dicom_text(de) + "\\") {
+        if (c == '\0') continue;
+        const bool sep = c == '\\' || (pn && (c == '^' || c == '=' || c == ' ' || c == ','));
+        if (!sep) token += c;
+        if (sep) {
+          token = io::trim(token);
+          if (token.size() >= 2) identifiers_.push_back(token);
+          token.clear();
+        }
+      }
+    }
+    std::sort(identifiers_.begin(), identifiers_.end(),
+              [](const std::string& a, const std::string& b) { return a.size() > b.size(); });
+  }
+
   std::string map_uid(const std::string& old) {
     if (old.empty()) return old;  // nothing to protect (some exports empty their UIDs): stays empty, consistently
     auto it = uids_.find(old);
@@ -594,6 +666,13 @@ class Deidentifier {
           break;
         case 'S':
           shift(ds, t, vr, de);
+          break;
+        case 'C':
+          if (vr == gdcm::VR::LO || vr == gdcm::VR::SH || vr == gdcm::VR::ST || vr == gdcm::VR::LT ||
+              vr == gdcm::VR::UT || vr == gdcm::VR::UC)
+            set_value(ds, t, vr, clean_descriptor(io::dicom_text(de), identifiers_));
+          else
+            ds.Remove(t);  // a code sequence: pulmo cannot clean codes, so the basic profile's X
           break;
         default:  // K: keep; a sequence is kept with the profile applied to each item
           if (vr == gdcm::VR::SQ) recurse(file, ds, t);
@@ -661,6 +740,7 @@ class Deidentifier {
   }
 
   const DeidOptions& o_;
+  std::vector<std::string> identifiers_;
   std::map<std::string, std::string>& uids_;
   int shift_;
 };
@@ -684,6 +764,7 @@ std::vector<Codes> method_codes(const DeidOptions& o) {
   if (o.retain_device_identity) c.push_back({"113109", "Retain Device Identity Option"});
   if (o.retain_uids) c.push_back({"113110", "Retain UIDs Option"});
   if (o.retain_institution_identity) c.push_back({"113112", "Retain Institution Identity Option"});
+  if (o.clean_descriptors) c.push_back({"113105", "Clean Descriptors Option"});
   return c;
 }
 
@@ -827,7 +908,14 @@ DeidResult anonymize_dicom(const std::string& input, const std::string& output_f
   fs::create_directories(out.parent_path(), ec);
   if (!fs::is_directory(out.parent_path(), ec))
     throw Error(ExitCode::WriteFailed, "cannot create the folder '" + out.parent_path().string() + "'");
-  const fs::path tmp = out.parent_path() / ("." + out.filename().string() + ".tmp-" + std::to_string(::getpid()));
+  // ".OUT.tmp-PID" holding kTemporaryMarker until the rename: a run killed with SIGKILL (or a power loss) leaves
+  // it behind, and the next run for the same OUT removes it once its process no longer exists.
+  const std::string prefix = "." + out.filename().string() + ".tmp-";
+  std::vector<std::string> stale_notes;
+  for (const std::string& stale : remove_stale_temporary_folders(out.parent_path().string(), prefix, "", kTemporaryMarker))
+    stale_notes.push_back("removed '" + stale + "', the temporary folder of an earlier pulmo anonymize run that was "
+                          "killed (its process no longer runs)");
+  const fs::path tmp = out.parent_path() / (prefix + std::to_string(::getpid()));
   fs::remove_all(tmp, ec);
   fs::create_directory(tmp, ec);
   if (ec) throw Error(ExitCode::WriteFailed, "cannot create '" + tmp.string() + "': " + ec.message());
@@ -843,7 +931,10 @@ DeidResult anonymize_dicom(const std::string& input, const std::string& output_f
   };
 
   DeidResult result;
+  result.warnings = stale_notes;
   try {
+    write_text_atomic((tmp / kTemporaryMarker).string(),
+                      "pulmo anonymize is writing " + out.string() + " here (process " + std::to_string(::getpid()) + ")\n");
     gdcm::FileMetaInformation::SetSourceApplicationEntityTitle("PULMO_DEID");
     Deidentifier deid(options, map.uids, shift);
     std::vector<std::string> skipped, burned_yes, burned_unknown;
@@ -898,6 +989,7 @@ DeidResult anonymize_dicom(const std::string& input, const std::string& output_f
       anon.SetFile(file);
       anon.RemovePrivateTags();
       anon.RemoveGroupLength();
+      if (options.clean_descriptors) deid.collect_identifiers(file, ds);
       deid.apply(file, ds);
       if (!options.patient_pseudonym.empty()) {
         set_value(ds, kPatientName, gdcm::VR::PN, options.patient_pseudonym);
@@ -966,6 +1058,7 @@ DeidResult anonymize_dicom(const std::string& input, const std::string& output_f
     result.date_shift_days = shift;
     // The map first: a finished output whose map was lost would break the next run's consistency.
     if (!options.map_file.empty()) write_map(options.map_file, map);
+    fs::remove(tmp / kTemporaryMarker, ec);
     fs::rename(tmp, out, ec);
     if (ec) throw Error(ExitCode::WriteFailed, "cannot rename '" + tmp.string() + "' to '" + out.string() + "': " + ec.message());
     forget_temporary_folder(tmp.string());

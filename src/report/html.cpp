@@ -207,7 +207,10 @@ void write_report_html(const std::string& path, const Volume& ct, const Volume& 
     << "<h2>Lung involvement</h2>\n" << summary_table(q)
     << "<h2>Densitometry</h2>\n" << density_table(q)
     << "<h2 class=\"viewer-heading\">Interactive viewer</h2>\n"
-    << report_detail::viewer_section(path, ct, lungs, lesions, q.lesion_types_known)
+    << (meta.viewer ? report_detail::viewer_section(path, ct, lungs, lesions, q.lesion_types_known)
+                    : std::string("<p class=\"note\" id=\"pulmo-viewer-left-out\">The interactive viewer was left out "
+                                  "of this report (<code>pulmo quantify --no-viewer</code>), which keeps the page small; "
+                                  "the pictures below show the same overlays.</p>\n"))
     << "<h2>Images</h2>\n" << legend(q.lesion_types_known) << images(ct, lungs, lesions, q)
     << "<h2>Involvement per slice</h2>\n" << report_detail::involvement_curve_svg(q, ct.geometry)
     << report_detail::run_section(meta)

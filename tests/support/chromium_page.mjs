@@ -2,18 +2,19 @@
 // what a test needs: console errors and uncaught exceptions, the time until the page says it is ready, and a
 // screenshot of one element.
 //
-//   node --experimental-websocket chromium_page.mjs URL SCREENSHOT.png SELECTOR READY_ATTRIBUTE [TIMEOUT_MS]
+//   node --experimental-websocket chromium_page.mjs URL SCREENSHOT.png SELECTOR READY_ATTRIBUTE [TIMEOUT_MS [TEXT_SELECTOR]]
 //
 // Waits until <body READY_ATTRIBUTE="..."> is set (any value other than "ready" is reported as a failure), then
 // scrolls SELECTOR into view and writes its screenshot (CSS pixels, scale 1). Prints one JSON object on stdout:
-// {"state": "ready"|"failed"|"timeout", "load_ms": N, "errors": [...], "rect": {"width": W, "height": H}}.
+// {"state": "ready"|"failed"|"timeout", "load_ms": N, "errors": [...], "rect": {"width": W, "height": H}}, with
+// "text": the text content of TEXT_SELECTOR when given.
 // CHROMIUM (environment) names the browser binary (default "chromium"). Exit code 0 when the object was printed.
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-const [url, screenshotPath, selector, readyAttribute, timeoutArg] = process.argv.slice(2);
+const [url, screenshotPath, selector, readyAttribute, timeoutArg, textSelector] = process.argv.slice(2);
 if (!url || !screenshotPath || !selector || !readyAttribute) {
   console.error('usage: chromium_page.mjs URL SCREENSHOT.png SELECTOR READY_ATTRIBUTE [TIMEOUT_MS]');
   process.exit(2);
@@ -106,6 +107,9 @@ async function drive(wsUrl) {
     writeFileSync(screenshotPath, Buffer.from(shot.data, 'base64'));
     result.rect = { width: Math.round(rect.width), height: Math.round(rect.height) };
   }
+  if (textSelector)
+    result.text = await evaluate(`(() => { const e = document.querySelector(${JSON.stringify(textSelector)});
+      return e ? e.textContent : null; })()`);
   console.log(JSON.stringify(result));
   ws.close();
   finish(0);
