@@ -7,7 +7,9 @@
 #include <ATen/ATen.h>
 #include <gdcmReader.h>
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 
