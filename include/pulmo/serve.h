@@ -1,9 +1,10 @@
-// The watch service (what `pulmo serve` runs): follows a source of CT series, quantifies each new stable series
-// once, and keeps its queue in SQLite so that a kill -9 at any point loses nothing and repeats nothing
-// (docs/integration.md).
+// The watch service (what `pulmo serve` runs): follows a source of CT series (a folder, or Orthanc's change feed),
+// quantifies each new stable series once, and keeps its queue in SQLite so that a kill -9 at any point loses nothing
+// and repeats nothing (docs/integration.md).
 //
 //   pulmo::ServeOptions s;
 //   s.watch = "/srv/incoming"; s.out = "/srv/results"; s.db = "/srv/pulmo-queue.sqlite";
+//   // or: s.orthanc = "http://127.0.0.1:8042"; s.store = true; s.job.credentials_file = "/etc/pulmo/pacs.cred";
 //   s.job.lungs = "classical";                                  // any quantify option
 //   pulmo::serve(s);                                            // until SIGINT / SIGTERM (or idle, with s.once)
 //   pulmo::QueueReport r = pulmo::queue_report(s.db);           // counts per state and the rows that need a look
@@ -20,6 +21,14 @@ namespace pulmo {
 
 struct ServeOptions {
   std::string watch;                 // folder source: one DICOM series folder or image file per entry
+  // Orthanc source (instead of `watch`): its REST root (http(s)://HOST:PORT); the change feed is followed, each new
+  // stable series looked up, fetched over DICOMweb, quantified, and with `store` its results stored back (STOW-RS).
+  // Credentials and CA bundle: job.credentials_file and job.ca_file, as for quantify's DICOMweb input.
+  std::string orthanc;
+  std::string dicomweb_root = "/dicom-web";  // a path under `orthanc`, or an http(s):// URL
+  std::string since = "now";         // first start on a queue: "now" (the feed's end) or a change index (0 = all)
+  bool store = false;                // Orthanc: store segmentation.dcm and measurements.dcm back on the server
+  double max_backoff_seconds = 60;   // a source that cannot be read is looked at again after poll, 2x, 4x, ... this
   std::string out;                   // results: out/<series>/ (a quantify report folder, written atomically)
   std::string db;                    // the queue (an SQLite file; created when missing)
   double settle_seconds = 30;        // a series is stable when none of its files changed for this long
@@ -39,8 +48,12 @@ struct ServeOutcome {
 // Runs the service until SIGINT or SIGTERM (the first one stops it cleanly: the series being quantified stops at its
 // next stage and goes back to the queue; a second one ends the process at once, as in every pulmo command) or, with
 // `once`, until there is nothing left to do. One service per queue: a second one is refused (Error Usage).
-// Throws Error: NotFound (watch folder), Usage (out inside watch, another service on the queue), BadConfig (a
-// database that is not a pulmo queue), WriteFailed (the queue or the output folder cannot be written).
+// A source that cannot be read (Orthanc down, the network) never ends the service: it says so and looks again with a
+// growing delay; a series whose fetch failed because the server went away goes back to the queue, its attempt not
+// counted.
+// Throws Error: NotFound (watch folder, a credentials file), Usage (out inside watch, another service on the queue,
+// both or neither of watch and orthanc, credentials in an address), BadConfig (a database that is not a pulmo queue,
+// a malformed credentials file), WriteFailed (the queue or the output folder cannot be written).
 ServeOutcome serve(const ServeOptions& options);
 
 struct QueueEntry {

@@ -116,7 +116,7 @@ class FolderSource : public SeriesSource {
 
   bool settling() const override { return settling_; }
 
-  std::string input_for(const QueueRow& row, const std::string&) override { return row.locator; }
+  std::string input_for(const QueueRow& row, QuantifyJobOptions&) override { return row.locator; }
 
  private:
   struct Seen {

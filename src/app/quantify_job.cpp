@@ -178,6 +178,11 @@ CaseOutcome quantify_to_folder(const std::string& input, const std::string& fold
         (info.instances > 0 ? " (" + std::to_string(info.instances) + " instances)" : ""));
     download = std::make_unique<TemporaryFolder>(sibling_of(folder, ".dicomweb"));
     const std::vector<std::string> files = dicomweb::fetch_series(*pacs, o.study, o.series, download->path());
+    // A series deleted or changed on the server while it was fetched may come short (or long): never quantify a part.
+    if (info.instances > 0 && files.size() != static_cast<size_t>(info.instances))
+      throw Error(ExitCode::Remote, "series " + o.series + " on " + pacs->base_url + ": the server listed " +
+                                        std::to_string(info.instances) + " instances but sent " + std::to_string(files.size()) +
+                                        " (was the series changed or deleted while it was fetched?)");
     uintmax_t bytes = 0;
     for (const std::string& f : files) {
       std::error_code ec;

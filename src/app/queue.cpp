@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <chrono>
 #include <filesystem>
+#include <optional>
 #include <set>
 
 #include "pulmo/error.h"
@@ -16,7 +17,7 @@ namespace pulmo {
 namespace {
 
 constexpr int kApplicationId = 0x50554c51;  // "PULQ": this SQLite file is a pulmo queue
-constexpr int kSchemaVersion = 1;
+constexpr int kSchemaVersion = 2;  // 2: the table `cursor` (a source's position, e.g. Orthanc's change index)
 
 double now_epoch() {
   return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
@@ -130,7 +131,7 @@ SeriesQueue::SeriesQueue(const std::string& path, bool create) : path_(path) {
     // WAL: readers (pulmo serve --status) never block the writer; FULL: a committed change survives power loss.
     exec("PRAGMA journal_mode=WAL");
     exec("PRAGMA synchronous=FULL");
-    if (tables == 0) {
+    if (tables == 0 || version < kSchemaVersion) {
       exec("BEGIN IMMEDIATE");
       exec(R"(CREATE TABLE IF NOT EXISTS series (
              id INTEGER PRIMARY KEY,
@@ -148,6 +149,8 @@ SeriesQueue::SeriesQueue(const std::string& path, bool create) : path_(path) {
              finished_utc TEXT NOT NULL DEFAULT '',
              seconds REAL NOT NULL DEFAULT 0))");
       exec("CREATE INDEX IF NOT EXISTS series_state ON series(state, not_before, id)");
+      // version 2: where a source is in its feed, so that a restart resumes there (e.g. Orthanc's last change index)
+      exec("CREATE TABLE IF NOT EXISTS cursor (name TEXT PRIMARY KEY, position INTEGER NOT NULL)");
       exec("PRAGMA application_id=" + std::to_string(kApplicationId));
       exec("PRAGMA user_version=" + std::to_string(kSchemaVersion));
       exec("COMMIT");
@@ -301,6 +304,17 @@ std::vector<QueueRow> SeriesQueue::rows_in(const std::vector<std::string>& state
     if (wanted.count(r.state)) rows.push_back(r);
   }
   return rows;
+}
+
+std::optional<int64_t> SeriesQueue::cursor(const std::string& name) {
+  Statement s(db_, path_, "SELECT position FROM cursor WHERE name = ?");
+  if (!s.bind(1, name).step()) return std::nullopt;
+  return s.integer(0);
+}
+
+void SeriesQueue::set_cursor(const std::string& name, int64_t position) {
+  Statement s(db_, path_, "INSERT INTO cursor (name, position) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET position = excluded.position");
+  s.bind(1, name).bind(2, position).step();
 }
 
 double SeriesQueue::next_due_in() {

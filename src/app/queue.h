@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -64,6 +65,11 @@ class SeriesQueue {
 
   std::map<std::string, int> counts();
   std::vector<QueueRow> rows_in(const std::vector<std::string>& states);
+  // A source's durable position in its feed (Orthanc: the index of the last change read), under `name`;
+  // nullopt before the first set_cursor. One transaction each.
+  std::optional<int64_t> cursor(const std::string& name);
+  void set_cursor(const std::string& name, int64_t position);
+
   // Seconds until the next pending row may run (0: now; a negative value: no pending row).
   double next_due_in();
 

@@ -116,17 +116,27 @@ ServeOutcome serve(const ServeOptions& o) {
   auto log = [&](const std::string& line) {
     if (o.log) o.log(line);
   };
-  if (o.watch.empty() || o.out.empty() || o.db.empty()) throw Error(ExitCode::Usage, "serve needs a watch folder, an output folder and a queue");
-  if (!(o.settle_seconds >= 0) || !(o.poll_seconds > 0) || o.max_attempts < 1 || !(o.retry_delay_seconds >= 0))
-    throw Error(ExitCode::Usage, "serve: settle and retry delay must be >= 0, poll > 0, max attempts >= 1");
+  const bool orthanc = !o.orthanc.empty();
+  if (o.watch.empty() == o.orthanc.empty())
+    throw Error(ExitCode::Usage, "serve needs one source: a watch folder or an Orthanc server (not both)");
+  if (o.out.empty() || o.db.empty()) throw Error(ExitCode::Usage, "serve needs an output folder and a queue");
+  if (!(o.settle_seconds >= 0) || !(o.poll_seconds > 0) || o.max_attempts < 1 || !(o.retry_delay_seconds >= 0) ||
+      !(o.max_backoff_seconds > 0))
+    throw Error(ExitCode::Usage, "serve: settle and retry delay must be >= 0, poll and backoff > 0, max attempts >= 1");
+  if (o.store && !orthanc) throw Error(ExitCode::Usage, "--store is for an Orthanc source (--orthanc)");
+  if (o.store && !o.job.dicom_seg) throw Error(ExitCode::Usage, "--store stores segmentation.dcm: it contradicts --no-dicom-seg");
   std::error_code ec;
-  if (!fs::is_directory(o.watch, ec)) throw Error(ExitCode::NotFound, "the watch folder '" + o.watch + "' does not exist");
-  const fs::path watch = resolved_path(o.watch), out = resolved_path(o.out), db = resolved_path(o.db);
-  if (path_is_within(out, watch) || path_is_within(watch, out))
-    throw Error(ExitCode::Usage, "the output folder '" + o.out + "' and the watch folder '" + o.watch +
-                                     "' must not lie in each other (results would be taken for new series)");
-  if (path_is_within(db, watch))
-    throw Error(ExitCode::Usage, "the queue '" + o.db + "' must not lie inside the watch folder '" + o.watch + "'");
+  const fs::path out = resolved_path(o.out), db = resolved_path(o.db);
+  fs::path watch;
+  if (!orthanc) {
+    if (!fs::is_directory(o.watch, ec)) throw Error(ExitCode::NotFound, "the watch folder '" + o.watch + "' does not exist");
+    watch = resolved_path(o.watch);
+    if (path_is_within(out, watch) || path_is_within(watch, out))
+      throw Error(ExitCode::Usage, "the output folder '" + o.out + "' and the watch folder '" + o.watch +
+                                       "' must not lie in each other (results would be taken for new series)");
+    if (path_is_within(db, watch))
+      throw Error(ExitCode::Usage, "the queue '" + o.db + "' must not lie inside the watch folder '" + o.watch + "'");
+  }
   if (fs::is_symlink(o.out, ec) || (fs::exists(o.out, ec) && !fs::is_directory(o.out, ec)))
     throw Error(ExitCode::WriteFailed, "the output '" + o.out + "' is a file or a link, not a folder (nothing was changed)");
   if (fs::is_directory(o.out, ec) && !fs::is_empty(o.out, ec) && !is_pulmo_output_folder(o.out))
@@ -135,11 +145,29 @@ ServeOutcome serve(const ServeOptions& o) {
   if (db.has_parent_path()) fs::create_directories(db.parent_path(), ec);
   QueueLock lock(db.string());
   SeriesQueue queue(db.string(), /*create=*/true);
+
+  std::unique_ptr<SeriesSource> source;
+  if (orthanc) {
+    OrthancSourceOptions so;
+    so.rest_root = o.orthanc;
+    so.dicomweb_root = o.dicomweb_root;
+    so.since = o.since;
+    so.store = o.store;
+    so.credentials_file = o.job.credentials_file;
+    so.ca_file = o.job.ca_file;
+    so.log = log;
+    std::vector<std::string> warnings;
+    source = make_orthanc_source(so, queue, &warnings);  // address and credentials checked here, before any work
+    for (const std::string& w : warnings) log("warning: " + w);
+  } else {
+    source = make_folder_source(watch.string(), o.settle_seconds);
+  }
   write_text_atomic((out / kOutputMarker).string(), output_marker_text());
 
-  // Rows a killed process left running: done when their report folder was renamed into place, else run again.
+  // Rows a killed process left running: done when their report folder was renamed into place (and, for a source that
+  // publishes it, run again to publish it: the report is not computed again), else run again.
   for (const QueueRow& r : queue.interrupted()) {
-    if (complete_report(out / r.output)) {
+    if (complete_report(out / r.output) && !source->publishes()) {
       queue.mark_done(r.id, 0, "finished before the interruption");
       log("series " + r.output + ": was interrupted after its report folder was complete: done");
     } else {
@@ -149,23 +177,27 @@ ServeOutcome serve(const ServeOptions& o) {
     }
   }
 
-  std::unique_ptr<SeriesSource> source = make_folder_source(watch.string(), o.settle_seconds);
   log("watching " + source->describe() + " -> " + out.string() + " (queue " + db.string() + ": " + counts_line(queue) + ")");
   StopHandlers handlers;
   ServeOutcome result;
-  std::string last_source_error;
+  double backoff = 0;  // > 0 while the source cannot be read: the wait before the next look, doubled each time
+  auto source_failed = [&](const std::string& what) {
+    backoff = backoff == 0 ? o.poll_seconds : std::min(backoff * 2, std::max(o.max_backoff_seconds, o.poll_seconds));
+    log(what + " (looking again in " + fixed1(backoff) + " s)");
+    nap(backoff);
+  };
   while (!g_stop) {
     std::vector<SeriesItem> found;
     try {
       found = source->poll();
-      if (!last_source_error.empty()) log("the source can be read again");
-      last_source_error.clear();
     } catch (const Error& e) {
-      if (e.what() != last_source_error) log(std::string("cannot read the source (looking again in ") + fixed1(o.poll_seconds) + " s): " + e.what());
-      last_source_error = e.what();
+      source_failed(std::string("cannot read the source: ") + e.what());
+      continue;  // nothing is claimed while the source is away: its series could not be fetched
     }
+    if (backoff > 0) log("the source can be read again");
+    backoff = 0;
     // A queue that cannot be written (a full disk) ends the service with its error (exit code 7): what was not
-    // recorded is found again at the next start (queueing is idempotent), and a running row is re-run then.
+    // recorded is found again at the next start (queueing is idempotent, the source's position is recorded after).
     for (const SeriesItem& item : found) {
       if (!queue.add(item, out.string())) continue;
       log(item.skip_reason.empty() ? "queued " + item.locator + (item.series_uid.empty() ? "" : " series " + item.series_uid)
@@ -173,26 +205,36 @@ ServeOutcome serve(const ServeOptions& o) {
                                          ": " + item.skip_reason);
       if (!item.skip_reason.empty()) ++result.skipped;
     }
+    source->acknowledge();
     QueueRow row;
     if (!g_stop && queue.claim(row)) {
       const auto t0 = Clock::now();
       const std::string tag = "series " + row.output + " (attempt " + std::to_string(row.attempts) + "/" +
                               std::to_string(o.max_attempts) + ")";
-      log(tag + ": quantifying " + row.locator + (row.series_uid.empty() ? "" : " series " + row.series_uid));
+      log(tag + ": quantifying " + row.locator + (row.series_uid.empty() || orthanc ? "" : " series " + row.series_uid));
       QuantifyJobOptions job = o.job;
       job.series = row.series_uid;
       job.case_id = row.output;
       job.overwrite = false;
+      job.store = false;  // the source publishes the results (after a failed store, without quantifying again)
       job.progress = [&](const std::string& line) {
         if (g_stop) throw StopRequested{};
         log(tag + ": " + line);
       };
       auto seconds = [&]() { return std::chrono::duration<double>(Clock::now() - t0).count(); };
-      bool quantified = false;
+      const fs::path folder = out / row.output;
+      bool finished = false;
       try {
-        const std::string input = source->input_for(row, "");
-        quantify_to_folder(input, (out / row.output).string(), job);
-        quantified = true;
+        if (complete_report(folder)) {
+          log(tag + ": the report folder is complete from an earlier attempt: publishing it");
+        } else {
+          const std::string input = source->input_for(row, job);
+          quantify_to_folder(input, folder.string(), job);
+        }
+        if (g_stop && source->publishes()) throw StopRequested{};  // published at the next start
+        const std::string published = source->publish(row, folder.string());
+        if (!published.empty()) log(tag + ": " + published);
+        finished = true;
       } catch (const StopRequested&) {
         queue.release(row.id);
         log(tag + ": stopped; back in the queue");
@@ -201,6 +243,10 @@ ServeOutcome serve(const ServeOptions& o) {
           queue.mark_skipped(row.id, static_cast<int>(e.code()), std::string("not a chest CT: ") + e.what(), seconds());
           ++result.skipped;
           log(tag + ": skipped, not a chest CT: " + e.what());
+        } else if (e.code() == ExitCode::Remote && !source->reachable()) {
+          // The server went away, not the series' fault: back in the queue, the attempt not counted.
+          queue.release(row.id);
+          source_failed(tag + ": the source's server does not answer (" + e.what() + "); the series is back in the queue");
         } else {
           const std::string state = queue.mark_failed(row.id, static_cast<int>(e.code()), e.what(), seconds(),
                                                       o.max_attempts, o.retry_delay_seconds);
@@ -217,16 +263,16 @@ ServeOutcome serve(const ServeOptions& o) {
       }
       // Outside the try: a queue that cannot record it ends the service; the row, still running, is found complete
       // at the next start.
-      if (quantified) {
+      if (finished) {
         queue.mark_done(row.id, seconds());
         ++result.done;
-        log(tag + ": done in " + fixed1(seconds()) + " s -> " + (out / row.output).string());
+        log(tag + ": done in " + fixed1(seconds()) + " s -> " + folder.string());
       }
       log("queue: " + counts_line(queue));
       continue;  // look at the source again, then the next series
     }
     const double due = queue.next_due_in();
-    if (o.once && due < 0 && !source->settling() && last_source_error.empty()) break;
+    if (o.once && due < 0 && !source->settling()) break;
     nap(due >= 0 ? std::min(o.poll_seconds, std::max(due, 0.05)) : o.poll_seconds);
   }
   result.stopped = g_stop != 0;

@@ -1,4 +1,5 @@
-// pulmo serve --watch IN --out OUT --db QUEUE: the watch service (docs/integration.md); --status prints the queue.
+// pulmo serve --watch IN | --orthanc URL --out OUT --db QUEUE: the watch service (docs/integration.md); --status prints
+// the queue.
 #include <iomanip>
 #include <iostream>
 #include <sstream>
@@ -45,21 +46,39 @@ Action register_serve(CLI::App& app, const GlobalOptions& global) {
   auto opt = std::make_shared<ServeCliOptions>();
   ServeOptions& s = opt->serve;
   CLI::App* sub = app.add_subcommand(
-      "serve", "Watch a folder for CT series and quantify each new stable series once, with a durable queue "
-               "(docs/integration.md)");
+      "serve", "Watch a folder or Orthanc's change feed for CT series and quantify each new stable series once, with a "
+               "durable queue (docs/integration.md)");
   CLI::Option* watch = sub->add_option("--watch", s.watch, "folder to watch: one DICOM series folder or NIfTI/NRRD/MetaImage "
                                                            "file per entry");
+  CLI::Option* orthanc = sub->add_option("--orthanc", s.orthanc, "instead of --watch: follow this Orthanc's change feed "
+                                                                 "(its REST root, http(s)://HOST:PORT); series fetched over "
+                                                                 "DICOMweb")
+                             ->excludes(watch);
+  sub->add_option("--dicomweb-root", s.dicomweb_root, "Orthanc: its DICOMweb root, a path under --orthanc or an "
+                                                      "http(s):// URL")
+      ->capture_default_str();
+  sub->add_option("--since", s.since, "Orthanc, first start on a queue only: 'now' (series that become stable from now on) "
+                                      "or a change index to read the feed from (0: all it holds)")
+      ->capture_default_str();
+  sub->add_flag("--store", s.store, "Orthanc: store segmentation.dcm and measurements.dcm (DICOM SR) of each series back "
+                                    "on the server (STOW-RS)");
+  sub->add_option("--credentials", s.job.credentials_file, "Orthanc: a file of user=, password= or token= lines (default: "
+                                                           "$PULMO_DICOMWEB_CREDENTIALS, $PULMO_DICOMWEB_TOKEN, or "
+                                                           "$PULMO_DICOMWEB_USER and $PULMO_DICOMWEB_PASSWORD); never the "
+                                                           "secret itself on the command line");
+  sub->add_option("--ca-file", s.job.ca_file, "Orthanc over https: the CA bundle (PEM) to verify the server with "
+                                              "(default: the system's)");
   CLI::Option* out = sub->add_option("--out", s.out, "results: OUT/<series>/, one quantify report folder per series");
   sub->add_option("--db", s.db, "the queue: an SQLite file (created when missing)")->required();
   CLI::Option* status = sub->add_flag("--status", opt->status, "print the queue's counts and its running, failed, parked "
                                                                "and skipped series, then exit");
-  status->excludes(watch)->excludes(out);
+  status->excludes(watch)->excludes(out)->excludes(orthanc);
   sub->add_flag("--retry-parked", opt->retry_parked, "queue every parked series again with its attempts reset (once "
                                                      "the cause is fixed); alone, or before watching")
       ->excludes(status);
-  sub->add_option("--settle", s.settle_seconds, "seconds without any change before a series counts as complete")
+  sub->add_option("--settle", s.settle_seconds, "folder: seconds without any change before a series counts as complete (Orthanc: its own StableAge)")
       ->check(CLI::NonNegativeNumber)->check(finite_number())->capture_default_str();
-  sub->add_option("--poll", s.poll_seconds, "seconds between two looks at the watched folder")
+  sub->add_option("--poll", s.poll_seconds, "seconds between two looks at the watched folder or the change feed")
       ->check(CLI::PositiveNumber)->check(finite_number())->capture_default_str();
   sub->add_option("--max-attempts", s.max_attempts, "a series that failed this many times is parked")
       ->check(CLI::Range(1, 100))->capture_default_str();
@@ -74,13 +93,14 @@ Action register_serve(CLI::App& app, const GlobalOptions& global) {
   sub->add_flag("--no-html", opt->no_html, "quantify: skip report.html");
   sub->add_flag("--no-viewer", opt->no_viewer, "quantify: report.html without the interactive viewer (smaller)");
   sub->add_flag("--no-dicom-seg", opt->no_dicom_seg, "quantify: no segmentation.dcm for DICOM series");
-  return [opt, &global, watch, out]() {
+  return [opt, &global, watch, orthanc, out]() {
     if (opt->status) return print_status(opt->serve.db);
     if (opt->retry_parked) {
       std::cout << retry_parked(opt->serve.db) << " parked series queued again\n";
-      if (watch->count() == 0 && out->count() == 0) return 0;
+      if (watch->count() == 0 && orthanc->count() == 0 && out->count() == 0) return 0;
     }
-    if (watch->count() == 0 || out->count() == 0) throw Error(ExitCode::Usage, "serve needs --watch and --out (or --status)");
+    if ((watch->count() == 0 && orthanc->count() == 0) || out->count() == 0)
+      throw Error(ExitCode::Usage, "serve needs --watch or --orthanc, and --out (or --status)");
     ServeOptions s = opt->serve;
     s.job.lesions = !opt->no_lesions;
     s.job.html = !opt->no_html;

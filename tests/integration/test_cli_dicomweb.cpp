@@ -12,9 +12,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 
 #include <algorithm>
 #include <chrono>
@@ -30,6 +27,7 @@
 #include "pulmo/fileutil.h"
 #include "pulmo/http.h"
 #include "pulmo/io.h"
+#include "support/orthanc_server.h"
 #include "support/synthetic_dicom.h"
 #include "support/test_support.h"
 
@@ -37,167 +35,19 @@ namespace fs = std::filesystem;
 using pulmo::test::expect_refused_command;
 using pulmo::test::run_pulmo;
 using pulmo::test::shared_data_path;
+using pulmo::test::OrthancServer;
 using pulmo::test::TempDir;
 namespace http = pulmo::http;
 
 namespace {
 
 constexpr const char* kSeries = "ct/lung-pet-ct-dx/A0002_series3";  // 30 slices of a real chest CT
-constexpr const char* kUser = "pulmo-test";
-constexpr const char* kPassword = "pw-4711";
+constexpr const char* kUser = pulmo::test::kOrthancUser;
+constexpr const char* kPassword = pulmo::test::kOrthancPassword;
 
 std::string q(const std::string& s) { return "'" + s + "'"; }
 
-std::string find_first(const std::vector<std::string>& candidates) {
-  for (const std::string& c : candidates)
-    if (fs::exists(c)) return c;
-  return "";
-}
-
-int free_loopback_port() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  socklen_t n = sizeof a;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &n);
-  ::close(fd);
-  return ntohs(a.sin_port);
-}
-
-// Orthanc with the DICOMweb plugin on 127.0.0.1:port(), basic authentication (kUser / kPassword), storage in a
-// temporary folder. The destructor stops it (SIGTERM, then SIGKILL after 20 s) and removes the folder.
-class OrthancServer {
- public:
-  OrthancServer() {
-    const std::string binary = find_first({"/usr/sbin/Orthanc", "/usr/bin/Orthanc", "/usr/local/bin/Orthanc"});
-    const std::string plugin = find_first({"/usr/share/orthanc/plugins/libOrthancDicomWeb.so",
-                                           "/usr/lib/orthanc/libOrthancDicomWeb.so"});
-    if (binary.empty() || plugin.empty()) {
-      missing_ = "Orthanc or its DICOMweb plugin is not installed (Debian packages orthanc, orthanc-dicomweb: "
-                 "scripts/install-deps.sh)";
-      return;
-    }
-    port_ = free_loopback_port();
-    nlohmann::json config = {
-        {"Name", "pulmo-test"},
-        {"StorageDirectory", (dir_.path() / "db").string()},
-        {"IndexDirectory", (dir_.path() / "db").string()},
-        {"HttpPort", port_},
-        {"DicomServerEnabled", false},
-        {"RemoteAccessAllowed", false},
-        {"AuthenticationEnabled", true},
-        {"RegisteredUsers", {{kUser, kPassword}}},
-        {"HttpCompressionEnabled", false},
-        {"Plugins", {plugin}},
-        {"DicomWeb", {{"Enable", true}, {"Root", "/dicom-web/"}, {"StudiesMetadata", "Full"}}},
-    };
-    std::ofstream(dir_.file("orthanc.json")) << config.dump(2);
-    const std::string log = dir_.file("orthanc.log");
-    pid_ = ::fork();
-    if (pid_ == 0) {
-      ::setpgid(0, 0);
-      if (!std::freopen(log.c_str(), "w", stdout) || !std::freopen(log.c_str(), "a", stderr)) ::_exit(126);
-      ::execl(binary.c_str(), binary.c_str(), dir_.file("orthanc.json").c_str(), static_cast<char*>(nullptr));
-      ::_exit(127);
-    }
-    // Ready when /system answers (Orthanc creates its database first).
-    const auto t0 = std::chrono::steady_clock::now();
-    while (std::chrono::steady_clock::now() - t0 < std::chrono::seconds(60)) {
-      int status = 0;
-      if (::waitpid(pid_, &status, WNOHANG) == pid_) {
-        pid_ = -1;
-        break;
-      }
-      try {
-        if (http::perform(request("/system")).status == 200) return;
-      } catch (const pulmo::Error&) {
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(200));
-    }
-    std::ifstream in(log);
-    std::stringstream text;
-    text << in.rdbuf();
-    failed_ = "Orthanc did not start on port " + std::to_string(port_) + "; its log:\n" + text.str();
-  }
-  ~OrthancServer() { stop(); }
-  void stop() {
-    if (pid_ <= 0) return;
-    ::kill(pid_, SIGTERM);
-    const auto t0 = std::chrono::steady_clock::now();
-    int status = 0;
-    while (::waitpid(pid_, &status, WNOHANG) == 0) {
-      if (std::chrono::steady_clock::now() - t0 > std::chrono::seconds(20)) {
-        ::kill(pid_, SIGKILL);
-        ::waitpid(pid_, &status, 0);
-        break;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-    pid_ = -1;
-  }
-  const std::string& missing() const { return missing_; }
-  const std::string& failed() const { return failed_; }
-  int port() const { return port_; }
-  std::string dicomweb() const { return "dicomweb+http://127.0.0.1:" + std::to_string(port_) + "/dicom-web"; }
-  http::Request request(const std::string& path) const {
-    http::Request r;
-    r.url = "http://127.0.0.1:" + std::to_string(port_) + path;
-    r.credentials.user = kUser;
-    r.credentials.password = kPassword;
-    r.connect_timeout_s = 5;
-    return r;
-  }
-  // Orthanc's REST API (not DICOMweb, not pulmo's client code paths beyond HTTP).
-  nlohmann::json get_json(const std::string& path) const {
-    const http::Request r = request(path);
-    const http::Response a = http::perform(r);
-    http::check_status(a, r, "Orthanc REST");
-    return nlohmann::json::parse(a.body);
-  }
-  void upload(const std::string& file) const {
-    http::Request r = request("/instances");
-    r.method = "POST";
-    r.body_file = file;
-    r.headers = {"Content-Type: application/dicom"};
-    http::check_status(http::perform(r), r, "uploading " + file);
-  }
-  // The instances Orthanc holds whose Modality is `modality`, as files in `folder`.
-  std::vector<std::string> download_modality(const std::string& modality, const std::string& folder) const {
-    http::Request r = request("/tools/find");
-    r.method = "POST";
-    r.body = nlohmann::json{{"Level", "Instance"}, {"Query", {{"Modality", modality}}}}.dump();
-    const http::Response a = http::perform(r);
-    http::check_status(a, r, "finding instances");
-    std::vector<std::string> files;
-    for (const auto& id : nlohmann::json::parse(a.body)) {
-      const std::string file = (fs::path(folder) / (id.get<std::string>() + ".dcm")).string();
-      const http::Response f = http::perform_to_file(request("/instances/" + id.get<std::string>() + "/file"), file);
-      EXPECT_EQ(f.status, 200);
-      files.push_back(file);
-    }
-    return files;
-  }
-
- private:
-  TempDir dir_;
-  int port_ = 0;
-  pid_t pid_ = -1;
-  std::string missing_, failed_;
-};
-
-#define PULMO_REQUIRE_ORTHANC(server)                                  \
-  if (!(server).missing().empty()) GTEST_SKIP() << (server).missing(); \
-  ASSERT_TRUE((server).failed().empty()) << (server).failed()
-
-// A credentials file for the test server (mode 600).
-std::string credentials_file(const TempDir& t) {
-  const std::string path = t.file("pacs.cred");
-  std::ofstream(path) << "# test Orthanc\nuser=" << kUser << "\npassword=" << kPassword << "\n";
-  ::chmod(path.c_str(), 0600);
-  return path;
-}
+std::string credentials_file(const TempDir& t) { return OrthancServer::credentials_file(t); }
 
 // A lung mask the test makes itself on the CT's grid (air below -400 HU in the central half of each axial slice,
 // right lung = the half at lower x): quantify then runs in seconds, and the round trip is what is tested.

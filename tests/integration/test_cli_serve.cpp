@@ -4,9 +4,7 @@
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
 
-#include <fcntl.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -18,44 +16,22 @@
 #include <thread>
 
 #include "pulmo/io.h"
+#include "support/serve_queue.h"
 #include "support/synthetic_dicom.h"
 #include "support/test_support.h"
 
 namespace fs = std::filesystem;
 using pulmo::test::count_temporary_files;
 using pulmo::test::exit_status;
+using pulmo::test::occurrences;
 using pulmo::test::run_pulmo;
+using pulmo::test::slurp;
+using pulmo::test::spawn_pulmo;
 using pulmo::test::TempDir;
 
 namespace {
 
 std::string q(const std::string& s) { return "'" + s + "'"; }
-std::string slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
-int occurrences(const std::string& text, const std::string& part) {
-  int n = 0;
-  for (size_t at = text.find(part); at != std::string::npos; at = text.find(part, at + 1)) ++n;
-  return n;
-}
-
-// Starts `pulmo ARGS...` in the background, stdout and stderr appended to `log`; returns its pid.
-pid_t spawn_pulmo(const std::vector<std::string>& args, const std::string& log) {
-  std::vector<std::string> all = {PULMO_EXECUTABLE};
-  all.insert(all.end(), args.begin(), args.end());
-  std::vector<char*> argv;
-  for (auto& a : all) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, 1, log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-  posix_spawn_file_actions_adddup2(&fa, 1, 2);
-  pid_t pid = -1;
-  EXPECT_EQ(posix_spawn(&pid, PULMO_EXECUTABLE, &fa, nullptr, argv.data(), environ), 0);
-  posix_spawn_file_actions_destroy(&fa);
-  return pid;
-}
 
 // `count` synthetic chest CTs (pulmo synth) as watch/<prefix>N.nii.gz.
 void make_cts(const TempDir& tmp, const std::string& watch, int count, const std::string& prefix, int seed,
@@ -84,16 +60,8 @@ std::string serve_args(const TempDir& tmp) {
   return "serve --watch " + q(tmp.file("in")) + " --out " + q(tmp.file("out")) + " --db " + q(tmp.file("q.sqlite"));
 }
 
-// Polls `pulmo serve --status` until its output holds `part` (true) or `seconds` pass (false).
 bool wait_for_status(const TempDir& tmp, const std::string& part, double seconds) {
-  const auto until = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
-  while (std::chrono::steady_clock::now() < until) {
-    if (fs::exists(tmp.file("q.sqlite")) &&
-        run_pulmo("serve --status --db " + q(tmp.file("q.sqlite"))).out.find(part) != std::string::npos)
-      return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  return false;
+  return pulmo::test::wait_for_status(tmp.file("q.sqlite"), part, seconds);
 }
 
 }  // namespace

@@ -111,7 +111,7 @@ RunResult run_pulmo(const std::string& args) {
   return r;
 }
 
-pid_t spawn_pulmo(const std::vector<std::string>& args) {
+pid_t spawn_pulmo(const std::vector<std::string>& args, const std::string& log) {
   std::vector<std::string> all = {PULMO_EXECUTABLE};
   all.insert(all.end(), args.begin(), args.end());
   std::vector<char*> argv;
@@ -119,8 +119,13 @@ pid_t spawn_pulmo(const std::vector<std::string>& args) {
   argv.push_back(nullptr);
   posix_spawn_file_actions_t fa;
   posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
-  posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
+  if (log.empty()) {
+    posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+    posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
+  } else {
+    posix_spawn_file_actions_addopen(&fa, 1, log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+    posix_spawn_file_actions_adddup2(&fa, 1, 2);
+  }
   pid_t pid = -1;
   EXPECT_EQ(posix_spawn(&pid, PULMO_EXECUTABLE, &fa, nullptr, argv.data(), environ), 0);
   posix_spawn_file_actions_destroy(&fa);

@@ -49,9 +49,9 @@ struct RunResult {
 // Runs the built `pulmo` executable with `args` (a shell-quoted string).
 RunResult run_pulmo(const std::string& args);
 
-// Starts `pulmo ARGS...` in the background (stdout and stderr to /dev/null) and returns its pid; exit_status waits for
-// it and returns its exit code (128 + the signal when a signal ended it).
-pid_t spawn_pulmo(const std::vector<std::string>& args);
+// Starts `pulmo ARGS...` in the background (stdout and stderr appended to `log`, or to /dev/null when it is "") and
+// returns its pid; exit_status waits for it and returns its exit code (128 + the signal when a signal ended it).
+pid_t spawn_pulmo(const std::vector<std::string>& args, const std::string& log = "");
 int exit_status(pid_t pid);
 
 // Runs `pulmo ARGS` and checks that it exits with `code`, that stderr holds `message_part` (after

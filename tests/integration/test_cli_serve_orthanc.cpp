@@ -1,0 +1,284 @@
+// pulmo serve --orthanc (issue 19, part 2): Orthanc's change feed as the source of the watch service, against a real
+// Orthanc with its DICOMweb plugin started by the test (support/orthanc_server.h, StableAge 1 s). Real chest CT series
+// from ../shared/data: a burst quantified once each and stored back (SEG + SR), a non-CT series skipped with its
+// reason; a kill -9 in the middle of a series and a restart (nothing lost, nothing repeated, on disk and on the
+// server); Orthanc stopped and started again while serve runs (it waits with a growing delay and resumes, never
+// exiting); a series deleted from Orthanc after it was queued (retried, then parked with its error); bad addresses and
+// credentials refused at start.
+#include <gtest/gtest.h>
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include "pulmo/io.h"
+#include "support/orthanc_server.h"
+#include "support/serve_queue.h"
+#include "support/synthetic_dicom.h"
+#include "support/test_support.h"
+
+namespace fs = std::filesystem;
+using pulmo::test::count_temporary_files;
+using pulmo::test::exit_status;
+using pulmo::test::occurrences;
+using pulmo::test::OrthancServer;
+using pulmo::test::run_pulmo;
+using pulmo::test::shared_data_path;
+using pulmo::test::slurp;
+using pulmo::test::spawn_pulmo;
+using pulmo::test::TempDir;
+
+namespace {
+
+// Small real chest CTs (../shared/data/README.md): two consecutive LIDC-IDRI slices (one series) and the axial
+// slices of one COVID-19-NY-SBU patient (two single-slice series). Classical lungs: seconds each.
+constexpr const char* kLidc = "ct/lidc-lungmask";
+constexpr const char* kSbu = "ct/covid19-ny-sbu/A002304/axial";
+const std::string kFast = " --lungs classical --no-lesions --no-html --poll 0.2 --retry-delay 0.3";
+
+std::string q(const std::string& s) { return "'" + s + "'"; }
+// The real series of the burst, uploaded: their SeriesInstanceUIDs.
+std::vector<std::string> upload_real_series(const OrthancServer& pacs) {
+  EXPECT_EQ(pacs.upload_folder(shared_data_path(kLidc)), 2);
+  EXPECT_EQ(pacs.upload_folder(shared_data_path(kSbu)), 2);
+  std::vector<std::string> uids;
+  for (const std::string& folder : {kLidc, kSbu})
+    for (const auto& s : pulmo::list_dicom_series(shared_data_path(folder))) uids.push_back(s.series_uid);
+  EXPECT_EQ(uids.size(), 3u);
+  return uids;
+}
+
+// A synthetic MR series (not CT) uploaded; returns its SeriesInstanceUID.
+std::string upload_mr_series(const OrthancServer& pacs, const TempDir& t) {
+  pulmo::test::write_synthetic_series(t.file("mr"), pulmo::test::axial_stack(4, 2.0));
+  for (const auto& e : fs::directory_iterator(t.file("mr"))) pulmo::test::set_dicom_tag(e.path().string(), 0x0008, 0x0060, "MR");
+  for (const auto& e : fs::directory_iterator(t.file("mr"))) pacs.upload(e.path().string());
+  return pulmo::list_dicom_series(t.file("mr")).at(0).series_uid;
+}
+
+// Waits until Orthanc holds `count` series it calls stable.
+bool wait_stable(const OrthancServer& pacs, int count, double seconds) {
+  const auto until = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
+  while (std::chrono::steady_clock::now() < until) {
+    int n = 0;
+    for (const auto& series : pacs.get_json("/series?expand")) n += series.value("IsStable", false);
+    if (n >= count) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  return false;
+}
+
+std::string status_of(const TempDir& t) { return pulmo::test::queue_status(t.file("q.sqlite")); }
+bool wait_for_status(const TempDir& t, const std::string& part, double seconds) {
+  return pulmo::test::wait_for_status(t.file("q.sqlite"), part, seconds);
+}
+
+bool wait_for_log(const std::string& log, const std::string& part, double seconds) {
+  const auto until = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
+  while (std::chrono::steady_clock::now() < until) {
+    if (slurp(log).find(part) != std::string::npos) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return false;
+}
+
+// Pauses the service `pid` (SIGSTOP) and reads its queue until the queue shows a series running after at least one
+// done, then kills it (SIGKILL, while paused: in the middle of that series); returns the running series' output name
+// ("" when none was seen in `seconds`; the service is then killed too).
+std::string kill_nine_mid_series(pid_t pid, const TempDir& t, double seconds) {
+  const auto until = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
+  while (std::chrono::steady_clock::now() < until) {
+    ::kill(pid, SIGSTOP);
+    const std::string s = status_of(t);
+    if (s.find("1 running") != std::string::npos && s.find(" 0 done") == std::string::npos) {
+      ::kill(pid, SIGKILL);
+      const size_t at = s.find("running  ");
+      return at == std::string::npos ? "?" : s.substr(at + 9, s.find(':', at) - at - 9);
+    }
+    ::kill(pid, SIGCONT);
+    std::this_thread::sleep_for(std::chrono::milliseconds(30));
+  }
+  ::kill(pid, SIGKILL);
+  return "";
+}
+
+// The arguments of `pulmo serve --orthanc` on the test server, for spawn_pulmo (with the lesion model: seconds a
+// series, time to be killed in the middle of one; add --no-lesions for speed).
+std::vector<std::string> serve_argv(const OrthancServer& pacs, const TempDir& t, const std::vector<std::string>& more) {
+  std::vector<std::string> a = {"--threads", "1", "serve", "--orthanc", pacs.rest_root(), "--out", t.file("out"), "--db",
+                                t.file("q.sqlite"), "--credentials", OrthancServer::credentials_file(t), "--lungs",
+                                "classical", "--no-html", "--poll", "0.2", "--retry-delay", "0.3"};
+  a.insert(a.end(), more.begin(), more.end());
+  return a;
+}
+
+}  // namespace
+
+TEST(CliServeOrthanc, ABurstOfStableSeriesIsQuantifiedOnceEachStoredBackAndANonCtSeriesIsSkippedWithItsReason) {
+  PULMO_REQUIRE_SHARED_DATA(kLidc);
+  PULMO_REQUIRE_SHARED_DATA(kSbu);
+  OrthancServer pacs(1);
+  PULMO_REQUIRE_ORTHANC(pacs);
+  TempDir t;
+  const std::vector<std::string> uids = upload_real_series(pacs);
+  const std::string mr = upload_mr_series(pacs, t);
+  ASSERT_TRUE(wait_stable(pacs, 4, 60)) << pacs.get_json("/series?expand").dump();
+  const std::string serve = "--threads 1 serve --orthanc " + q(pacs.rest_root()) + " --out " + q(t.file("out")) + " --db " +
+                            q(t.file("q.sqlite")) + " --credentials " + q(OrthancServer::credentials_file(t)) + kFast;
+
+  // --since 0: the feed from its start (the series came before the service's first start).
+  auto r = run_pulmo(serve + " --since 0 --store --once");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  // (Skipped: the MR series, and the SEG and SR series stored back that became stable during the run.)
+  EXPECT_NE(r.out.find("this run: 3 done, "), std::string::npos) << r.out << r.err;
+  EXPECT_NE(r.out.find(" skipped, 0 failed (to be retried), 0 parked"), std::string::npos) << r.out << r.err;
+  EXPECT_EQ(r.err.find(pulmo::test::kOrthancPassword), std::string::npos) << r.err;
+  for (const std::string& uid : uids) {
+    EXPECT_TRUE(fs::exists(t.path() / "out" / uid / "report.json")) << uid;
+    EXPECT_TRUE(fs::exists(t.path() / "out" / uid / "segmentation.dcm")) << uid;
+    EXPECT_EQ(occurrences(r.err, "series " + uid + " (attempt 1/3): done in"), 1) << r.err;
+    EXPECT_EQ(occurrences(r.err, "series " + uid + " (attempt 1/3): stored 2 DICOM result(s) on"), 1) << r.err;
+  }
+  EXPECT_FALSE(fs::exists(t.path() / "out" / mr));
+  EXPECT_EQ(count_temporary_files(t.file("out")), 0);
+  std::string status = status_of(t);
+  EXPECT_NE(status.find("0 pending, 0 running, 3 done, "), std::string::npos) << status;
+  EXPECT_NE(status.find(" skipped, 0 failed, 0 parked"), std::string::npos) << status;
+  EXPECT_NE(status.find("skipped  " + mr + ": not a CT (Modality MR)"), std::string::npos) << status;
+  // Orthanc holds the three SEGs and the three SRs, each once.
+  fs::create_directories(t.file("seg"));
+  fs::create_directories(t.file("sr"));
+  EXPECT_EQ(pacs.download_modality("SEG", t.file("seg")).size(), 3u);
+  EXPECT_EQ(pacs.download_modality("SR", t.file("sr")).size(), 3u);
+
+  // The results stored back become stable series of their own: a second run skips them (not CT) and repeats nothing.
+  ASSERT_TRUE(wait_stable(pacs, 10, 60));
+  r = run_pulmo(serve + " --store --once");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("this run: 0 done, "), std::string::npos) << r.out << r.err;
+  EXPECT_EQ(occurrences(r.err, "quantifying"), 0) << r.err;
+  status = status_of(t);
+  EXPECT_NE(status.find("0 pending, 0 running, 3 done, 7 skipped, 0 failed, 0 parked"), std::string::npos) << status;
+  EXPECT_EQ(occurrences(status, "not a CT (Modality SEG)"), 3) << status;
+  EXPECT_EQ(occurrences(status, "not a CT (Modality SR)"), 3) << status;
+  EXPECT_EQ(pacs.download_modality("SEG", t.file("seg")).size(), 3u);
+}
+
+TEST(CliServeOrthanc, AKillNineMidSeriesThenARestartLosesNothingAndRepeatsNothing) {
+  PULMO_REQUIRE_SHARED_DATA(kLidc);
+  PULMO_REQUIRE_SHARED_DATA(kSbu);
+  OrthancServer pacs(1);
+  PULMO_REQUIRE_ORTHANC(pacs);
+  TempDir t;
+  const std::string log1 = t.file("first.log"), log2 = t.file("second.log");
+  // Started before the series arrive (--since now, the default): it sees them come in.
+  const pid_t first = spawn_pulmo(serve_argv(pacs, t, {"--store"}), log1);
+  ASSERT_TRUE(wait_for_log(log1, "first start on this queue", 60)) << slurp(log1);
+  const std::vector<std::string> uids = upload_real_series(pacs);
+  // Killed while a series runs after one is done (a series takes a second or two: the service is paused while the
+  // queue is looked at, and killed when it shows one running).
+  const std::string running = kill_nine_mid_series(first, t, 300);
+  EXPECT_EQ(exit_status(first), 128 + SIGKILL);
+  ASSERT_FALSE(running.empty()) << status_of(t) << slurp(log1);
+  const std::string killed = status_of(t);
+  ASSERT_NE(killed.find("1 running"), std::string::npos) << killed << slurp(log1);
+
+  // Restarted: the interrupted series runs again, the done one is not repeated, the third follows; the position in
+  // the feed came from the queue (not --since now, which would lose the series that arrived while it was down).
+  const pid_t second = spawn_pulmo(serve_argv(pacs, t, {"--store"}), log2);
+  ASSERT_TRUE(wait_for_status(t, "0 pending, 0 running, 3 done", 300)) << slurp(log2);
+  ::kill(second, SIGTERM);
+  EXPECT_EQ(exit_status(second), 0) << slurp(log2);
+  const std::string both = slurp(log1) + slurp(log2);
+  EXPECT_NE(both.find("series " + running + ": was interrupted during attempt 1: queued again"), std::string::npos) << both;
+  EXPECT_EQ(slurp(log2).find("first start on this queue"), std::string::npos) << slurp(log2);
+  for (const std::string& uid : uids) {
+    EXPECT_TRUE(fs::exists(t.path() / "out" / uid / "report.json")) << uid;
+    EXPECT_EQ(occurrences(both, "series " + uid + " (attempt 1/3): done in") + occurrences(both, "series " + uid + " (attempt 2/3): done in"), 1)
+        << uid << " done more than once or never:\n" << both;
+  }
+  EXPECT_EQ(occurrences(slurp(log2), ": quantifying "), 2) << slurp(log2);  // the killed series and the third
+  EXPECT_EQ(count_temporary_files(t.file("out")), 0);
+  // On the server: one SEG and one SR per series, none twice.
+  fs::create_directories(t.file("seg"));
+  EXPECT_EQ(pacs.download_modality("SEG", t.file("seg")).size(), 3u);
+}
+
+TEST(CliServeOrthanc, OrthancGoingAwayIsWaitedForWithBackoffAndASeriesDeletedAfterItWasQueuedIsParkedWithItsError) {
+  PULMO_REQUIRE_SHARED_DATA(kLidc);
+  PULMO_REQUIRE_SHARED_DATA(kSbu);
+  OrthancServer pacs(1);
+  PULMO_REQUIRE_ORTHANC(pacs);
+  TempDir t;
+  const std::string log = t.file("serve.log");
+  const pid_t pid = spawn_pulmo(serve_argv(pacs, t, {"--max-attempts", "2"}), log);
+  ASSERT_TRUE(wait_for_log(log, "first start on this queue", 60)) << slurp(log);
+
+  // Orthanc stops: serve says so and waits, longer each time; it does not exit.
+  pacs.stop();
+  ASSERT_TRUE(wait_for_log(log, "(looking again in 1.6 s)", 30)) << slurp(log);
+  EXPECT_NE(slurp(log).find("cannot read the source: reading the change feed"), std::string::npos) << slurp(log);
+  EXPECT_EQ(::kill(pid, 0), 0) << "pulmo serve exited while Orthanc was down:\n" << slurp(log);
+  // Orthanc is back (same port, same storage); series arrive: serve resumes.
+  pacs.start();
+  ASSERT_TRUE(pacs.failed().empty()) << pacs.failed();
+  ASSERT_TRUE(wait_for_log(log, "the source can be read again", 60)) << slurp(log);
+  const std::vector<std::string> uids = upload_real_series(pacs);
+
+  // While the first series runs, another one is deleted from Orthanc after it was queued: its attempts fail with a
+  // clear error (the server has no such series), then it is parked; the service goes on.
+  // The service is paused (SIGSTOP) while the queue shows one series done, one running and one pending, so that the
+  // pending one is known for certain; it is deleted, and the service continued (SIGCONT).
+  std::string victim;
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(300);
+  while (victim.empty() && std::chrono::steady_clock::now() < until) {
+    ::kill(pid, SIGSTOP);
+    const std::string s = status_of(t);
+    if (s.find("1 pending, 1 running, 1 done") != std::string::npos) {
+      const size_t at = s.find("running  ");
+      const std::string running = s.substr(at + 9, s.find(':', at) - at - 9);
+      for (const std::string& uid : uids)  // the pending one: neither running nor done
+        if (uid != running && !fs::exists(t.path() / "out" / uid)) victim = uid;
+      if (!victim.empty()) EXPECT_EQ(pacs.remove("/series/" + pacs.series_id(victim)), 200);
+    }
+    ::kill(pid, SIGCONT);
+    std::this_thread::sleep_for(std::chrono::milliseconds(30));
+  }
+  ASSERT_FALSE(victim.empty()) << status_of(t) << slurp(log);
+  ASSERT_TRUE(wait_for_status(t, "1 parked", 300)) << status_of(t) << slurp(log);
+  ASSERT_TRUE(wait_for_status(t, "0 pending, 0 running, 2 done, 0 skipped, 0 failed, 1 parked", 300)) << status_of(t) << slurp(log);
+  const std::string status = status_of(t);
+  EXPECT_NE(status.find("parked   " + victim + ": 2 attempt(s)"), std::string::npos) << status;
+  EXPECT_NE(status.find("has no such series"), std::string::npos) << status;
+  ::kill(pid, SIGTERM);
+  EXPECT_EQ(exit_status(pid), 0) << slurp(log);
+  EXPECT_EQ(count_temporary_files(t.file("out")), 0);
+}
+
+TEST(CliServeOrthanc, BadAddressesCredentialsAndOptionsAreRefusedAtStart) {
+  TempDir t;
+  const std::string base = "serve --out " + q(t.file("out")) + " --db " + q(t.file("q.sqlite"));
+  auto r = run_pulmo(base + " --orthanc 'http://pulmo:pw-4711@127.0.0.1:9/'");
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_NE(r.err.find("credentials do not go in the address"), std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find("pw-4711"), std::string::npos) << r.err;
+  r = run_pulmo(base + " --orthanc ftp://127.0.0.1:9");
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  r = run_pulmo(base + " --orthanc http://127.0.0.1:9 --credentials " + q(t.file("none.cred")));
+  EXPECT_EQ(r.exit_code, 3) << r.err;
+  r = run_pulmo(base + " --orthanc http://127.0.0.1:9 --since yesterday");
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_NE(r.err.find("--since 'yesterday' is neither 'now' nor a change index"), std::string::npos) << r.err;
+  fs::create_directories(t.file("in"));
+  r = run_pulmo(base + " --watch " + q(t.file("in")) + " --store");
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  r = run_pulmo(base + " --watch " + q(t.file("in")) + " --orthanc http://127.0.0.1:9");
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  r = run_pulmo(base + " --orthanc http://127.0.0.1:9 --store --no-dicom-seg");
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+}
