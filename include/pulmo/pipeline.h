@@ -85,8 +85,10 @@ at::Tensor extend_lungs_by_lesions(const at::Tensor& lungs, const at::Tensor& le
 void check_plausible_lungs(const Volume& ct, const at::Tensor& lungs, bool warn_only, std::vector<std::string>& warnings);
 
 // The share (0..1) of the lung voxels (`lungs` != 0 on `ct`'s grid) that lie inside the body: in their axial plane
-// (LPS order), body tissue - above -500 HU and not lung - lies beyond them on at least 3 of their 4 sides (right,
-// left, anterior, posterior; a field of view may cut the body on one side). 1 when there are no lung voxels.
+// (LPS order), at least 3 of their 4 sides (right, left, anterior, posterior) are enclosed: body tissue - above -500
+// HU and not lung - lies beyond the voxel on that side, or no outside air (-500 HU and below, not lung) does (the field
+// of view cuts the lung there, as in a crop around the lungs; a field of view may also cut the body on one side).
+// 1 when there are no lung voxels.
 double lungs_inside_body_share(const Volume& ct, const at::Tensor& lungs);
 
 // The hybrid lungs (`--lungs hybrid`, docs/quantify.md): the classical segmentation's boundary where the lung is

@@ -361,18 +361,27 @@ double lungs_inside_body_share(const Volume& ct, const at::Tensor& lungs) {
   const double total = in.sum().item<double>();
   if (total == 0) return 1.0;
   // Body: tissue (above -500 HU) that is not lung - vessels and lesions inside the lung mask do not enclose it.
-  const at::Tensor body = image::reorient_to_lps(ct).voxels.gt(-500).logical_and(in.logical_not()).to(at::kByte);
+  // Outside air: air (-500 HU and below) that is not lung. A side is enclosed when body lies beyond the voxel on that
+  // side, or when no outside air does (the field of view cuts the lung there, as in a crop around the lungs).
+  const at::Tensor lps = image::reorient_to_lps(ct).voxels;
+  const at::Tensor not_lung = in.logical_not();
+  const at::Tensor body = lps.gt(-500).logical_and(not_lung).to(at::kByte);
+  const at::Tensor air = lps.gt(-500).logical_not().logical_and(not_lung).to(at::kByte);
   at::Tensor sides = at::zeros(in.sizes(), at::kByte);
   for (int64_t dim : {1, 2}) {  // posterior-anterior, left-right: in the axial plane
     const int64_t n = body.size(dim);
-    const at::Tensor any = body.amax(dim, /*keepdim=*/true).gt(0);
-    const at::Tensor first = body.argmax(dim, /*keepdim=*/true);                  // first body voxel along the row
-    const at::Tensor last = (n - 1) - body.flip(dim).argmax(dim, /*keepdim=*/true);  // last one
     std::vector<int64_t> shape{1, 1, 1};
     shape[static_cast<size_t>(dim)] = n;
     const at::Tensor index = at::arange(n, at::kLong).view(shape);
-    sides.add_(first.lt(index).logical_and(any).to(at::kByte));
-    sides.add_(last.gt(index).logical_and(any).to(at::kByte));
+    // Along each row: whether `m` holds a voxel before / after each index.
+    auto before = [&](const at::Tensor& m) {
+      return m.argmax(dim, /*keepdim=*/true).lt(index).logical_and(m.amax(dim, /*keepdim=*/true).gt(0));
+    };
+    auto after = [&](const at::Tensor& m) {
+      return ((n - 1) - m.flip(dim).argmax(dim, /*keepdim=*/true)).gt(index).logical_and(m.amax(dim, /*keepdim=*/true).gt(0));
+    };
+    sides.add_(before(body).logical_or(before(air).logical_not()).to(at::kByte));
+    sides.add_(after(body).logical_or(after(air).logical_not()).to(at::kByte));
   }
   return in.logical_and(sides.ge(3)).sum().item<double>() / total;
 }

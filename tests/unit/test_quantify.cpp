@@ -321,6 +321,29 @@ TEST(LungsInsideBody, ThePhantomsLungsLieInsideItsBodyAndWithoutTheBodyTheyAreRe
   EXPECT_NE(all.find("lies inside the body"), std::string::npos) << all;
 }
 
+// A crop around the lungs (TotalSegmentator's pulmonary_ct_cropped is one): the field of view cuts the lungs on every
+// side, so rays from lung voxels reach the image's edge through lung, not through outside air - still inside.
+TEST(LungsInsideBody, ACropThatCutsTheLungsOnEverySideIsInside) {
+  pulmo::synth::PhantomOptions o;
+  o.size = {96, 96, 24};
+  o.involvement = 0.1;
+  const pulmo::synth::Phantom p = pulmo::synth::make_phantom(o);
+  const at::Tensor any_lung = p.lungs.voxels.ne(0);
+  const at::Tensor cols = any_lung.any(0).any(0).nonzero().view(-1), rows = any_lung.any(0).any(1).nonzero().view(-1);
+  const int64_t x0 = cols.min().item<int64_t>() + 3, x1 = cols.max().item<int64_t>() - 2;
+  const int64_t y0 = rows.min().item<int64_t>() + 3, y1 = rows.max().item<int64_t>() - 2;
+  pulmo::Volume crop;
+  crop.geometry = p.ct.geometry;
+  crop.geometry.size[0] = x1 - x0;
+  crop.geometry.size[1] = y1 - y0;
+  crop.voxels = p.ct.voxels.slice(2, x0, x1).slice(1, y0, y1).contiguous();
+  const at::Tensor lungs = p.lungs.voxels.slice(2, x0, x1).slice(1, y0, y1).contiguous();
+  EXPECT_GE(pulmo::lungs_inside_body_share(crop, lungs), 0.9);
+  std::vector<std::string> warnings;
+  EXPECT_NO_THROW(pulmo::check_plausible_lungs(crop, lungs, false, warnings));
+  for (const auto& w : warnings) EXPECT_EQ(w.find("inside the body"), std::string::npos) << w;
+}
+
 TEST(LungsInsideBody, ALungBesideTheBodyIsAWarningAndTheFieldOfViewMayCutOneSide) {
   // Both lungs in the body: inside; the body cut by the image's edge on the right (image left) keeps them inside.
   Blocks b = blocks(false);
