@@ -125,6 +125,22 @@ static InflatedLength inflated_length(std::istream& in, int window_bits, uint64_
   return r;
 }
 
+// A detached data file (MetaImage ElementDataFile, NRRD data file): relative to the header's folder.
+fs::path detached_data_path(const std::string& header, const std::string& name) {
+  return fs::path(name).is_absolute() ? fs::path(name) : fs::path(header).parent_path() / name;
+}
+
+// Reopens `in` on the detached data file and sets `size` to its length; "" when done, else what is wrong.
+std::string open_detached_data(const fs::path& data, std::ifstream& in, uint64_t& size) {
+  std::error_code ec;
+  if (!fs::is_regular_file(data, ec)) return "its data file '" + data.string() + "' does not exist";
+  in.close();
+  in.open(data, std::ios::binary | std::ios::ate);
+  if (!in) return "cannot open its data file '" + data.string() + "'";
+  size = static_cast<uint64_t>(in.tellg());
+  return "";
+}
+
 // A MetaImage file (.mha, data LOCAL) is complete when its data block is as long as the header says:
 // compressed, CompressedDataSize bytes that inflate to exactly `voxel_bytes`; raw, `voxel_bytes`.
 // Returns "" when complete, else what is wrong.
@@ -154,13 +170,8 @@ std::string metaimage_data_problem(const std::string& file, uint64_t voxel_bytes
       if (h < 0) return "";
       data_offset = static_cast<uint64_t>(h);
     }
-    const fs::path data = fs::path(name).is_absolute() ? fs::path(name) : fs::path(file).parent_path() / name;
-    std::error_code ec;
-    if (!fs::is_regular_file(data, ec)) return "its data file '" + data.string() + "' does not exist";
-    in.close();
-    in.open(data, std::ios::binary | std::ios::ate);
-    if (!in) return "cannot open its data file '" + data.string() + "'";
-    size = static_cast<uint64_t>(in.tellg());
+    const fs::path data = detached_data_path(file, name);
+    if (std::string problem = open_detached_data(data, in, size); !problem.empty()) return problem;
     in.seekg(0);
     if (size < data_offset) return "its data file '" + data.string() + "' is shorter than the HeaderSize";
     holder = "its data file '" + data.string() + "'";
@@ -228,13 +239,8 @@ std::string nrrd_data_problem(const std::string& file, uint64_t voxel_bytes) {
   if (!data_file.empty()) {
     if (data_file.find('%') != std::string::npos || data_file.rfind("LIST", 0) == 0 || data_file.find(' ') != std::string::npos)
       return "";
-    const fs::path data = fs::path(data_file).is_absolute() ? fs::path(data_file) : fs::path(file).parent_path() / data_file;
-    std::error_code ec;
-    if (!fs::is_regular_file(data, ec)) return "its data file '" + data.string() + "' does not exist";
-    in.close();
-    in.open(data, std::ios::binary | std::ios::ate);
-    if (!in) return "cannot open its data file '" + data.string() + "'";
-    size = static_cast<uint64_t>(in.tellg());
+    const fs::path data = detached_data_path(file, data_file);
+    if (std::string problem = open_detached_data(data, in, size); !problem.empty()) return problem;
     holder = "its data file '" + data.string() + "'";
   } else {
     if (!ended) return "";  // a header longer than 64 KiB: left to ITK
