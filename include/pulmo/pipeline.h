@@ -112,6 +112,7 @@ struct HybridLungOptions {
 struct HybridLungStats {
   int64_t added_voxels = 0, rejected_voxels = 0;
   int added_regions = 0, rejected_regions = 0;
+  int64_t relabelled_voxels = 0;        // classical lung voxels whose side the network changed
   std::vector<int> sides_from_network;  // labels::kRightLung / kLeftLung taken whole from the network
 };
 // `classical` and `network`: uint8 lung labels on `ct`'s grid. Returns uint8 labels (1 right, 2 left).

@@ -306,9 +306,30 @@ at::Tensor combine_lungs_hybrid(const Volume& ct, const at::Tensor& classical, c
   const Geometry& g = ct.geometry;
   const at::Tensor hu = ct.voxels.to(at::kFloat);
   at::Tensor base = classical.to(at::kByte).clone();
+  // Sides from the network: each region of each classical lung takes the side the network gives most of its voxels.
+  // With a wholly consolidated lung, the classical "two lungs" can be one lung split in two, one half labelled with
+  // the lost side (seen on a real CT with the right lung consolidated: the hybrid's right lung had a Dice of 0).
+  {
+    at::Tensor relabelled = base.clone();
+    for (uint8_t from : {labels::kRightLung, labels::kLeftLung}) {
+      const image::Components c = image::connected_components(base.eq(from));
+      const int64_t n = static_cast<int64_t>(c.sizes.size());
+      if (n == 0) continue;
+      const at::Tensor lab = c.labels.to(at::kLong).flatten();
+      const at::Tensor r = at::zeros({n + 1}, at::kLong).index_add_(0, lab, network.eq(1).flatten().to(at::kLong));
+      const at::Tensor l = at::zeros({n + 1}, at::kLong).index_add_(0, lab, network.eq(2).flatten().to(at::kLong));
+      const uint8_t other = from == labels::kRightLung ? labels::kLeftLung : labels::kRightLung;
+      at::Tensor flip = (from == labels::kRightLung ? l.gt(r) : r.gt(l));
+      flip[0] = false;  // background
+      const at::Tensor moved = flip.index({lab}).view(base.sizes());
+      relabelled.masked_fill_(moved, other);
+      st.relabelled_voxels += moved.sum().item<int64_t>();
+    }
+    base = relabelled;
+  }
   // A side the classical segmentation lost (a wholly consolidated lung) comes from the network.
   for (uint8_t side : {labels::kRightLung, labels::kLeftLung}) {
-    const double c = classical.eq(side).sum().item<double>(), n = network.eq(side).sum().item<double>();
+    const double c = base.eq(side).sum().item<double>(), n = network.eq(side).sum().item<double>();
     if (n > 0 && c < o.side_min_share * n) {
       base.masked_fill_(base.eq(side), 0);
       base.masked_fill_(network.eq(side).logical_and(base.eq(0)), side);

@@ -227,3 +227,24 @@ TEST(HybridLungs, ALungTheClassicalSegmentationLostComesFromTheNetwork) {
   ASSERT_EQ(st.sides_from_network.size(), 1u);
   EXPECT_EQ(st.sides_from_network[0], pulmo::labels::kRightLung);
 }
+
+TEST(HybridLungs, ClassicalRegionsTakeTheNetworksSide) {
+  // The right lung wholly consolidated; the classical segmentation's "two largest regions" are two pieces of the
+  // left lung, the smaller labelled right (seen on a real CT: the hybrid's right lung had a Dice of 0).
+  at::Tensor network = at::zeros({6, 20, 40}, at::kByte);
+  network.slice(1, 2, 18).slice(2, 2, 12).fill_(1);
+  network.slice(1, 2, 18).slice(2, 26, 36).fill_(2);
+  at::Tensor classical = at::zeros_like(network);
+  classical.slice(1, 2, 10).slice(2, 26, 36).fill_(2);
+  classical.slice(1, 11, 18).slice(2, 26, 36).fill_(1);  // the lower piece of the left lung, called right
+  pulmo::Volume ct = blank(40, 20, 6);
+  ct.voxels = at::where(network.eq(1), at::full({}, 20.0f), at::where(network.eq(2), at::full({}, -850.0f), at::full({}, 40.0f)));
+  pulmo::HybridLungStats st;
+  const at::Tensor hybrid = pulmo::combine_lungs_hybrid(ct, classical, network, {}, &st);
+  EXPECT_EQ(st.relabelled_voxels, classical.eq(1).sum().item<int64_t>());
+  EXPECT_EQ(hybrid.eq(2).logical_and(network.ne(2)).sum().item<int64_t>(), 0);
+  EXPECT_EQ(hybrid.eq(2).logical_and(classical.ne(0)).sum().item<int64_t>(), classical.ne(0).sum().item<int64_t>());
+  ASSERT_EQ(st.sides_from_network.size(), 1u);
+  EXPECT_EQ(st.sides_from_network[0], pulmo::labels::kRightLung);
+  EXPECT_TRUE(at::equal(hybrid.eq(1), network.eq(1)));
+}
