@@ -40,7 +40,8 @@ void BM_CascadeWholeCt(benchmark::State& state) {
   const int used = pulmo::set_threads(threads ? std::atoi(threads) : 0);
   const pulmo::synth::Phantom& p = phantom();
   pulmo::CascadeOptions o;
-  o.lungs = state.range(0) ? "classical" : "cascade";
+  const char* methods[] = {"", "classical", "cascade", "hybrid"};  // "" = the models folder's choice (cascade.json)
+  o.lungs = methods[state.range(0)];
   o.bfloat16 = state.range(1) != 0;
   std::map<std::string, double> stage_seconds;
   double quantify_s = 0, involved = 0;
@@ -60,8 +61,8 @@ void BM_CascadeWholeCt(benchmark::State& state) {
   state.counters["peak_rss_mb"] = peak_rss_mb();
   state.counters["threads"] = used;
 }
-// Args: {lungs (0 cascade, 1 classical), bfloat16 (0/1)}.
-BENCHMARK(BM_CascadeWholeCt)->Args({0, 0})->Args({0, 1})->ArgNames({"classical", "bf16"})->Unit(benchmark::kSecond)->Iterations(2)->UseRealTime();
+// Args: {lungs (0 the models' choice, 1 classical, 2 cascade, 3 hybrid), bfloat16 (0/1)}.
+BENCHMARK(BM_CascadeWholeCt)->Args({0, 0})->Args({0, 1})->Args({2, 0})->Args({3, 0})->ArgNames({"lungs", "bf16"})->Unit(benchmark::kSecond)->Iterations(2)->UseRealTime();
 
 }  // namespace
 

@@ -37,7 +37,7 @@ struct QuantifyJobOptions {
   bool store = false;                  // DICOMweb: store segmentation.dcm and measurements.dcm (a TID 1500 SR of
                                        // the numbers) back on the server (STOW-RS) once the report folder is written
   std::string models;                  // models folder with cascade.json ("" = default_models_dir())
-  std::string lungs = "cascade";       // "cascade" or "classical"
+  std::string lungs;                   // "" (the models' choice), "cascade", "classical" or "hybrid"
   std::string lung_mask;               // a user's lung mask file (replaces stages 1-2)
   std::string lung_mask_convention = "pulmo";
   bool lesions = true;

@@ -108,11 +108,13 @@ struct HybridLungOptions {
   double leak_max_mean_hu = 60;
   double min_contact_share = 0.15;
   double side_min_share = 0.25;
+  double min_network_share = 0.1;   // a classical lung region under this share of network lung voxels is dropped
 };
 struct HybridLungStats {
   int64_t added_voxels = 0, rejected_voxels = 0;
   int added_regions = 0, rejected_regions = 0;
   int64_t relabelled_voxels = 0;        // classical lung voxels whose side the network changed
+  int64_t dropped_voxels = 0;           // classical lung voxels in regions the network does not call lung
   std::vector<int> sides_from_network;  // labels::kRightLung / kLeftLung taken whole from the network
 };
 // `classical` and `network`: uint8 lung labels on `ct`'s grid. Returns uint8 labels (1 right, 2 left).
@@ -123,7 +125,8 @@ at::Tensor combine_lungs_hybrid(const Volume& ct, const at::Tensor& classical, c
 
 struct CascadeOptions {
   std::string models_dir;          // folder with cascade.json ("" = default_models_dir())
-  std::string lungs = "cascade";   // "cascade" (stages 1-2), "classical", "hybrid" (combine_lungs_hybrid of the
+  std::string lungs;               // "" (the models folder's choice: cascade.json lungs.method, else "cascade"),
+                                   // "cascade" (stages 1-2), "classical", "hybrid" (combine_lungs_hybrid of the
                                    // two), or "mask" (lung_mask below)
   Volume lung_mask;                // lungs = "mask": a lung mask on the CT's grid, labels 1 right / 2 left, taken as
                                    // they are (a binary mask: adapt_lungs(mask, "binary") splits it first)

@@ -17,7 +17,7 @@ namespace pulmo::cli {
 namespace {
 
 struct QuantifyCliOptions {
-  std::string input, out, shard, series, models, lungs = "cascade", lung_mask, lung_mask_convention = "pulmo";
+  std::string input, out, shard, series, models, lungs, lung_mask, lung_mask_convention = "pulmo";
   std::string format = "nii.gz";
   std::string input_window;
   std::string study, credentials, ca_file;
@@ -112,9 +112,8 @@ Action register_quantify(CLI::App& app, const GlobalOptions& global) {
   sub->add_option("--ca-file", opt->ca_file, "DICOMweb over https: the CA bundle (PEM) to verify the server with "
                                              "(default: the system's)");
   sub->add_option("--models", opt->models, "models folder with cascade.json (default: the shipped models)");
-  CLI::Option* lungs = sub->add_option("--lungs", opt->lungs, "how to find the lungs: cascade (the networks), classical (thresholds), hybrid (classical where aerated, network where dense; docs/quantify.md)")
-                           ->check(CLI::IsMember({"cascade", "classical", "hybrid"}))
-                           ->capture_default_str();
+  CLI::Option* lungs = sub->add_option("--lungs", opt->lungs, "how to find the lungs: cascade (the networks), classical (thresholds), hybrid (classical where aerated, network where dense; docs/quantify.md); default: the models folder's choice (cascade.json lungs.method: hybrid for the shipped models)")
+                           ->check(CLI::IsMember({"cascade", "classical", "hybrid"}));
   sub->add_option("--lung-mask", opt->lung_mask, "use this lung mask instead of stages 1-2 (on the CT's grid); "
                                                  "contradicts --lungs (refused)")
       ->excludes(lungs);

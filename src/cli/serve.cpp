@@ -87,8 +87,9 @@ Action register_serve(CLI::App& app, const GlobalOptions& global) {
   sub->add_flag("--once", s.once, "exit when nothing is left to do (no series pending, waiting for a retry or settling) "
                                   "instead of watching on");
   sub->add_option("--models", s.job.models, "quantify: models folder with cascade.json (default: the shipped models)");
-  sub->add_option("--lungs", s.job.lungs, "quantify: cascade, classical or hybrid (docs/quantify.md)")
-      ->check(CLI::IsMember({"cascade", "classical", "hybrid"}))->capture_default_str();
+  sub->add_option("--lungs", s.job.lungs, "quantify: cascade, classical or hybrid (docs/quantify.md; default: the "
+                                          "models folder's choice)")
+      ->check(CLI::IsMember({"cascade", "classical", "hybrid"}));
   sub->add_flag("--no-lesions", opt->no_lesions, "quantify: skip stage 3 (lungs and densitometry only)");
   sub->add_flag("--no-html", opt->no_html, "quantify: skip report.html");
   sub->add_flag("--no-viewer", opt->no_viewer, "quantify: report.html without the interactive viewer (smaller)");

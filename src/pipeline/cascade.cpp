@@ -42,6 +42,7 @@ struct StagePlan {
   double min_hu = -1e9;     // lesions: a voxel below this HU is not a lesion (aerated lung is not ground-glass)
   bool extend_lungs = false; // lesions: lesion regions touching the lungs become lung (dense, consolidated lung that
                              // the lung model left out), each taking the side of the lung it touches
+  std::string method;        // lungs: the default lung method with these models, "cascade" or "hybrid" ("" = cascade)
 };
 
 struct CascadePlan {
@@ -61,6 +62,7 @@ const Schema<CascadePlan>& cascade_schema() {
           .field("overlap", &StagePlan::overlap, "sliding-window overlap", Bounds().min(0).below(1))
           .field("min_hu", &StagePlan::min_hu, "lesions: a voxel below this HU is not a lesion")
           .field("extend_lungs", &StagePlan::extend_lungs, "lesions: lesion regions touching the lungs become lung")
+          .field("method", &StagePlan::method, "lungs: the default lung method with these models (cascade or hybrid)")
           .check([](const StagePlan& s, const SchemaContext& ctx) {
             if (s.model.empty()) ctx.fail(ctx.path() + ": no model folder ('model')");
           });
@@ -92,6 +94,11 @@ CascadePlan read_plan(const std::string& folder) {
   p.lungs = {"", 0.0, 0.5, 0.5, -1e9};
   p.lesions = {"", 5.0, 0.5, 0.5, -1e9};
   cascade_schema().read(j, p, SchemaContext(path.string()));
+  if (!p.lungs.method.empty() && p.lungs.method != "cascade" && p.lungs.method != "hybrid")
+    throw Error(ExitCode::BadConfig, path.string() + ": lungs.method must be \"cascade\" or \"hybrid\", not '" +
+                                         p.lungs.method + "'");
+  if (!p.box.method.empty() || !p.lesions.method.empty())
+    throw Error(ExitCode::BadConfig, path.string() + ": 'method' belongs to the lungs stage only");
   p.folder = folder;
   return p;
 }
@@ -472,7 +479,7 @@ CascadeResult run_cascade(const Volume& ct, const CascadeOptions& o) {
     say(os.str());
     r.stages.push_back(rec);
   };
-  if (o.lungs != "cascade" && o.lungs != "classical" && o.lungs != "hybrid" && o.lungs != "mask")
+  if (!o.lungs.empty() && o.lungs != "cascade" && o.lungs != "classical" && o.lungs != "hybrid" && o.lungs != "mask")
     throw Error(ExitCode::Usage, "lungs must be cascade, classical, hybrid or mask, not '" + o.lungs + "'");
   if (o.mc_dropout < 0 || o.mc_dropout > 100) throw Error(ExitCode::Usage, "MC-dropout passes must be in 0..100");
   const Geometry& g = ct.geometry;
@@ -484,13 +491,15 @@ CascadeResult run_cascade(const Volume& ct, const CascadeOptions& o) {
                          "the networks ran in float32");
   }
   r.precision = bfloat16 ? "bfloat16" : "float32";
-  const bool need_models = o.lungs == "cascade" || o.lungs == "hybrid" || o.lesions;
+  const bool need_models = o.lungs.empty() || o.lungs == "cascade" || o.lungs == "hybrid" || o.lesions;
   CascadePlan plan;
   if (need_models) plan = read_plan(o.models_dir.empty() ? default_models_dir() : o.models_dir);
+  // "" = the models folder's choice (cascade.json lungs.method; the shipped models: hybrid).
+  const std::string method = !o.lungs.empty() ? o.lungs : plan.lungs.method.empty() ? "cascade" : plan.lungs.method;
 
   // Lungs.
   at::Tensor lungs;
-  if (o.lungs == "mask") {
+  if (method == "mask") {
     if (!o.lung_mask.voxels.defined()) throw Error(ExitCode::Usage, "lungs = mask needs a lung mask");
     if (!o.lung_mask.geometry.same_grid_as(g))
       throw Error(ExitCode::Mismatch, "the lung mask is on another grid than the CT: " + o.lung_mask.geometry.describe() +
@@ -510,8 +519,8 @@ CascadeResult run_cascade(const Volume& ct, const CascadeOptions& o) {
   } else {
     check_plausible_ct(ct);
     const bool thin = thin_stack(g);
-    if (o.lungs == "classical" || (o.lungs != "classical" && thin)) {
-      if (thin && o.lungs != "classical")
+    if (method == "classical" || (method != "classical" && thin)) {
+      if (thin && method != "classical")
         r.warnings.push_back("thin stack (" + std::to_string(g.size[2]) + " slice(s)): the lungs come from the classical "
                              "segmentation (the lung models need volumes); figures cover these slices only");
       const auto t0 = Clock::now();
@@ -547,7 +556,7 @@ CascadeResult run_cascade(const Volume& ct, const CascadeOptions& o) {
       paste(lungs, lungs_on_input_grid(prob, outside, region.geometry, plan.lungs.threshold), box);
       record(lung_model.record, t0);
       r.lung_method = "cascade";
-      if (o.lungs == "hybrid") {
+      if (method == "hybrid") {
         t0 = Clock::now();
         std::vector<std::string> classical_warnings;
         at::Tensor classical;
@@ -565,6 +574,15 @@ CascadeResult run_cascade(const Volume& ct, const CascadeOptions& o) {
           for (int side : st.sides_from_network)
             r.warnings.push_back(std::string("hybrid lungs: the classical segmentation lost the ") +
                                  (side == labels::kRightLung ? "right" : "left") + " lung: it comes from the network");
+          if (st.dropped_voxels > 0) {
+            std::ostringstream w;
+            w.setf(std::ios::fixed);
+            w.precision(1);
+            w << "hybrid lungs: " << st.dropped_voxels * g.voxel_volume_ml()
+              << " mL of air that the classical segmentation took for lung lie outside the network's lungs (gas in the "
+                 "stomach or the bowel?): left out";
+            r.warnings.push_back(w.str());
+          }
           if (st.rejected_voxels > 0) {
             std::ostringstream w;
             w.setf(std::ios::fixed);
@@ -585,7 +603,7 @@ CascadeResult run_cascade(const Volume& ct, const CascadeOptions& o) {
   if (lung_ml < 1.0)
     throw Error(ExitCode::NoLungs, "no lungs found: under 1 mL of lung in the volume (not a chest CT, or the lungs lie "
                                    "outside the field of view)");
-  check_plausible_lungs(ct, lungs, o.lungs == "mask", r.warnings);
+  check_plausible_lungs(ct, lungs, method == "mask", r.warnings);
   const IndexBox lung_box = mask_box(lungs);
   for (int a = 0; a < 3; ++a) {
     if (!thin_stack(g) && (lung_box.lo[a] == 0 || lung_box.hi[a] == g.size[a])) {

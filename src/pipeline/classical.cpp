@@ -306,11 +306,13 @@ at::Tensor combine_lungs_hybrid(const Volume& ct, const at::Tensor& classical, c
   const Geometry& g = ct.geometry;
   const at::Tensor hu = ct.voxels.to(at::kFloat);
   at::Tensor base = classical.to(at::kByte).clone();
-  // Sides from the network: each region of each classical lung takes the side the network gives most of its voxels.
+  // Sides from the network: each region of each classical lung takes the side the network gives most of its voxels
+  // (or goes, below min_network_share of them).
   // With a wholly consolidated lung, the classical "two lungs" can be one lung split in two, one half labelled with
   // the lost side (seen on a real CT with the right lung consolidated: the hybrid's right lung had a Dice of 0).
   {
     at::Tensor relabelled = base.clone();
+    const bool network_has_lungs = network.ne(0).any().item<bool>();
     for (uint8_t from : {labels::kRightLung, labels::kLeftLung}) {
       const image::Components c = image::connected_components(base.eq(from));
       const int64_t n = static_cast<int64_t>(c.sizes.size());
@@ -324,6 +326,17 @@ at::Tensor combine_lungs_hybrid(const Volume& ct, const at::Tensor& classical, c
       const at::Tensor moved = flip.index({lab}).view(base.sizes());
       relabelled.masked_fill_(moved, other);
       st.relabelled_voxels += moved.sum().item<int64_t>();
+      // A region the network hardly calls lung is not lung (gas in the stomach or the bowel under a lung base,
+      // which the classical segmentation's "two largest air regions" can take for a lung), when the network found
+      // lungs at all.
+      if (network_has_lungs) {
+        const at::Tensor sizes = at::zeros({n + 1}, at::kLong).index_add_(0, lab, at::ones({lab.size(0)}, at::kLong));
+        at::Tensor drop = (r + l).to(at::kDouble).lt(sizes.to(at::kDouble) * o.min_network_share);
+        drop[0] = false;
+        const at::Tensor gone = drop.index({lab}).view(base.sizes());
+        relabelled.masked_fill_(gone, 0);
+        st.dropped_voxels += gone.sum().item<int64_t>();
+      }
     }
     base = relabelled;
   }

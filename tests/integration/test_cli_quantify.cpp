@@ -223,6 +223,11 @@ TEST(CliQuantify, BadInputGivesItsExitCodeAMessageAndNoOutputFolder) {
   fs::create_directories(tmp.path() / "models_bad");
   std::ofstream(tmp.file("models_bad/cascade.json"))
       << R"({"format_version": 1, "lung_box": {"model": "b"}, "lungs": {"model": "x", "treshold": 0.5}, "lesions": {"model": "l"}})";
+  for (const char* name : {"models_bad_method", "models_method_on_lesions"}) fs::create_directories(tmp.path() / name);
+  std::ofstream(tmp.file("models_bad_method/cascade.json"))
+      << R"({"format_version": 1, "lung_box": {"model": "b"}, "lungs": {"model": "x", "method": "classical"}, "lesions": {"model": "l"}})";
+  std::ofstream(tmp.file("models_method_on_lesions/cascade.json"))
+      << R"({"format_version": 1, "lung_box": {"model": "b"}, "lungs": {"model": "x"}, "lesions": {"model": "l", "method": "hybrid"}})";
   const std::string chest = "'" + shared_data_path(kChest) + "'";
   struct Case {
     std::string args;
@@ -237,6 +242,8 @@ TEST(CliQuantify, BadInputGivesItsExitCodeAMessageAndNoOutputFolder) {
       {"'" + tmp.file("missing.nii.gz") + "'", 3, "missing.nii.gz"},
       {chest + " --models '" + tmp.file("no_models") + "'", 3, "models folder"},
       {chest + " --models '" + tmp.file("models_bad") + "'", 10, "treshold"},
+      {chest + " --models '" + tmp.file("models_bad_method") + "'", 10, "lungs.method"},
+      {chest + " --models '" + tmp.file("models_method_on_lesions") + "'", 10, "lungs stage only"},
       {chest + " --lung-mask '" + shared_data_path("ct/totalsegmentator/example_seg.nii.gz") + "'", 9, "another grid"},
       {chest + " --input-window -1000,400", 9, "not an 8-bit export"},
       {chest + " --mc-dropout 101", 2, ""},

@@ -248,3 +248,21 @@ TEST(HybridLungs, ClassicalRegionsTakeTheNetworksSide) {
   EXPECT_EQ(st.sides_from_network[0], pulmo::labels::kRightLung);
   EXPECT_TRUE(at::equal(hybrid.eq(1), network.eq(1)));
 }
+
+TEST(HybridLungs, AnAirRegionTheNetworkDoesNotCallLungIsDropped) {
+  // Under the lung bases, the classical "two largest air regions" can be the right lung and the stomach's gas (seen on
+  // a real CT of the lung bases: the stomach was the "left lung"); the network's left lung base is what is left.
+  at::Tensor network = at::zeros({6, 30, 40}, at::kByte);
+  network.slice(1, 2, 12).slice(2, 2, 12).fill_(1);
+  network.slice(1, 2, 8).slice(2, 28, 36).fill_(2);
+  at::Tensor classical = network.eq(1).to(at::kByte);
+  classical.slice(1, 16, 28).slice(2, 20, 38).fill_(2);  // the stomach's gas
+  pulmo::Volume ct = blank(40, 30, 6);
+  ct.voxels = at::where(network.ne(0).logical_or(classical.ne(0)), at::full({}, -850.0f), at::full({}, 40.0f));
+  pulmo::HybridLungStats st;
+  const at::Tensor hybrid = pulmo::combine_lungs_hybrid(ct, classical, network, {}, &st);
+  EXPECT_EQ(st.dropped_voxels, 12 * 18 * 6);
+  EXPECT_TRUE(at::equal(hybrid, network));
+  ASSERT_EQ(st.sides_from_network.size(), 1u);
+  EXPECT_EQ(st.sides_from_network[0], pulmo::labels::kLeftLung);
+}
