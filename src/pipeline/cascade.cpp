@@ -560,16 +560,37 @@ CascadeResult run_cascade(const Volume& ct, const CascadeOptions& o) {
         t0 = Clock::now();
         std::vector<std::string> classical_warnings;
         at::Tensor classical;
+        // Network lungs that are not aerated lung on average (what check_plausible_lungs refuses) are not trusted:
+        // the classical segmentation of the whole CT decides alone (seen on a real abdominal CT with the lung bases,
+        // where the network's "lungs" lay in the upper abdomen).
+        const at::Tensor net = lungs.ne(0);
+        const int64_t net_voxels = net.sum().item<int64_t>();
+        const double net_mean_hu =
+            net_voxels > 0 ? ct.voxels.masked_select(net).to(at::kDouble).mean().item<double>() : 0.0;
+        const bool trust_network = net_voxels > 0 && net_mean_hu <= kLungsMaxMeanHu;
+        // Otherwise inside the lung box only (the network's lungs lie in it): the classical segmentation's cost grows
+        // with the voxels it sees, and most of a CT's voxels are outside the lungs.
         try {
-          classical = segment_lungs_classical(ct, {}, &classical_warnings).voxels;
+          classical = segment_lungs_classical(trust_network ? region : ct, {}, &classical_warnings).voxels;
         } catch (const Error& e) {
-          if (e.code() != ExitCode::NoLungs) throw;
+          if (e.code() != ExitCode::NoLungs || !trust_network) throw;
           r.warnings.push_back(std::string("hybrid lungs: the classical segmentation found none (") + e.what() +
                                "): the network's lungs are used");
         }
-        if (classical.defined()) {
+        if (!trust_network) {
+          std::ostringstream w;
+          w.setf(std::ios::fixed);
+          w.precision(0);
+          w << "hybrid lungs: the network's lungs are not aerated lung (mean " << net_mean_hu
+            << " HU): the classical segmentation's lungs are used";
+          r.warnings.push_back(w.str());
+          lungs = classical;
+          r.lung_method = "classical";
+        } else if (classical.defined()) {
           HybridLungStats st;
-          lungs = combine_lungs_hybrid(ct, classical, lungs, {}, &st);
+          const at::Tensor in_box =
+              lungs.slice(0, box.lo[2], box.hi[2]).slice(1, box.lo[1], box.hi[1]).slice(2, box.lo[0], box.hi[0]).contiguous();
+          paste(lungs, combine_lungs_hybrid(region, classical, in_box, {}, &st), box);
           r.lung_method = "hybrid";
           for (int side : st.sides_from_network)
             r.warnings.push_back(std::string("hybrid lungs: the classical segmentation lost the ") +
