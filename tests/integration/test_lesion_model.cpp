@@ -26,7 +26,9 @@ struct RealCt {
   const char* path;        // under ../shared/data
   // Involvement bound (%) outside the tumour boxes; < 0: a COVID-19 CT, not bounded. The goal (issue 16) is 1 % on
   // every CT; where the shipped model does not reach it the bound is its measured value plus a margin (a regression
-  // guard; models/lesions/MODEL_CARD.md has the figures): A0002 3.5 %, the lung bases 1.1 %, the LIDC slices 12.4 %.
+  // guard; models/lesions/MODEL_CARD.md has the figures): A0002 3.8 %, the lung bases 1.6 %, the LIDC slices 12.4 %.
+  // (The lung bases were 1.1 % until the hybrid lungs of 2026-12-03 stopped counting the stomach's gas as the left
+  // lung: 201 mL of lungs instead of 258 mL, 3.4 mL of false lesions instead of 2.9 mL.)
   double max_involved;
   const char* boxes = "";  // folder of PASCAL-VOC tumour boxes (one XML per slice, named by SOPInstanceUID)
 };
@@ -129,7 +131,7 @@ INSTANTIATE_TEST_SUITE_P(RealCts, SlowLesionsInsideTheLungs,
                                            RealCt{"A0002_soft_8mm", "ct/lung-pet-ct-dx/A0002_series3", 4.0, "ct/lung-pet-ct-dx/tumour_boxes/A0002"},
                                            RealCt{"pulmonary_crop_1p5mm", "ct/totalsegmentator/pulmonary_ct_cropped.nii.gz", 1.0},
                                            RealCt{"aorta_crop_1p5mm", "ct/totalsegmentator/aorta_ct_cropped.nii.gz", 1.0},
-                                           RealCt{"lung_bases_3mm", "ct/totalsegmentator/example_ct_sm.nii.gz", 1.5},
+                                           RealCt{"lung_bases_3mm", "ct/totalsegmentator/example_ct_sm.nii.gz", 2.0},
                                            RealCt{"siemens_jpeg2000_2mm", "ct/totalsegmentator/example_ct_dicom", 1.0},
                                            RealCt{"lidc_two_slices", "ct/lidc-lungmask", 14.0},
                                            RealCt{"ny_sbu_covid_axial_slice", "ct/covid19-ny-sbu/A002304/axial/19010112-135.dcm", -1}),
