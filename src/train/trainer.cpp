@@ -80,6 +80,9 @@ class Trainer {
   void setup();
   void step_once(const Batch& batch);
   void after_validation_point();
+  void log_training_point();
+  LogRow interval_row() const;
+  void push_log_row(const LogRow& row);
   void write_checkpoint();
   bool resume_from_checkpoint();
   void report_progress(bool force);
@@ -177,7 +180,8 @@ void Trainer::step_once(const Batch& batch) {
   st_.build_ms += batch.build_ms;
 }
 
-void Trainer::after_validation_point() {
+// The training loss and timings since the previous log row.
+LogRow Trainer::interval_row() const {
   LogRow row;
   row.step = st_.step;
   row.lr = scheduled_lr(o_.optimizer, o_.schedule, st_.step - 1, o_.steps, st_.plateau_scale);
@@ -187,6 +191,27 @@ void Trainer::after_validation_point() {
   row.loader_wait_ms = st_.wait_ms / n;
   row.loader_build_ms = st_.build_ms / (n * o_.batch_size);
   row.elapsed_s = st_.elapsed_s + seconds_since(start_);
+  return row;
+}
+
+void Trainer::push_log_row(const LogRow& row) {
+  st_.log.push_back(row);
+  st_.loss_sum = st_.wait_ms = st_.build_ms = st_.step_ms = 0;
+  st_.loss_count = 0;
+  write_text_atomic((fs::path(o_.output) / "log.csv").string(), log_csv(st_.log));
+  plot_training_curves(st_.log, (fs::path(o_.output) / "curves.png").string());
+}
+
+// A log row without validation (the training curve between validations, which cost minutes and may be few).
+void Trainer::log_training_point() {
+  LogRow row = interval_row();
+  row.validation_dice = std::nan("");
+  row.best_validation_dice = st_.best_dice;
+  push_log_row(row);
+}
+
+void Trainer::after_validation_point() {
+  LogRow row = interval_row();
   const bool has_validation = !validation_.empty();
   row.validation_dice = has_validation ? validate(*net_, validation_, o_.patch_size) : std::nan("");
   const bool improved = has_validation && std::isfinite(row.validation_dice) &&
@@ -210,11 +235,7 @@ void Trainer::after_validation_point() {
     }
   }
   row.best_validation_dice = st_.best_dice;
-  st_.log.push_back(row);
-  st_.loss_sum = st_.wait_ms = st_.build_ms = st_.step_ms = 0;
-  st_.loss_count = 0;
-  write_text_atomic((fs::path(o_.output) / "log.csv").string(), log_csv(st_.log));
-  plot_training_curves(st_.log, (fs::path(o_.output) / "curves.png").string());
+  push_log_row(row);
 }
 
 void Trainer::write_checkpoint() {
@@ -297,6 +318,8 @@ TrainResult Trainer::run() {
           result_.early_stopped = true;
           st_.finished = true;
         }
+      } else if (o_.checkpoint_every > 0 && st_.step % o_.checkpoint_every == 0) {
+        log_training_point();  // the training curve between validations (which may be few: they cost minutes)
       }
       if (last) st_.finished = true;
       if ((o_.checkpoint_every > 0 && st_.step % o_.checkpoint_every == 0) || st_.finished) write_checkpoint();

@@ -275,3 +275,22 @@ TEST(BoxTrainer, BoxIouIsOneForTheSameBoxAndZeroForDisjointBoxes) {
   EXPECT_DOUBLE_EQ(box_iou(a, b), 0.0);
   EXPECT_DOUBLE_EQ(box_iou(a, c), 0.5);
 }
+
+TEST(Trainer, LogsTheTrainingLossAtEveryCheckpointBetweenValidations) {
+  set_threads(2);
+  test::TempDir dir;
+  TrainOptions o = tiny_options(dir.file("m"));
+  o.validate_every = 6;  // one validation, at the end
+  o.checkpoint_every = 2;
+  const TrainResult r = train_segmentation(o, ModelInfo{}, {box_case(0), box_case(1)}, {box_case(2)});
+  ASSERT_EQ(r.log.size(), 3u);
+  for (size_t i = 0; i < 3; ++i) {
+    EXPECT_EQ(r.log[i].step, int64_t(2 * (i + 1)));
+    EXPECT_TRUE(std::isfinite(r.log[i].train_loss)) << i;
+  }
+  EXPECT_TRUE(std::isnan(r.log[0].validation_dice));
+  EXPECT_TRUE(std::isnan(r.log[1].validation_dice));
+  EXPECT_TRUE(std::isfinite(r.log[2].validation_dice));
+  const std::string csv = read_text_file(dir.file("m/log.csv"));
+  EXPECT_EQ(std::count(csv.begin(), csv.end(), '\n'), 4);
+}
