@@ -17,6 +17,7 @@
 
 #include "app/names.h"
 #include "app/output_folder.h"
+#include "app/series_kind.h"
 #include "pulmo/dataset.h"
 #include "core/tempfile.h"
 #include "pulmo/dicomweb.h"
@@ -170,7 +171,7 @@ CaseOutcome quantify_to_folder(const std::string& input, const std::string& fold
   std::string read_path = input;
   if (pacs) {
     const dicomweb::SeriesInfo info = dicomweb::find_series(*pacs, o.study, o.series);
-    if (!info.modality.empty() && info.modality != "CT")
+    if (judge_series(info.modality, info.manufacturer).kind != SeriesKind::Quantify)
       throw Error(ExitCode::NoData, "series " + o.series + " on " + pacs->base_url + " is " + info.modality +
                                         (info.description.empty() ? "" : " ('" + info.description + "')") +
                                         ", not CT: pulmo quantifies chest CT");

@@ -110,7 +110,8 @@ Action register_serve(CLI::App& app, const GlobalOptions& global) {
     if (!global.quiet) s.log = [](const std::string& line) { std::cerr << utc_timestamp() << " pulmo serve: " << line << std::endl; };
     const ServeOutcome r = serve(s);
     std::cout << "this run: " << r.done << " done, " << r.skipped << " skipped, " << r.failed << " failed (to be retried), "
-              << r.parked << " parked" << (r.stopped ? " (stopped by a signal)" : "") << "\n";
+              << r.parked << " parked"
+              << (r.ignored > 0 ? ", " + std::to_string(r.ignored) + " of pulmo's own results ignored" : "") << (r.stopped ? " (stopped by a signal)" : "") << "\n";
     return 0;
   };
 }
