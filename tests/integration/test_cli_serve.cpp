@@ -101,6 +101,34 @@ TEST(CliServe, ABurstOfSeriesIsQuantifiedOnceEachAndNonChestSeriesAreSkippedWith
   EXPECT_EQ(fs::last_write_time(tmp.file("out/ct0/report.json")), written);
 }
 
+// The quantify options of serve (src/cli/job_flags.h, shared with pulmo quantify) reach every series it quantifies:
+// --no-viewer (report.html without the viewer, saying so), --no-lesions (no lesion mask), --no-dicom-seg, --no-html.
+TEST(CliServe, TheQuantifyOptionsReachEachSeries) {
+  TempDir tmp;
+  make_cts(tmp, tmp.file("in"), 1, "ct", 4);
+  auto r = run_pulmo("--threads 1 " + serve_args(tmp) + " --lungs classical --no-lesions --no-viewer --settle 0 --poll 0.2 --once");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const std::string html = slurp(tmp.file("out/ct0/report.html"));
+  EXPECT_NE(html.find("id=\"pulmo-viewer-left-out\""), std::string::npos) << "report.html does not say the viewer was left out";
+  EXPECT_EQ(html.find("pulmo-viewer-canvas"), std::string::npos);
+  EXPECT_TRUE(fs::exists(tmp.file("out/ct0/lungs.nii.gz")));
+  EXPECT_FALSE(fs::exists(tmp.file("out/ct0/lesions.nii.gz")));
+
+  // --no-html, --no-dicom-seg, on a real DICOM chest CT series (two LIDC-IDRI slices, ../shared/data/README.md).
+  PULMO_REQUIRE_SHARED_DATA("ct/lidc-lungmask");
+  fs::copy(pulmo::test::shared_data_path("ct/lidc-lungmask"), tmp.file("in/lidc"), fs::copy_options::recursive);
+  fs::remove_all(tmp.file("out"));
+  fs::remove(tmp.file("q.sqlite"));
+  r = run_pulmo("--threads 1 " + serve_args(tmp) + " --lungs classical --no-lesions --no-html --no-dicom-seg --settle 0 --poll 0.2 --once");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(fs::exists(tmp.file("out/ct0/report.json")));
+  EXPECT_FALSE(fs::exists(tmp.file("out/ct0/report.html")));
+  EXPECT_TRUE(fs::exists(tmp.file("out/lidc/report.json"))) << r.err;
+  EXPECT_FALSE(fs::exists(tmp.file("out/lidc/report.html")));
+  EXPECT_FALSE(fs::exists(tmp.file("out/lidc/segmentation.dcm")));
+  EXPECT_FALSE(fs::exists(tmp.file("out/lidc/measurements.dcm")));
+}
+
 TEST(CliServe, ACorruptSeriesIsRetriedABoundedNumberOfTimesThenParkedWithItsError) {
   TempDir tmp;
   fs::create_directories(tmp.file("in"));
