@@ -178,7 +178,15 @@ CaseOutcome quantify_to_folder(const std::string& input, const std::string& fold
     say("fetching series " + o.series + " from " + pacs->base_url +
         (info.instances > 0 ? " (" + std::to_string(info.instances) + " instances)" : ""));
     download = std::make_unique<TemporaryFolder>(sibling_of(folder, ".dicomweb"));
-    const std::vector<std::string> files = dicomweb::fetch_series(*pacs, o.study, o.series, download->path());
+    // A long fetch shows its progress: a line at each tenth of a series of 100 instances or more (every 100
+    // instances when the server did not say how many).
+    const int step = info.instances >= 100 ? (info.instances + 9) / 10 : info.instances > 0 ? 0 : 100;
+    const std::vector<std::string> files =
+        dicomweb::fetch_series(*pacs, o.study, o.series, download->path(), [&](int received) {
+          if (step > 0 && received % step == 0)
+            say("fetched " + std::to_string(received) + (info.instances > 0 ? "/" + std::to_string(info.instances) : "") +
+                " instances");
+        });
     // A series deleted or changed on the server while it was fetched may come short (or long): never quantify a part.
     if (info.instances > 0 && files.size() != static_cast<size_t>(info.instances))
       throw Error(ExitCode::Remote, "series " + o.series + " on " + pacs->base_url + ": the server listed " +

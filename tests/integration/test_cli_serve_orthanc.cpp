@@ -8,12 +8,14 @@
 #include <gtest/gtest.h>
 
 #include <signal.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
 #include <thread>
 
 #include "pulmo/io.h"
@@ -265,25 +267,36 @@ TEST(CliServeOrthanc, AKillNineMidSeriesThenARestartLosesNothingAndRepeatsNothin
   EXPECT_EQ(pacs.download_modality("SEG", t.file("seg")).size(), 3u);
 }
 
-TEST(CliServeOrthanc, OrthancGoingAwayIsWaitedForWithBackoffAndASeriesDeletedAfterItWasQueuedIsParkedWithItsError) {
+TEST(CliServeOrthanc, OrthancDownAtStartOrGoingAwayIsWaitedForWithBackoffAndASeriesDeletedAfterItWasQueuedIsParked) {
   PULMO_REQUIRE_SHARED_DATA(kLidc);
   PULMO_REQUIRE_SHARED_DATA(kSbu);
   OrthancServer pacs(1);
   PULMO_REQUIRE_ORTHANC(pacs);
   TempDir t;
   const std::string log = t.file("serve.log");
-  const pid_t pid = spawn_pulmo(serve_argv(pacs, t, {"--max-attempts", "2"}), log);
-  ASSERT_TRUE(wait_for_log(log, "first start on this queue", 60)) << slurp(log);
-
-  // Orthanc stops: serve says so and waits, longer each time; it does not exit.
+  // Orthanc is down when serve starts: serve says so and waits, longer each time; it does not exit. Once Orthanc
+  // answers, the first start on the queue reads the feed.
   pacs.stop();
-  ASSERT_TRUE(wait_for_log(log, "(looking again in 1.6 s)", 30)) << slurp(log);
-  EXPECT_NE(slurp(log).find("cannot read the source: reading the change feed"), std::string::npos) << slurp(log);
-  EXPECT_EQ(::kill(pid, 0), 0) << "pulmo serve exited while Orthanc was down:\n" << slurp(log);
-  // Orthanc is back (same port, same storage); series arrive: serve resumes.
+  const pid_t pid = spawn_pulmo(serve_argv(pacs, t, {"--max-attempts", "2"}), log);
+  ASSERT_TRUE(wait_for_log(log, "(looking again in 0.8 s)", 30)) << slurp(log);
+  EXPECT_EQ(slurp(log).find("first start on this queue"), std::string::npos) << slurp(log);
+  EXPECT_EQ(::kill(pid, 0), 0) << "pulmo serve exited while Orthanc was down at its start:\n" << slurp(log);
   pacs.start();
   ASSERT_TRUE(pacs.failed().empty()) << pacs.failed();
-  ASSERT_TRUE(wait_for_log(log, "the source can be read again", 60)) << slurp(log);
+  ASSERT_TRUE(wait_for_log(log, "first start on this queue", 90)) << slurp(log);
+  ASSERT_TRUE(wait_for_log(log, "the source can be read again", 10)) << slurp(log);
+
+  // Orthanc stops while serve runs: the same growing waits.
+  size_t from = slurp(log).size();
+  pacs.stop();
+  ASSERT_TRUE(wait_for_log(log, "(looking again in 1.6 s)", 30, from)) << slurp(log);
+  EXPECT_NE(slurp(log).find("cannot read the source: reading the change feed", from), std::string::npos) << slurp(log);
+  EXPECT_EQ(::kill(pid, 0), 0) << "pulmo serve exited while Orthanc was down:\n" << slurp(log);
+  // Orthanc is back (same port, same storage); series arrive: serve resumes.
+  from = slurp(log).size();
+  pacs.start();
+  ASSERT_TRUE(pacs.failed().empty()) << pacs.failed();
+  ASSERT_TRUE(wait_for_log(log, "the source can be read again", 60, from)) << slurp(log);
   const std::vector<std::string> uids = upload_real_series(pacs);
 
   // While the first series runs, another one is deleted from Orthanc after it was queued: its attempts fail with a
@@ -312,6 +325,85 @@ TEST(CliServeOrthanc, OrthancGoingAwayIsWaitedForWithBackoffAndASeriesDeletedAft
   EXPECT_NE(status.find("has no such series"), std::string::npos) << status;
   ::kill(pid, SIGTERM);
   EXPECT_EQ(exit_status(pid), 0) << slurp(log);
+  EXPECT_EQ(count_temporary_files(t.file("out")), 0);
+}
+
+// What a hostile user sends: a huge study - twenty small series and one of 600 slices - in one study. Every series is
+// queued once and quantified (or skipped); the 600 instances stream to disk with their progress shown at each tenth,
+// and pulmo's peak memory stays bounded. Then a second series of 600 slices is deleted from Orthanc while it is being
+// fetched: the attempt fails with a clear error, then the series is parked (no such series); nothing is left behind.
+TEST(CliServeOrthanc, AHugeStudyShowsItsProgressInBoundedMemoryAndASeriesDeletedWhileFetchedIsParked) {
+  OrthancServer pacs(1);
+  PULMO_REQUIRE_ORTHANC(pacs);
+  TempDir t;
+  auto write_long_series = [&](const std::string& folder, const std::string& uid, int size) {
+    std::vector<pulmo::test::SyntheticSlice> stack = pulmo::test::axial_stack(600, 1.0);
+    for (auto& slice : stack) {
+      slice.series_uid = uid;
+      slice.rows = slice.columns = size;
+    }
+    pulmo::test::write_synthetic_series(folder, stack);
+    ASSERT_EQ(pacs.upload_folder(folder), 600);
+  };
+  const std::string big = "1.2.826.0.1.3680043.9.7777.600";
+  write_long_series(t.file("big"), big, 128);
+  std::vector<std::string> small;
+  for (int i = 0; i < 20; ++i) {
+    small.push_back("1.2.826.0.1.3680043.9.7777.20." + std::to_string(i + 1));
+    pulmo::test::write_tagged_series(t.file("small/" + std::to_string(i)), small.back(), "CT", nullptr, 3);
+    ASSERT_EQ(pacs.upload_folder(t.file("small/" + std::to_string(i))), 3);
+  }
+  ASSERT_TRUE(wait_stable(pacs, 21, 120)) << pacs.get_json("/series?expand").dump();
+
+  const auto t0 = std::chrono::steady_clock::now();
+  const auto r = run_pulmo("--threads 1 serve --orthanc " + q(pacs.rest_root()) + " --since 0 --credentials " +
+                           q(OrthancServer::credentials_file(t)) + " --out " + q(t.file("out")) + " --db " +
+                           q(t.file("q.sqlite")) + kFast + " --max-attempts 1 --once");
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  struct rusage usage {};
+  ::getrusage(RUSAGE_CHILDREN, &usage);  // the largest child waited for: pulmo serve (Orthanc still runs)
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const std::string status = status_of(t);
+  EXPECT_NE(status.find("0 pending, 0 running, "), std::string::npos) << status;
+  EXPECT_EQ(occurrences(r.err, ": quantifying "), 21) << r.err;
+  EXPECT_EQ(occurrences(r.err, "FAILED"), 0) << r.err;
+  const std::string tag = "series " + big + " (attempt 1/1): ";
+  for (int tenth = 1; tenth <= 10; ++tenth)
+    EXPECT_EQ(occurrences(r.err, tag + "fetched " + std::to_string(60 * tenth) + "/600 instances\n"), 1) << tenth << "\n" << r.err;
+  EXPECT_NE(r.err.find(tag + "fetched 600 instances, "), std::string::npos) << r.err;
+  EXPECT_EQ(count_temporary_files(t.file("out")), 0);
+  const double peak_mib = usage.ru_maxrss / 1024.0;
+  std::cout << "[ measured ] 21 series (600 + 20 x 3 instances) in " << seconds << " s, pulmo's peak memory " << peak_mib
+            << " MiB\n";
+  // The 600 x 128 x 128 series is 20 MiB of voxels as int16, 40 MiB as float; LibTorch and the pipeline add their own.
+  EXPECT_LT(peak_mib, 1024) << status << r.err;
+
+  // A second long series, deleted from Orthanc while it is fetched (the service paused at its first progress line).
+  const std::string doomed = "1.2.826.0.1.3680043.9.7777.601";
+  write_long_series(t.file("doomed"), doomed, 256);
+  ASSERT_TRUE(wait_stable(pacs, 22, 120));
+  const std::string log = t.file("serve.log");
+  const pid_t pid = spawn_pulmo(serve_argv(pacs, t, {"--no-lesions", "--max-attempts", "2"}), log);
+  bool deleted = false;
+  for (const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+       !deleted && std::chrono::steady_clock::now() < until;) {
+    ::kill(pid, SIGSTOP);
+    if (slurp(log).find("series " + doomed + " (attempt 1/2): fetched 60/600 instances") != std::string::npos) {
+      EXPECT_EQ(pacs.remove("/series/" + pacs.series_id(doomed)), 200);
+      deleted = true;
+    }
+    ::kill(pid, SIGCONT);
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  ASSERT_TRUE(deleted) << slurp(log);
+  ASSERT_TRUE(wait_for_status(t, "1 parked", 120)) << status_of(t) << slurp(log);
+  ::kill(pid, SIGTERM);
+  EXPECT_EQ(exit_status(pid), 0) << slurp(log);
+  const std::string text = slurp(log);
+  EXPECT_NE(text.find("series " + doomed + " (attempt 1/2): FAILED (exit code "), std::string::npos) << text;
+  EXPECT_EQ(text.find("series " + doomed + " (attempt 1/2): fetched 600/600"), std::string::npos) << text;
+  EXPECT_NE(status_of(t).find("parked   " + doomed + ": 2 attempt(s)"), std::string::npos) << status_of(t);
+  EXPECT_FALSE(fs::exists(t.path() / "out" / doomed));
   EXPECT_EQ(count_temporary_files(t.file("out")), 0);
 }
 
