@@ -37,6 +37,7 @@ struct SeriesInfo {
   std::string study_uid, series_uid;
   std::string modality;          // (0008,0060), "" when the server does not say
   std::string description;       // (0008,103E)
+  std::string manufacturer;      // (0008,0070), "" when the server does not say
   int instances = -1;            // Number of Series Related Instances (0020,1209); -1 when not given
 };
 

@@ -42,6 +42,7 @@ struct ServeOptions {
 
 struct ServeOutcome {
   int done = 0, skipped = 0, failed = 0, parked = 0;  // what this run did (a failed attempt may be retried)
+  int ignored = 0;                   // pulmo's own results (its SEG and SR series stored back) seen and not queued
   bool stopped = false;              // ended by SIGINT / SIGTERM (a series being quantified went back to the queue)
 };
 

@@ -1,4 +1,5 @@
 // The folder source of `pulmo serve`: each entry of the watched folder is a DICOM series folder or an image file.
+#include <gdcmReader.h>
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -8,6 +9,7 @@
 #include <map>
 
 #include "app/names.h"
+#include "app/series_kind.h"
 #include "app/series_source.h"
 #include "core/hash.h"
 #include "pulmo/error.h"
@@ -36,6 +38,21 @@ void add_file(Signature& s, const fs::path& p) {
   const int64_t c = int64_t(st.st_ctim.tv_sec) * 1000000000 + st.st_ctim.tv_nsec;
   const int64_t m = int64_t(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
   s.newest_ns = std::max({s.newest_ns, c, m});
+}
+
+// The Manufacturer (0008,0070) of a DICOM file ("" when it has none or cannot be read).
+std::string manufacturer_of(const std::string& file) {
+  gdcm::Reader reader;
+  reader.SetFileName(file.c_str());
+  const gdcm::Tag tag(0x0008, 0x0070);
+  if (!reader.ReadSelectedTags({tag})) return "";
+  const gdcm::DataSet& ds = reader.GetFile().GetDataSet();
+  if (!ds.FindDataElement(tag)) return "";
+  const gdcm::ByteValue* v = ds.GetDataElement(tag).GetByteValue();
+  if (!v) return "";
+  std::string text(v->GetPointer(), v->GetLength());
+  while (!text.empty() && (text.back() == ' ' || text.back() == '\0')) text.pop_back();
+  return text;
 }
 
 Signature signature_of(const fs::path& entry) {
@@ -129,16 +146,16 @@ class FolderSource : public SeriesSource {
   std::vector<SeriesItem> describe_entry(const fs::path& p, bool dir, const std::string& stem) const {
     const std::string locator = fs::absolute(p).lexically_normal().string();
     const std::string name = p.filename().string();
-    if (!dir) return {{"file:" + name + ":" + sha256_file(locator), locator, "", safe_id(stem), ""}};
+    if (!dir) return {{"file:" + name + ":" + sha256_file(locator), locator, "", safe_id(stem), "", ""}};
     const char* no_dicom = "no DICOM image in the folder (image files go directly into the watched folder)";
     std::vector<DicomSeriesInfo> series;
     try {
       series = list_dicom_series(locator);
     } catch (const Error& e) {
       // no DICOM image: skipped; any other problem: queued, so that quantify's own error is recorded and retried
-      return {{"folder:" + name + ":" + listing_hash(p), locator, "", safe_id(name), e.code() == ExitCode::NoData ? no_dicom : ""}};
+      return {{"folder:" + name + ":" + listing_hash(p), locator, "", safe_id(name), e.code() == ExitCode::NoData ? no_dicom : "", ""}};
     }
-    if (series.empty()) return {{"folder:" + name + ":" + listing_hash(p), locator, "", safe_id(name), no_dicom}};
+    if (series.empty()) return {{"folder:" + name + ":" + listing_hash(p), locator, "", safe_id(name), no_dicom, ""}};
     std::vector<SeriesItem> items;
     for (const DicomSeriesInfo& s : series) {
       SeriesItem item;
@@ -146,8 +163,9 @@ class FolderSource : public SeriesSource {
       item.series_uid = s.series_uid;
       item.key = s.series_uid.empty() ? "folder:" + name + ":" + listing_hash(p) : "dicom:" + s.series_uid;
       item.name = safe_id(series.size() > 1 ? name + "_" + s.series_uid : name);
-      if (s.modality != "CT")
-        item.skip_reason = "not a CT (Modality " + (s.modality.empty() ? std::string("not stated") : s.modality) + ")";
+      const bool result_like = s.modality == "SEG" || s.modality == "SR";  // (only then is the Manufacturer read)
+      const SeriesVerdict verdict = judge_series(s.modality, result_like ? manufacturer_of(s.files.front()) : "");
+      (verdict.kind == SeriesKind::PulmoResult ? item.ignore_reason : item.skip_reason) = verdict.reason;
       items.push_back(item);
     }
     return items;

@@ -7,6 +7,7 @@
 #include <optional>
 
 #include "app/names.h"
+#include "app/series_kind.h"
 #include "app/series_source.h"
 #include "pulmo/dicomweb.h"
 #include "pulmo/error.h"
@@ -253,9 +254,8 @@ class OrthancSource : public SeriesSource {
     item.series_uid = series_uid;
     item.locator = web_.base_url + "/studies/" + study_uid + "/series/" + series_uid;
     item.name = safe_id(series_uid);
-    // As quantify's DICOMweb input: a stated Modality other than CT is refused; none stated is left to the reader and
-    // the lung check (a series without the tag is still read, and a CT without lungs is skipped as not a chest CT).
-    if (!modality.empty() && modality != "CT") item.skip_reason = "not a CT (Modality " + modality + ")";
+    const SeriesVerdict verdict = judge_series(modality, tag(series, "Manufacturer"));
+    (verdict.kind == SeriesKind::PulmoResult ? item.ignore_reason : item.skip_reason) = verdict.reason;
     return true;
   }
 

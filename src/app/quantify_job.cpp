@@ -17,6 +17,7 @@
 
 #include "app/names.h"
 #include "app/output_folder.h"
+#include "app/series_kind.h"
 #include "pulmo/dataset.h"
 #include "core/tempfile.h"
 #include "pulmo/dicomweb.h"
@@ -170,14 +171,22 @@ CaseOutcome quantify_to_folder(const std::string& input, const std::string& fold
   std::string read_path = input;
   if (pacs) {
     const dicomweb::SeriesInfo info = dicomweb::find_series(*pacs, o.study, o.series);
-    if (!info.modality.empty() && info.modality != "CT")
+    if (judge_series(info.modality, info.manufacturer).kind != SeriesKind::Quantify)
       throw Error(ExitCode::NoData, "series " + o.series + " on " + pacs->base_url + " is " + info.modality +
                                         (info.description.empty() ? "" : " ('" + info.description + "')") +
                                         ", not CT: pulmo quantifies chest CT");
     say("fetching series " + o.series + " from " + pacs->base_url +
         (info.instances > 0 ? " (" + std::to_string(info.instances) + " instances)" : ""));
     download = std::make_unique<TemporaryFolder>(sibling_of(folder, ".dicomweb"));
-    const std::vector<std::string> files = dicomweb::fetch_series(*pacs, o.study, o.series, download->path());
+    // A long fetch shows its progress: a line at each tenth of a series of 100 instances or more (every 100
+    // instances when the server did not say how many).
+    const int step = info.instances >= 100 ? (info.instances + 9) / 10 : info.instances > 0 ? 0 : 100;
+    const std::vector<std::string> files =
+        dicomweb::fetch_series(*pacs, o.study, o.series, download->path(), [&](int received) {
+          if (step > 0 && received % step == 0)
+            say("fetched " + std::to_string(received) + (info.instances > 0 ? "/" + std::to_string(info.instances) : "") +
+                " instances");
+        });
     // A series deleted or changed on the server while it was fetched may come short (or long): never quantify a part.
     if (info.instances > 0 && files.size() != static_cast<size_t>(info.instances))
       throw Error(ExitCode::Remote, "series " + o.series + " on " + pacs->base_url + ": the server listed " +

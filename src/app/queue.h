@@ -24,6 +24,7 @@ struct SeriesItem {
   std::string series_uid;    // DICOM: the SeriesInstanceUID to quantify ("" for an image file)
   std::string name;          // the output folder name wanted (made unique by the queue)
   std::string skip_reason;   // not empty: queued as skipped with this reason (e.g. not a CT)
+  std::string ignore_reason; // not empty: not queued at all, only logged (pulmo's own results stored back on a PACS)
 };
 
 struct QueueRow {

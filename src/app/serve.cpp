@@ -199,6 +199,11 @@ ServeOutcome serve(const ServeOptions& o) {
     // A queue that cannot be written (a full disk) ends the service with its error (exit code 7): what was not
     // recorded is found again at the next start (queueing is idempotent, the source's position is recorded after).
     for (const SeriesItem& item : found) {
+      if (!item.ignore_reason.empty()) {
+        ++result.ignored;
+        log("ignored " + item.locator + (item.series_uid.empty() ? "" : " series " + item.series_uid) + ": " + item.ignore_reason);
+        continue;
+      }
       if (!queue.add(item, out.string())) continue;
       log(item.skip_reason.empty() ? "queued " + item.locator + (item.series_uid.empty() ? "" : " series " + item.series_uid)
                                    : "skipped " + item.locator + (item.series_uid.empty() ? "" : " series " + item.series_uid) +

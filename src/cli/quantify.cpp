@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "cli/command.h"
+#include "cli/job_flags.h"
 #include "pulmo/error.h"
 #include "pulmo/job.h"
 
@@ -17,36 +18,29 @@ namespace pulmo::cli {
 namespace {
 
 struct QuantifyCliOptions {
-  std::string input, out, shard, series, models, lungs, lung_mask, lung_mask_convention = "pulmo";
+  std::string input, out, shard, series, lung_mask, lung_mask_convention = "pulmo";
   std::string format = "nii.gz";
   std::string input_window;
-  std::string study, credentials, ca_file;
+  std::string study;
+  QuantifyJobFlags job;  // the options shared with pulmo serve
   bool store = false;
-  bool batch = false, no_lesions = false, tta = false, overwrite = false, no_html = false, no_viewer = false, bf16 = false,
-       no_dicom_seg = false;
+  bool batch = false, tta = false, overwrite = false, bf16 = false;
   int mc_dropout = 0;
 };
 
 QuantifyJobOptions job_options(const QuantifyCliOptions& c, const GlobalOptions& global) {
   QuantifyJobOptions o;
+  c.job.apply(o);
   o.series = c.series;
   o.study = c.study;
-  o.credentials_file = c.credentials;
-  o.ca_file = c.ca_file;
   o.store = c.store;
-  o.models = c.models;
-  o.lungs = c.lungs;
   o.lung_mask = c.lung_mask;
   o.lung_mask_convention = c.lung_mask_convention;
-  o.lesions = !c.no_lesions;
   o.tta = c.tta;
   o.mc_dropout = c.mc_dropout;
   o.bfloat16 = c.bf16;
   o.input_window = c.input_window;
   o.format = c.format;
-  o.html = !c.no_html;
-  o.viewer = !c.no_viewer;
-  o.dicom_seg = !c.no_dicom_seg;
   o.overwrite = c.overwrite;
   if (!global.quiet) o.progress = [](const std::string& line) { std::cerr << "pulmo quantify: " << line << std::endl; };
   return o;
@@ -58,12 +52,12 @@ int run_quantify_one(const QuantifyCliOptions& c, const GlobalOptions& global) {
   for (const std::string& w : r.warnings) warn(w);
   for (const std::string& line : r.summary_lines) std::cout << line << "\n";
   for (const std::string& file : r.stored) std::cout << "stored: " << file << "\n";
-  std::cout << "report: " << (fs::path(c.out) / (c.no_html ? "report.json" : "report.html")).string() << "\n";
+  std::cout << "report: " << (fs::path(c.out) / (c.job.no_html ? "report.json" : "report.html")).string() << "\n";
   return 0;
 }
 
 int run_quantify_batch(const QuantifyCliOptions& c, const GlobalOptions& global) {
-  if (!c.study.empty() || c.store || !c.credentials.empty() || !c.ca_file.empty())
+  if (!c.study.empty() || c.store || !c.job.credentials.empty() || !c.job.ca_file.empty())
     throw Error(ExitCode::Usage, "--study, --store, --credentials and --ca-file are for one DICOMweb series, not --batch");
   BatchOptions b;
   if (!c.shard.empty()) {
@@ -105,22 +99,13 @@ Action register_quantify(CLI::App& app, const GlobalOptions& global) {
   sub->add_option("--study", opt->study, "DICOMweb: the StudyInstanceUID of --series (required)");
   sub->add_flag("--store", opt->store, "DICOMweb: store segmentation.dcm and measurements.dcm (DICOM SR) back on the "
                                        "server (STOW-RS) once the report folder is written");
-  sub->add_option("--credentials", opt->credentials, "DICOMweb: a file of user=, password= or token= lines (default: "
-                                                     "$PULMO_DICOMWEB_CREDENTIALS, $PULMO_DICOMWEB_TOKEN, or "
-                                                     "$PULMO_DICOMWEB_USER and $PULMO_DICOMWEB_PASSWORD); never the "
-                                                     "secret itself on the command line");
-  sub->add_option("--ca-file", opt->ca_file, "DICOMweb over https: the CA bundle (PEM) to verify the server with "
-                                             "(default: the system's)");
-  sub->add_option("--models", opt->models, "models folder with cascade.json (default: the shipped models)");
-  CLI::Option* lungs = sub->add_option("--lungs", opt->lungs, "how to find the lungs: cascade (the networks), classical (thresholds), hybrid (classical where aerated, network where dense; docs/quantify.md); default: the models folder's choice (cascade.json lungs.method: hybrid for the shipped models)")
-                           ->check(CLI::IsMember({"cascade", "classical", "hybrid"}));
+  CLI::Option* lungs = opt->job.add_to(sub, "", "DICOMweb");
   sub->add_option("--lung-mask", opt->lung_mask, "use this lung mask instead of stages 1-2 (on the CT's grid); "
                                                  "contradicts --lungs (refused)")
       ->excludes(lungs);
   sub->add_option("--lung-mask-convention", opt->lung_mask_convention,
                   "label convention of --lung-mask: pulmo, lungmask, totalsegmentator, covid19-ct-seg, binary, ...")
       ->capture_default_str();
-  sub->add_flag("--no-lesions", opt->no_lesions, "skip stage 3 (lungs and densitometry only)");
   sub->add_flag("--tta", opt->tta, "test-time augmentation: average with the left-right mirrored prediction; reports "
                                    "the sd of the involvement over the passes");
   sub->add_option("--mc-dropout", opt->mc_dropout, "MC-dropout passes of the lesion model (0 = off); reports the sd")
@@ -137,13 +122,6 @@ Action register_quantify(CLI::App& app, const GlobalOptions& global) {
       ->capture_default_str();
   sub->add_flag("--overwrite", opt->overwrite, "replace an existing report folder that pulmo wrote (it holds a .pulmo-output file; never "
                                                "an input, a folder holding one, a file or another folder), or redo finished cases (batch)");
-  sub->add_flag("--no-html", opt->no_html, "skip report.html");
-  sub->add_flag("--no-viewer", opt->no_viewer,
-                "report.html without the interactive viewer (NiiVue and the CT inline: several MB); the static "
-                "pictures stay and the page says the viewer was left out");
-  sub->add_flag("--no-dicom-seg", opt->no_dicom_seg,
-                "DICOM input: skip segmentation.dcm (a DICOM-SEG of the lungs and lesions, referring to the CT's images) "
-                "and measurements.dcm (a DICOM SR of the numbers, TID 1500)");
   return [opt, &global]() { return opt->batch ? run_quantify_batch(*opt, global) : run_quantify_one(*opt, global); };
 }
 

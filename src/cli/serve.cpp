@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "cli/command.h"
+#include "cli/job_flags.h"
 #include "pulmo/error.h"
 #include "pulmo/report.h"
 #include "pulmo/serve.h"
@@ -14,7 +15,8 @@ namespace {
 
 struct ServeCliOptions {
   ServeOptions serve;
-  bool status = false, retry_parked = false, no_lesions = false, no_html = false, no_viewer = false, no_dicom_seg = false;
+  QuantifyJobFlags job;  // the options shared with pulmo quantify
+  bool status = false, retry_parked = false;
 };
 
 int print_status(const std::string& db) {
@@ -62,12 +64,6 @@ Action register_serve(CLI::App& app, const GlobalOptions& global) {
       ->capture_default_str();
   sub->add_flag("--store", s.store, "Orthanc: store segmentation.dcm and measurements.dcm (DICOM SR) of each series back "
                                     "on the server (STOW-RS)");
-  sub->add_option("--credentials", s.job.credentials_file, "Orthanc: a file of user=, password= or token= lines (default: "
-                                                           "$PULMO_DICOMWEB_CREDENTIALS, $PULMO_DICOMWEB_TOKEN, or "
-                                                           "$PULMO_DICOMWEB_USER and $PULMO_DICOMWEB_PASSWORD); never the "
-                                                           "secret itself on the command line");
-  sub->add_option("--ca-file", s.job.ca_file, "Orthanc over https: the CA bundle (PEM) to verify the server with "
-                                              "(default: the system's)");
   CLI::Option* out = sub->add_option("--out", s.out, "results: OUT/<series>/, one quantify report folder per series");
   sub->add_option("--db", s.db, "the queue: an SQLite file (created when missing)")->required();
   CLI::Option* status = sub->add_flag("--status", opt->status, "print the queue's counts and its running, failed, parked "
@@ -86,14 +82,7 @@ Action register_serve(CLI::App& app, const GlobalOptions& global) {
       ->check(CLI::NonNegativeNumber)->check(finite_number())->capture_default_str();
   sub->add_flag("--once", s.once, "exit when nothing is left to do (no series pending, waiting for a retry or settling) "
                                   "instead of watching on");
-  sub->add_option("--models", s.job.models, "quantify: models folder with cascade.json (default: the shipped models)");
-  sub->add_option("--lungs", s.job.lungs, "quantify: cascade, classical or hybrid (docs/quantify.md; default: the "
-                                          "models folder's choice)")
-      ->check(CLI::IsMember({"cascade", "classical", "hybrid"}));
-  sub->add_flag("--no-lesions", opt->no_lesions, "quantify: skip stage 3 (lungs and densitometry only)");
-  sub->add_flag("--no-html", opt->no_html, "quantify: skip report.html");
-  sub->add_flag("--no-viewer", opt->no_viewer, "quantify: report.html without the interactive viewer (smaller)");
-  sub->add_flag("--no-dicom-seg", opt->no_dicom_seg, "quantify: no segmentation.dcm for DICOM series");
+  opt->job.add_to(sub, "quantify: ", "Orthanc");
   return [opt, &global, watch, orthanc, out]() {
     if (opt->status) return print_status(opt->serve.db);
     if (opt->retry_parked) {
@@ -103,14 +92,12 @@ Action register_serve(CLI::App& app, const GlobalOptions& global) {
     if ((watch->count() == 0 && orthanc->count() == 0) || out->count() == 0)
       throw Error(ExitCode::Usage, "serve needs --watch or --orthanc, and --out (or --status)");
     ServeOptions s = opt->serve;
-    s.job.lesions = !opt->no_lesions;
-    s.job.html = !opt->no_html;
-    s.job.viewer = !opt->no_viewer;
-    s.job.dicom_seg = !opt->no_dicom_seg;
+    opt->job.apply(s.job);
     if (!global.quiet) s.log = [](const std::string& line) { std::cerr << utc_timestamp() << " pulmo serve: " << line << std::endl; };
     const ServeOutcome r = serve(s);
     std::cout << "this run: " << r.done << " done, " << r.skipped << " skipped, " << r.failed << " failed (to be retried), "
-              << r.parked << " parked" << (r.stopped ? " (stopped by a signal)" : "") << "\n";
+              << r.parked << " parked"
+              << (r.ignored > 0 ? ", " + std::to_string(r.ignored) + " of pulmo's own results ignored" : "") << (r.stopped ? " (stopped by a signal)" : "") << "\n";
     return 0;
   };
 }

@@ -862,7 +862,8 @@ DeidResult anonymize_dicom(const std::string& input, const std::string& output_f
   if (options.retain_long_full_dates && options.retain_long_modified_dates)
     throw Error(ExitCode::Usage, "the full-dates and modified-dates options exclude each other: choose one");
   if (output_folder.empty()) throw Error(ExitCode::Usage, "no output folder given");
-  const fs::path out = fs::absolute(output_folder).lexically_normal();
+  fs::path out = fs::absolute(output_folder).lexically_normal();
+  if (out.filename().empty() && out.has_parent_path()) out = out.parent_path();  // "OUT/" is the folder OUT
   if (inside(out, input) || inside(input, out))
     throw Error(ExitCode::Usage, "output '" + output_folder + "' is inside (or holds) the input '" + input +
                                      "': pulmo never writes into its input; choose a folder elsewhere");

@@ -289,7 +289,7 @@ SeriesInfo find_series(const Server& server, const std::string& study_uid, const
   check_uid(study_uid, "--study");
   check_uid(series_uid, "--series");
   http::Request q = request_for(server, server.base_url + "/studies/" + study_uid + "/series?SeriesInstanceUID=" +
-                                            series_uid + "&includefield=0008103E&includefield=00201209");
+                                            series_uid + "&includefield=0008103E&includefield=00080070&includefield=00201209");
   q.headers = {"Accept: application/dicom+json"};
   const std::string what = "searching series " + series_uid + " of study " + study_uid;
   http::Response r;
@@ -311,6 +311,7 @@ SeriesInfo find_series(const Server& server, const std::string& study_uid, const
     s.series_uid = series_uid;
     s.modality = json_value(item, "00080060");
     s.description = json_value(item, "0008103E");
+    s.manufacturer = json_value(item, "00080070");
     const std::string n = json_value(item, "00201209");
     if (!n.empty()) s.instances = std::atoi(n.c_str());
     return s;

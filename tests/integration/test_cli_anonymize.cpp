@@ -383,6 +383,11 @@ TEST(CliAnonymize, HostileInputsHaveTheirExitCodesMessagesAndLeaveNothing) {
   EXPECT_EQ(std::distance(fs::directory_iterator(tmp.file("taken")), fs::directory_iterator()), 1);
   // The input is never touched.
   EXPECT_EQ(pulmo::read_text_file(tmp.file("ct/slice_000.dcm")), whole);
+  // An output named with a trailing slash (as a shell completes a folder) is that folder, not a folder inside it.
+  const auto slash = run_pulmo("anonymize " + q(tmp.file("ct/")) + " " + q(tmp.file("new/out/")));
+  EXPECT_EQ(slash.exit_code, 0) << slash.err;
+  EXPECT_EQ(std::distance(fs::directory_iterator(tmp.file("new/out")), fs::directory_iterator()), 3);
+  EXPECT_EQ(std::distance(fs::directory_iterator(tmp.file("new")), fs::directory_iterator()), 1);
 }
 
 TEST(CliAnonymize, BurnedInAnnotationIsFlaggedWithAWarning) {

@@ -17,21 +17,19 @@
 
 #include "pulmo/io.h"
 #include "support/serve_queue.h"
-#include "support/synthetic_dicom.h"
 #include "support/test_support.h"
 
 namespace fs = std::filesystem;
 using pulmo::test::count_temporary_files;
 using pulmo::test::exit_status;
 using pulmo::test::occurrences;
+constexpr auto q = pulmo::test::quoted;
 using pulmo::test::run_pulmo;
 using pulmo::test::slurp;
 using pulmo::test::spawn_pulmo;
 using pulmo::test::TempDir;
 
 namespace {
-
-std::string q(const std::string& s) { return "'" + s + "'"; }
 
 // `count` synthetic chest CTs (pulmo synth) as watch/<prefix>N.nii.gz.
 void make_cts(const TempDir& tmp, const std::string& watch, int count, const std::string& prefix, int seed,
@@ -46,12 +44,6 @@ void make_cts(const TempDir& tmp, const std::string& watch, int count, const std
     c << "case_" << std::setw(4) << std::setfill('0') << i;
     fs::copy_file(fs::path(synth) / c.str() / "ct.nii.gz", fs::path(watch) / (prefix + std::to_string(i) + ".nii.gz"));
   }
-}
-
-// A DICOM series that is not a CT (Modality MR) in watch/mr/.
-void make_mr_series(const std::string& folder) {
-  pulmo::test::write_synthetic_series(folder, pulmo::test::axial_stack(4, 2.0));
-  for (const auto& e : fs::directory_iterator(folder)) pulmo::test::set_dicom_tag(e.path().string(), 0x0008, 0x0060, "MR");
 }
 
 const std::string kFast = " --lungs classical --no-lesions --no-html --settle 0 --poll 0.2";
@@ -69,7 +61,7 @@ bool wait_for_status(const TempDir& tmp, const std::string& part, double seconds
 TEST(CliServe, ABurstOfSeriesIsQuantifiedOnceEachAndNonChestSeriesAreSkippedWithAReason) {
   TempDir tmp;
   make_cts(tmp, tmp.file("in"), 3, "ct", 3);
-  make_mr_series(tmp.file("in/mr"));
+  pulmo::test::write_tagged_series(tmp.file("in/mr"), "1.2.826.0.1.3680043.9.7777.1", "MR");  // not a CT
   pulmo::Volume air;  // a CT without lungs: quantify's lung check (exit code 11) says it is not a chest CT
   air.geometry.size = {48, 48, 24};
   air.voxels = at::full({24, 48, 48}, -1000.0f);
@@ -107,6 +99,34 @@ TEST(CliServe, ABurstOfSeriesIsQuantifiedOnceEachAndNonChestSeriesAreSkippedWith
   EXPECT_EQ(occurrences(r.err, "quantifying"), 1) << r.err;
   EXPECT_TRUE(fs::exists(tmp.file("out/late0/report.json")));
   EXPECT_EQ(fs::last_write_time(tmp.file("out/ct0/report.json")), written);
+}
+
+// The quantify options of serve (src/cli/job_flags.h, shared with pulmo quantify) reach every series it quantifies:
+// --no-viewer (report.html without the viewer, saying so), --no-lesions (no lesion mask), --no-dicom-seg, --no-html.
+TEST(CliServe, TheQuantifyOptionsReachEachSeries) {
+  TempDir tmp;
+  make_cts(tmp, tmp.file("in"), 1, "ct", 4);
+  auto r = run_pulmo("--threads 1 " + serve_args(tmp) + " --lungs classical --no-lesions --no-viewer --settle 0 --poll 0.2 --once");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const std::string html = slurp(tmp.file("out/ct0/report.html"));
+  EXPECT_NE(html.find("id=\"pulmo-viewer-left-out\""), std::string::npos) << "report.html does not say the viewer was left out";
+  EXPECT_EQ(html.find("pulmo-viewer-canvas"), std::string::npos);
+  EXPECT_TRUE(fs::exists(tmp.file("out/ct0/lungs.nii.gz")));
+  EXPECT_FALSE(fs::exists(tmp.file("out/ct0/lesions.nii.gz")));
+
+  // --no-html, --no-dicom-seg, on a real DICOM chest CT series (two LIDC-IDRI slices, ../shared/data/README.md).
+  PULMO_REQUIRE_SHARED_DATA("ct/lidc-lungmask");
+  fs::copy(pulmo::test::shared_data_path("ct/lidc-lungmask"), tmp.file("in/lidc"), fs::copy_options::recursive);
+  fs::remove_all(tmp.file("out"));
+  fs::remove(tmp.file("q.sqlite"));
+  r = run_pulmo("--threads 1 " + serve_args(tmp) + " --lungs classical --no-lesions --no-html --no-dicom-seg --settle 0 --poll 0.2 --once");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(fs::exists(tmp.file("out/ct0/report.json")));
+  EXPECT_FALSE(fs::exists(tmp.file("out/ct0/report.html")));
+  EXPECT_TRUE(fs::exists(tmp.file("out/lidc/report.json"))) << r.err;
+  EXPECT_FALSE(fs::exists(tmp.file("out/lidc/report.html")));
+  EXPECT_FALSE(fs::exists(tmp.file("out/lidc/segmentation.dcm")));
+  EXPECT_FALSE(fs::exists(tmp.file("out/lidc/measurements.dcm")));
 }
 
 TEST(CliServe, ACorruptSeriesIsRetriedABoundedNumberOfTimesThenParkedWithItsError) {
@@ -153,9 +173,8 @@ TEST(CliServe, AKillNineMidSeriesLosesNothingAndRepeatsNothing) {
   const std::string first = slurp(log1);
   const auto killed = run_pulmo("serve --status --db " + q(tmp.file("q.sqlite")));
   ASSERT_NE(killed.out.find("1 running"), std::string::npos) << killed.out << first;
-  const size_t at = killed.out.find("running  ");
-  ASSERT_NE(at, std::string::npos) << killed.out;
-  const std::string running = killed.out.substr(at + 9, killed.out.find(':', at) - at - 9);
+  const std::string running = pulmo::test::running_series(killed.out);
+  ASSERT_FALSE(running.empty()) << killed.out;
   // No half-written report folder: the running series has no folder, only (maybe) its hidden temporary one.
   EXPECT_FALSE(fs::exists(tmp.path() / "out" / running)) << running;
 

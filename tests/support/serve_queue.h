@@ -1,5 +1,6 @@
 // Helpers of the `pulmo serve` tests (test_cli_serve.cpp, test_cli_serve_orthanc.cpp): a file's text, counting lines
-// in a log, and waiting for the queue's `pulmo serve --status`.
+// in a log, waiting for a log line or the queue's `pulmo serve --status`, the series `--status` shows running, and a
+// small synthetic DICOM series with a chosen Modality and Manufacturer.
 #pragma once
 
 #include <chrono>
@@ -8,7 +9,9 @@
 #include <iterator>
 #include <string>
 #include <thread>
+#include <vector>
 
+#include "support/synthetic_dicom.h"
 #include "support/test_support.h"
 
 namespace pulmo::test {
@@ -37,6 +40,40 @@ inline bool wait_for_status(const std::string& db, const std::string& part, doub
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   return false;
+}
+
+// `s` in single quotes, for a run_pulmo command line (paths made by the tests hold no quote).
+inline std::string quoted(const std::string& s) { return "'" + s + "'"; }
+
+// Polls the file `log` until it holds `part` at or after byte `from` (true) or `seconds` pass (false).
+inline bool wait_for_log(const std::string& log, const std::string& part, double seconds, size_t from = 0) {
+  const auto until = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
+  while (std::chrono::steady_clock::now() < until) {
+    if (slurp(log).find(part, from) != std::string::npos) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return false;
+}
+
+// The output name of the series a `--status` text shows running ("" when none).
+inline std::string running_series(const std::string& status) {
+  const size_t at = status.find("\nrunning  ");
+  if (at == std::string::npos) return "";
+  const size_t from = at + 10;
+  return status.substr(from, status.find(':', from) - from);
+}
+
+// A synthetic DICOM series of `slices` 16 x 16 slices in `folder` (support/synthetic_dicom.h) with this
+// SeriesInstanceUID, Modality and Manufacturer (nullptr: the tag left out).
+inline void write_tagged_series(const std::string& folder, const std::string& series_uid, const char* modality,
+                                const char* manufacturer = nullptr, int slices = 4) {
+  std::vector<SyntheticSlice> stack = axial_stack(slices, 2.0);
+  for (SyntheticSlice& s : stack) s.series_uid = series_uid;
+  write_synthetic_series(folder, stack);
+  for (const auto& e : std::filesystem::directory_iterator(folder)) {
+    set_dicom_tag(e.path().string(), 0x0008, 0x0060, modality);
+    set_dicom_tag(e.path().string(), 0x0008, 0x0070, manufacturer);
+  }
 }
 
 }  // namespace pulmo::test

@@ -1,11 +1,13 @@
 // The durable queue of pulmo serve (src/app/queue.h): each key queued once, unique output names, claim order, retries
-// then parked, rows a killed process left running, and foreign databases refused.
+// then parked, rows a killed process left running, and foreign databases refused; which series are quantified
+// (src/app/series_kind.h).
 #include <gtest/gtest.h>
 
 #include <filesystem>
 #include <fstream>
 
 #include "app/queue.h"
+#include "app/series_kind.h"
 #include "pulmo/error.h"
 #include "support/test_support.h"
 
@@ -112,5 +114,30 @@ TEST(ServeQueue, AMissingOrForeignDatabaseIsRefused) {
     FAIL() << "a text file was taken for a queue";
   } catch (const pulmo::Error& e) {
     EXPECT_EQ(e.code(), pulmo::ExitCode::BadConfig) << e.what();
+  }
+}
+
+TEST(SeriesKind, OneDecisionFromModalityAndManufacturer) {
+  using pulmo::SeriesKind;
+  struct Row {
+    const char *modality, *manufacturer;
+    SeriesKind kind;
+    const char* reason;
+  };
+  for (const Row& r : std::vector<Row>{
+           {"CT", "", SeriesKind::Quantify, ""},
+           {"CT", "pulmo", SeriesKind::Quantify, ""},  // only a SEG or SR is pulmo's result
+           {"", "", SeriesKind::Quantify, ""},          // no Modality: left to the reader and the lung check
+           {"", "pulmo", SeriesKind::Quantify, ""},
+           {"MR", "", SeriesKind::NotCt, "not a CT (Modality MR)"},
+           {"SEG", "pulmo", SeriesKind::PulmoResult, "pulmo's own result (SEG)"},
+           {"SR", "pulmo", SeriesKind::PulmoResult, "pulmo's own result (SR)"},
+           {"SEG", "OtherVendor", SeriesKind::NotCt, "not a CT (Modality SEG)"},
+           {"SR", "", SeriesKind::NotCt, "not a CT (Modality SR)"},
+           {"ct", "", SeriesKind::NotCt, "not a CT (Modality ct)"},  // code strings are upper case: not CT
+       }) {
+    const pulmo::SeriesVerdict v = pulmo::judge_series(r.modality, r.manufacturer);
+    EXPECT_EQ(v.kind, r.kind) << r.modality << " / " << r.manufacturer;
+    EXPECT_EQ(v.reason, r.reason) << r.modality << " / " << r.manufacturer;
   }
 }
