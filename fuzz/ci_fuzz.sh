@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # The bounded fuzzing run of CI (ctest label "fuzz", docs/fuzzing.md): builds the two libFuzzer targets with clang in
 # FUZZ_BUILD_DIR (default build/fuzz-ci), writes synthetic seed corpora (fuzz/make_seeds.py --synthetic: no shared
-# data), replays them and then fuzzes each target for RUNS inputs from a fixed seed (so a run is repeatable), at most
-# SECONDS each. Exit 0: no finding; 1: a finding (its file is named in the output, under FUZZ_BUILD_DIR/findings);
+# data), replays them and the inputs of earlier findings (fuzz/regressions/TARGET/), then fuzzes each target for RUNS
+# inputs from a fixed seed (so a run is repeatable), at most SECONDS each. Exit 0: no finding; 1: a finding (its file is named in the output, under FUZZ_BUILD_DIR/findings);
 # 77: skipped (no clang with libFuzzer), which ctest reports as skipped.
 #   fuzz/ci_fuzz.sh [RUNS [SECONDS [FUZZ_BUILD_DIR]]]
 set -uo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${1:-2000}
-SECONDS_EACH=${2:-60}
+SECONDS_EACH=${2:-30}
 BUILD=${3:-build/fuzz-ci}
 CXX=${PULMO_FUZZ_CXX:-clang++}
 CC=${PULMO_FUZZ_CC:-clang}
@@ -45,7 +45,7 @@ for target in read series; do
   # -seed fixes the mutations; -runs bounds the work, -max_total_time the time. Limits as fuzz/run_fuzz.sh.
   nice -n 10 "$BUILD/fuzz/pulmo_fuzz_$target" -seed=1 -runs="$RUNS" -max_total_time="$SECONDS_EACH" -max_len=65536 \
     -rss_limit_mb=4096 -malloc_limit_mb=256 -timeout=20 -print_final_stats=1 \
-    -artifact_prefix="$BUILD/findings/$target-" "$corpus" "$seeds" >"$probe/$target.log" 2>&1
+    -artifact_prefix="$BUILD/findings/$target-" "$corpus" "$seeds" "fuzz/regressions/$target" >"$probe/$target.log" 2>&1
   rc=$?
   runs=$(grep -oE '^stat::number_of_executed_units: *[0-9]+' "$probe/$target.log" | grep -oE '[0-9]+$')
   edges=$(grep -oE 'cov: [0-9]+' "$probe/$target.log" | tail -1)

@@ -24,7 +24,7 @@ export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=0}
 while [ "$(date +%s)" -lt "$END" ]; do
   LEFT=$(( END - $(date +%s) ))
   nice -n 19 "$BIN" -max_total_time="$LEFT" -max_len=65536 -rss_limit_mb=4096 -malloc_limit_mb=256 -timeout=20 \
-    -artifact_prefix="$PREFIX" "$CORPUS" "$SEEDS" 2>&1 | grep --line-buffered -E "^(#[0-9]+.*(pulse|DONE)|==[0-9]+==|SUMMARY|artifact_prefix|Test unit)" 
+    -artifact_prefix="$PREFIX" "$CORPUS" "$SEEDS" "regressions/$TARGET" 2>&1 | grep --line-buffered -E "^(#[0-9]+.*(pulse|DONE)|==[0-9]+==|SUMMARY|artifact_prefix|Test unit)" 
   # A finding that entered the corpus (files are named by their SHA-1) would stop every restart at once.
   for f in findings/*-*; do [ -f "$f" ] && rm -f "$CORPUS/${f##*-}"; done
 done

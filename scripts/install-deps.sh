@@ -17,6 +17,7 @@ PACKAGES=(
   libcurl4-openssl-dev               # HTTP(S) client for DICOMweb (pulmo quantify dicomweb+http://...)
   orthanc orthanc-dicomweb           # the PACS the DICOMweb integration tests start on loopback (docs/integration.md)
   libsqlite3-dev                     # the durable queue of pulmo serve
+  clang libclang-rt-14-dev           # the bounded fuzzing run of the test suite: libFuzzer + AddressSanitizer (docs/fuzzing.md)
 )
 
 SUDO=""

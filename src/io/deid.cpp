@@ -42,14 +42,6 @@ namespace fs = std::filesystem;
 
 namespace pulmo {
 
-std::string io::dicom_text(const gdcm::DataElement& de) {
-  const gdcm::ByteValue* bv = de.GetByteValue();
-  if (!bv || !bv->GetPointer()) return "";
-  std::string s(bv->GetPointer(), bv->GetLength());
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\0')) s.pop_back();
-  return s;
-}
-
 namespace {
 
 // The file that marks a temporary output folder of pulmo anonymize (removed just before the rename).

@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cctype>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -26,7 +27,110 @@ namespace fs = std::filesystem;
 namespace pulmo {
 namespace io {
 
-std::string dicom_meta_problem(const std::string& file) {
+std::string dicom_text(const gdcm::DataElement& de) {
+  const gdcm::ByteValue* bv = de.GetByteValue();
+  if (!bv || !bv->GetPointer()) return "";
+  std::string s(bv->GetPointer(), bv->GetLength());
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\0')) s.pop_back();
+  return s;
+}
+
+namespace {
+
+// Walks the data set of a Part 10 file (after its meta group) as GDCM will read it, and says what is wrong when an
+// element or item claims more bytes than remain in the file: GDCM allocates the declared length (up to 4 GiB) before
+// it finds the file too short (a fuzzer finding: a few corrupt bytes made pulmo allocate 1.8 and 4.2 GB). Sequences
+// (SQ, or any undefined length) are walked into, the fragments of encapsulated pixel data skipped; a value whose VR is
+// not two capital letters is measured as implicit VR (4-byte length), GDCM's fall-back. Deflated data sets are left to
+// GDCM. "" when every length fits.
+class ElementWalker {
+ public:
+  // With `allow_cut_pixel_data`, a Pixel Data element of the data set itself that runs past the end of the file is
+  // left to the caller's check_pixel_data_complete (GDCM's scanner stops before it).
+  ElementWalker(std::ifstream& in, uint64_t size, bool big_endian, bool allow_cut_pixel_data)
+      : in_(in), size_(size), big_(big_endian), allow_cut_pixel_data_(allow_cut_pixel_data) {}
+
+  // Walks elements from `at` up to `end` or a delimiter (then `at` is past it).
+  std::string walk(uint64_t& at, uint64_t end, bool explicit_vr, bool fragments, int depth) {
+    if (depth > 32) return "sequences nested more than 32 deep";
+    while (at + 8 <= end) {
+      unsigned char h[12] = {0};
+      if (!read(at, h, at + 12 <= size_ ? 12 : 8)) return "";
+      const uint16_t group = u16(h), element = u16(h + 2);
+      if (group == 0xfffe) {  // item, item delimiter, sequence delimiter
+        const uint32_t length = u32(h + 4);
+        at += 8;
+        if (element == 0xe00d || element == 0xe0dd) return "";
+        if (length == 0xffffffffu) {
+          if (std::string p = walk(at, size_, explicit_vr, false, depth + 1); !p.empty()) return p;
+          continue;
+        }
+        if (length > size_ - at) return too_long(group, element, at - 8, length, size_ - at);
+        if (!fragments && element == 0xe000) {
+          uint64_t inner = at;
+          if (std::string p = walk(inner, at + length, explicit_vr, false, depth + 1); !p.empty()) return p;
+        }
+        at += length;
+        continue;
+      }
+      const bool vr_ok = explicit_vr && std::isupper(h[4]) && std::isupper(h[5]);
+      const std::string vr = vr_ok ? std::string(reinterpret_cast<const char*>(h + 4), 2) : "";
+      const bool long_form = !vr_ok || vr == "OB" || vr == "OW" || vr == "OF" || vr == "SQ" || vr == "UT" || vr == "UN" ||
+                             vr == "UC" || vr == "UR" || vr == "OD" || vr == "OL" || vr == "OV" || vr == "SV" || vr == "UV";
+      const uint64_t header = !vr_ok ? 8 : long_form ? 12 : 8;
+      if (at + header > size_) return "";
+      const uint32_t length = !vr_ok ? u32(h + 4) : long_form ? u32(h + 8) : u16(h + 6);
+      const uint64_t value_at = at + header;
+      if (length == 0xffffffffu) {
+        at = value_at;
+        const bool pixel_data = group == 0x7fe0 && element == 0x0010;
+        if (std::string p = walk(at, size_, explicit_vr && vr != "UN", pixel_data, depth + 1); !p.empty()) return p;
+        continue;
+      }
+      if (length > size_ - value_at) {
+        if (depth > 0 || group != 0x7fe0 || element != 0x0010) return too_long(group, element, at, length, size_ - value_at);
+        return allow_cut_pixel_data_ ? "" : "the file is truncated: its Pixel Data " + too_long(group, element, at, length, size_ - value_at).substr(8);
+      }
+      if (vr == "SQ") {
+        uint64_t inner = value_at;
+        if (std::string p = walk(inner, value_at + length, explicit_vr, false, depth + 1); !p.empty()) return p;
+      }
+      at = value_at + length;
+    }
+    return "";
+  }
+
+ private:
+  bool read(uint64_t at, unsigned char* out, size_t n) {
+    in_.clear();
+    in_.seekg(static_cast<std::streamoff>(at));
+    in_.read(reinterpret_cast<char*>(out), static_cast<std::streamsize>(n));
+    return static_cast<size_t>(in_.gcount()) == n;
+  }
+  uint16_t u16(const unsigned char* p) const { return big_ ? uint16_t(p[0] << 8 | p[1]) : uint16_t(p[1] << 8 | p[0]); }
+  uint32_t u32(const unsigned char* p) const {
+    return big_ ? uint32_t(p[0]) << 24 | uint32_t(p[1]) << 16 | uint32_t(p[2]) << 8 | p[3]
+                : uint32_t(p[3]) << 24 | uint32_t(p[2]) << 16 | uint32_t(p[1]) << 8 | p[0];
+  }
+  static std::string tag_text(uint16_t group, uint16_t element, uint64_t at) {
+    char t[64];
+    std::snprintf(t, sizeof t, "element (%04X,%04X) at byte %llu", group, element, static_cast<unsigned long long>(at));
+    return t;
+  }
+  static std::string too_long(uint16_t group, uint16_t element, uint64_t at, uint64_t length, uint64_t left) {
+    return tag_text(group, element, at) + " claims " + std::to_string(length) + " bytes, but only " +
+           std::to_string(left) + " remain in the file";
+  }
+
+  std::ifstream& in_;
+  uint64_t size_;
+  bool big_;
+  bool allow_cut_pixel_data_;
+};
+
+}  // namespace
+
+std::string dicom_meta_problem(const std::string& file, bool allow_cut_pixel_data) {
   std::ifstream in(file, std::ios::binary | std::ios::ate);
   if (!in) return "";
   const auto size = static_cast<uint64_t>(in.tellg());
@@ -36,10 +140,17 @@ std::string dicom_meta_problem(const std::string& file) {
   in.read(&head[0], static_cast<std::streamsize>(head.size()));
   if (head.compare(128, 4, "DICM") != 0) return "";  // no Part 10 preamble: GDCM guesses
   uint64_t at = 132;
+  std::string transfer_syntax;
   for (int n = 0; n < 64 && at + 8 <= head.size(); ++n) {
-    uint16_t group = 0;
+    uint16_t group = 0, element = 0;
     std::memcpy(&group, head.data() + at, 2);
-    if (group != 0x0002) return "";  // the meta group ended cleanly
+    std::memcpy(&element, head.data() + at + 2, 2);
+    if (group != 0x0002) {  // the meta group ended cleanly: the data set, in its transfer syntax
+      if (transfer_syntax == "1.2.840.10008.1.2.1.99") return "";  // deflated: GDCM inflates it
+      ElementWalker walker(in, size, transfer_syntax == "1.2.840.10008.1.2.2", allow_cut_pixel_data);
+      const std::string problem = walker.walk(at, size, transfer_syntax != "1.2.840.10008.1.2", false, 0);
+      return problem;
+    }
     const std::string vr = head.substr(at + 4, 2);
     const bool long_form = vr == "OB" || vr == "OW" || vr == "OF" || vr == "SQ" || vr == "UT" || vr == "UN";
     uint64_t length = 0, value_at = 0;
@@ -57,6 +168,10 @@ std::string dicom_meta_problem(const std::string& file) {
     }
     if (length == 0xffffffffu || value_at + length > size)
       return "an element of the file meta information claims " + std::to_string(length) + " bytes past the end of the file";
+    if (element == 0x0010 && value_at + length <= head.size()) {
+      transfer_syntax = head.substr(value_at, length);
+      while (!transfer_syntax.empty() && (transfer_syntax.back() == '\0' || transfer_syntax.back() == ' ')) transfer_syntax.pop_back();
+    }
     at = value_at + length;
   }
   return "";
@@ -85,8 +200,8 @@ std::string dicom_value_problem(const std::string& file, bool check_pixels, bool
       {gdcm::Tag(0x0028, 0x0101), "Bits Stored"},       {gdcm::Tag(0x0028, 0x0102), "High Bit"},
       {gdcm::Tag(0x0028, 0x0103), "Pixel Representation"}};
   const gdcm::Tag slope_tag(0x0028, 0x1053), intercept_tag(0x0028, 0x1052), frames_tag(0x0028, 0x0008),
-      modality_lut_tag(0x0028, 0x3000), orientation_tag(0x0020, 0x0037);
-  std::set<gdcm::Tag> tags{slope_tag, intercept_tag, frames_tag, modality_lut_tag, orientation_tag};
+      modality_lut_tag(0x0028, 0x3000), orientation_tag(0x0020, 0x0037), spacing_tag(0x0028, 0x0030);
+  std::set<gdcm::Tag> tags{slope_tag, intercept_tag, frames_tag, modality_lut_tag, orientation_tag, spacing_tag};
   for (const auto& b : binary) tags.insert(b.first);
   gdcm::Reader reader;
   reader.SetFileName(file.c_str());
@@ -116,6 +231,13 @@ std::string dicom_value_problem(const std::string& file, bool check_pixels, bool
                "' is not orthonormal (row and column directions of unit length at right angles); the geometry would be "
                "wrong";
     }
+    // GDCM reads a Pixel Spacing of 0 or below as 1 mm without a word (a single file, read with check_pixels; a
+    // series' spacing is checked by its reader, code 5)
+    const std::string spacing = value(spacing_tag);
+    const std::vector<double> ps = dicom_numbers(spacing.c_str());
+    if (check_pixels && !spacing.empty() && (ps.size() != 2 || !(ps[0] > 0) || !(ps[1] > 0) || !std::isfinite(ps[0]) || !std::isfinite(ps[1])))
+      return "Pixel Spacing (0028,0030) '" + spacing + "' is not two positive numbers: the reader would make up a 1 mm "
+             "spacing";
   }
   if (refuse_modality_lut && ds.FindDataElement(modality_lut_tag))
     return "it has a Modality LUT Sequence (0028,3000), which the volume reader does not apply: the voxels would be "
@@ -201,8 +323,11 @@ void check_pixel_data_complete(const std::string& file, int rows, int columns, i
       const uint32_t len = u32(at + 8);
       if (len != 0xffffffffu && len >= need) declared = len, start = static_cast<int64_t>(at + 12);
     } else if (at + 8 <= bytes.size()) {
+      // Implicit VR: the tag's bytes may also occur inside values, so only a length that fits the image exactly, or
+      // a longer one that runs exactly to the end of the file (the Pixel Data element comes last), is taken.
       const uint32_t len = u32(at + 4);
-      if (len != 0xffffffffu && len >= need && len == static_cast<uint32_t>(need + (need & 1)))
+      if (len != 0xffffffffu && len >= need &&
+          (len == static_cast<uint32_t>(need + (need & 1)) || at + 8 + uint64_t{len} == bytes.size()))
         declared = len, start = static_cast<int64_t>(at + 8);
     }
   }
@@ -212,6 +337,13 @@ void check_pixel_data_complete(const std::string& file, int rows, int columns, i
     throw Error(ExitCode::Unreadable, context + ": '" + file + "' is truncated: its pixel data holds " +
                                           std::to_string(have) + " of the " + std::to_string(declared) +
                                           " bytes its header declares; cannot decode it");
+  // More pixel data than Rows x Columns x Samples x Bits x Frames (PS3.5 8.1.1: exactly that, padded to an even
+  // length): GDCM would read the first part and drop the rest, an image cut from a larger one (a header that lies).
+  if (declared > need + (need & 1))
+    throw Error(ExitCode::Unreadable, context + ": '" + file + "' holds " + std::to_string(declared) +
+                                          " bytes of pixel data, more than the " + std::to_string(need) + " its " +
+                                          std::to_string(columns) + "x" + std::to_string(rows) +
+                                          " pixels, samples, bits and frames describe (padded data or a header that lies)");
 }
 
 namespace {
@@ -305,7 +437,7 @@ static std::vector<DicomSeriesInfo> scan_folder(const std::string& folder, std::
       continue;
     }
     // GDCM asserts (aborting the process) on some corrupt file meta groups: leave such files out.
-    if (!io::dicom_meta_problem(f).empty()) {
+    if (!io::dicom_meta_problem(f, /*allow_cut_pixel_data=*/true).empty()) {  // a cut slice: "truncated" when read
       if (skipped) skipped->push_back(f + " (corrupt DICOM header)");
       continue;
     }
@@ -520,6 +652,9 @@ Volume read_dicom_folder(const std::string& folder, const ReadOptions& options, 
 
   std::vector<std::string> ordered;
   for (const Slice& s : slices) {
+    // every element length, the Pixel Data's too (the scan let a cut one through, to say "truncated" here)
+    if (const std::string problem = dicom_meta_problem(s.file); !problem.empty())
+      throw Error(ExitCode::Unreadable, context + ": '" + s.file + "': " + problem);
     if (const std::string problem = dicom_value_problem(s.file, false, /*refuse_modality_lut=*/true); !problem.empty())
       throw Error(ExitCode::Unreadable, context + ": '" + s.file + "': " + problem);
     check_pixel_data_complete(s.file, s.rows, s.columns, s.samples_per_pixel, s.bits_allocated, s.frames, context);

@@ -21,9 +21,12 @@ std::string dicom_text(const gdcm::DataElement& element);
 std::string lower(std::string s);
 bool ends_with(const std::string& s, const std::string& suffix);
 std::string trim(const std::string& s);
-// The file meta group (0002) of a DICOM Part 10 file checked against the file's size: "" when sound (or
-// not Part 10), else what is wrong. GDCM 3.0 (Debian, assertions on) aborts the process on such groups.
-std::string dicom_meta_problem(const std::string& file);
+// The file meta group (0002) of a DICOM Part 10 file, and the length of every element and item of its data set,
+// checked against the file's size: "" when sound (or not Part 10, or deflated), else what is wrong. GDCM 3.0 (Debian,
+// assertions on) aborts the process on such meta groups, and allocates whatever length an element claims.
+// With `allow_cut_pixel_data` (the series scan, whose GDCM scanner stops before the pixels), Pixel Data running past the
+// end of the file is left to check_pixel_data_complete ("truncated").
+std::string dicom_meta_problem(const std::string& file, bool allow_cut_pixel_data = false);
 // A single DICOM file that is not one image of one frame: a DICOM Segmentation, a multi-frame image. "" when it
 // is one (or not DICOM), else what it is. Read before ITK, which would make a stack with a made-up 1 mm spacing.
 std::string dicom_single_file_problem(const std::string& file);

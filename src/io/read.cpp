@@ -295,7 +295,8 @@ uint64_t voxel_count(const itk::ImageIOBase* io) {
 
 // The fields of a single-file NIfTI-1 or NIfTI-2 header pulmo checks before ITK reads the voxels.
 struct NiftiHeader {
-  bool valid = false;       // a single-file NIfTI-1/-2 header was found
+  bool valid = false;       // a NIfTI-1/-2 header was found (single file, or the .hdr of a pair: `pair`)
+  bool pair = false;        // a NIfTI-1 .hdr ("ni1"): the voxels are in its .img (check_nifti_pair)
   int64_t dim[8] = {0};
   int datatype = 0, bitpix = 0;
   double pixdim[8] = {0};
@@ -332,7 +333,10 @@ T field(const unsigned char* h, size_t offset, bool swapped) {
   return v;
 }
 
-// Reads the header through zlib, which reads gzip and plain files alike.
+// Reads the header through zlib, which reads gzip and plain files alike. A .hdr (or .hdr.gz) is a NIfTI-1 header
+// only with the "ni1" magic (without it, ANALYZE 7.5, whose bytes at the qform, sform and scl places mean other
+// things: ITK decides); a single file is one with "n+1", or without a magic (niftilib reads it as ANALYZE 7.5 from the
+// same file), or NIfTI-2.
 NiftiHeader read_nifti_header(const std::string& path) {
   NiftiHeader n;
   gzFile gz = gzopen(path.c_str(), "rb");
@@ -345,8 +349,12 @@ NiftiHeader read_nifti_header(const std::string& path) {
   const bool swapped = sizeof_hdr == 0x5C010000 || sizeof_hdr == 0x1C020000;
   if (swapped) sizeof_hdr = field<int32_t>(h, 0, true);
   n.swapped = swapped;
-  // NIfTI-1 "n+1", and headers without the magic that niftilib reads as ANALYZE 7.5 from the same file.
-  if (sizeof_hdr == 348 && std::memcmp(h + 344, "ni1", 4) != 0) {
+  const std::string low = lower(path);
+  const bool hdr = ends_with(low, ".hdr") || ends_with(low, ".hdr.gz");
+  const bool ni1 = std::memcmp(h + 344, "ni1", 4) == 0;
+  // NIfTI-1 "n+1", headers without the magic that niftilib reads as ANALYZE 7.5 from the same file, and "ni1" pairs.
+  if (sizeof_hdr == 348 && (hdr ? ni1 : !ni1)) {
+    n.pair = hdr;
     for (int k = 0; k < 8; ++k) n.dim[k] = field<int16_t>(h, 40 + 2 * k, swapped);
     n.datatype = field<int16_t>(h, 70, swapped);
     n.bitpix = field<int16_t>(h, 72, swapped);
@@ -359,7 +367,7 @@ NiftiHeader read_nifti_header(const std::string& path) {
     n.qform_code = field<int16_t>(h, 252, swapped);
     n.sform_code = field<int16_t>(h, 254, swapped);
     n.valid = true;
-  } else if (got >= 540 && sizeof_hdr == 540 && std::memcmp(h + 4, "n+2", 4) == 0) {
+  } else if (!hdr && got >= 540 && sizeof_hdr == 540 && std::memcmp(h + 4, "n+2", 4) == 0) {
     n.datatype = field<int16_t>(h, 12, swapped);
     n.bitpix = field<int16_t>(h, 14, swapped);
     for (int k = 0; k < 8; ++k) n.dim[k] = field<int64_t>(h, 16 + 8 * k, swapped);
@@ -378,6 +386,10 @@ NiftiHeader read_nifti_header(const std::string& path) {
 }
 
 uint64_t nonfinite_voxels(const std::string& path, const NiftiHeader& h, uint64_t vox_offset, int64_t data_bytes);
+std::string nonfinite_voxels_problem(uint64_t bad) {
+  return std::to_string(bad) + " NaN or infinite voxel(s), which the NIfTI reader would silently turn into 0 (background "
+                               "in a label map, water in a CT); replace them first";
+}
 
 // The voxel-to-RAS affine (3 x 4, row-major) of the qform (quaternion, pixdim, qfac) and of the sform (srow).
 std::array<double, 12> qform_affine(const NiftiHeader& h) {
@@ -502,13 +514,14 @@ std::string apply_nifti_sform(const std::string& path, const NiftiHeader& h, Geo
   return w.str();
 }
 
-// Checks of a single-file NIfTI that ITK does not make: ITK reads pixdim 0/NaN/Inf as 1 mm, zero-fills
+// Checks of a NIfTI that ITK does not make: ITK reads pixdim 0/NaN/Inf as 1 mm, zero-fills
 // voxels past the end of the file (a vox_offset past EOF, a truncated file or gzip stream) and never
 // reaches the gzip trailer, so corrupt deflate data in the middle reads as garbage. The gzip stream is
-// decompressed once in full here: zlib then checks every member's CRC-32 and length.
+// decompressed once in full here: zlib then checks every member's CRC-32 and length. The header's checks are the same
+// for the .hdr of a pair; its .img is checked by check_nifti_pair.
 void check_nifti(const std::string& path, uint64_t file_bytes) {
   const NiftiHeader h = read_nifti_header(path);
-  if (!h.valid) return;  // a .hdr/.img pair or not NIfTI after all: ITK decides
+  if (!h.valid) return;  // an ANALYZE 7.5 .hdr or not NIfTI after all: ITK decides
   // ITK's orientation code can loop for a very long time on non-finite matrices (a fuzzer finding).
   for (double x : h.qform)
     if (!std::isfinite(x)) throw Error(ExitCode::Unreadable, "'" + path + "': the header's qform (orientation) is not finite");
@@ -528,6 +541,7 @@ void check_nifti(const std::string& path, uint64_t file_bytes) {
       throw Error(ExitCode::Unreadable, "'" + path + "': the header gives voxel size pixdim[" + std::to_string(k) +
                                             "] = " + std::to_string(h.pixdim[k]) +
                                             "; pulmo will not guess the spacing (fix the header)");
+  if (h.pair) return;  // the voxels are in the .img: check_nifti_pair
   const int64_t data = h.data_bytes();
   if (data < 0)
     throw Error(ExitCode::Unreadable, "'" + path + "': the header's dimensions or datatype are invalid (dim[0] " +
@@ -558,9 +572,7 @@ void check_nifti(const std::string& path, uint64_t file_bytes) {
   if (!h.swapped) {
     const uint64_t bad = nonfinite_voxels(path, h, vox_offset, data);
     if (bad > 0)
-      throw Error(ExitCode::Unreadable, "'" + path + "' holds " + std::to_string(bad) +
-                                            " NaN or infinite voxel(s), which the NIfTI reader would silently turn "
-                                            "into 0 (background in a label map, water in a CT); replace them first");
+      throw Error(ExitCode::Unreadable, "'" + path + "' holds " + nonfinite_voxels_problem(bad));
   }
 }
 
@@ -636,6 +648,13 @@ void check_nifti_pair(const std::string& path) {
     throw Error(ExitCode::Unreadable, "'" + path + "': its image file '" + img + "' holds " + std::to_string(available) +
                                           " bytes, not the " + std::to_string(need) + " its header describes (" +
                                           (available < need ? "truncated" : "padded, or a lying header") + ")");
+  // NaN or infinite float voxels, as in a single file (niftilib would make them 0).
+  const NiftiHeader full = read_nifti_header(path);
+  if (full.valid && !full.swapped) {
+    const uint64_t bad = nonfinite_voxels(img, full, static_cast<uint64_t>(vox_offset), data);
+    if (bad > 0)
+      throw Error(ExitCode::Unreadable, "'" + path + "': its image file '" + img + "' holds " + nonfinite_voxels_problem(bad));
+  }
 }
 
 // ITK reads a negative or zero MetaImage ElementSpacing as it comes (a flipped axis): refused, as pixdim 0 is.

@@ -441,6 +441,18 @@ void patch_dicom_us(const std::string& file, uint16_t group, uint16_t element, u
   spit(file, b);
 }
 
+// Sets the 4-byte length of the Pixel Data element (explicit VR "OW"/"OB", or implicit VR) of a DICOM file to
+// `length`: an element claiming more bytes than the file holds (GDCM allocated such lengths, up to 4 GiB, before
+// failing: a fuzzer finding).
+void patch_pixel_data_length(const std::string& file, uint32_t length) {
+  std::string b = slurp(file);
+  const size_t at = b.rfind(std::string("\xe0\x7f\x10\x00", 4));
+  ASSERT_NE(at, std::string::npos) << "no Pixel Data in " << file;
+  const bool explicit_vr = b.compare(at + 4, 2, "OW") == 0 || b.compare(at + 4, 2, "OB") == 0;
+  std::memcpy(&b[at + (explicit_vr ? 8 : 4)], &length, 4);
+  spit(file, b);
+}
+
 // A NIfTI-1 header with its dim[] changed (dim[0] first) before the data.
 std::string nifti_with_dims(RawNifti n, const std::vector<int16_t>& dims) {
   std::string h = test::raw_nifti_header(n);
@@ -448,7 +460,19 @@ std::string nifti_with_dims(RawNifti n, const std::vector<int16_t>& dims) {
   return h;
 }
 
-// A NIfTI-1 file (ramp voxels) with its qform/sform codes and sform rows set: the qform is the identity rotation
+// A NIfTI-1 pair: `header` (a single-file header: its first 348 bytes, magic "ni1", vox_offset 0) as `name` (.hdr) and
+// `data` as the .img beside it. Returns the .hdr's path.
+std::string write_nifti_pair(const TempDir& tmp, const std::string& name, std::string header, const std::string& data) {
+  const float zero = 0;
+  std::memcpy(&header[108], &zero, 4);
+  std::memcpy(&header[344], "ni1\0", 4);
+  spit(tmp.file(name), header.substr(0, 348));
+  spit(tmp.file(fs::path(name).replace_extension(".img").string()), data);
+  return tmp.file(name);
+}
+
+// A NIfTI-1 file (ramp voxels) with its qform/sform codes and sform rows set (a .hdr + .img pair when `name` ends in
+// .hdr): the qform is the identity rotation
 // with pixdim 0.8 x 0.8 x 2.5 unless `edit` changes it. Gzipped when `name` ends in .gz.
 std::function<std::string(const TempDir&)> nifti_with_sform(const std::string& name, int16_t qform_code, int16_t sform_code,
                                                             std::array<float, 12> srow,
@@ -461,6 +485,7 @@ std::function<std::string(const TempDir&)> nifti_with_sform(const std::string& n
     std::memcpy(&h[252], &qform_code, 2);
     std::memcpy(&h[254], &sform_code, 2);
     std::memcpy(&h[280], srow.data(), sizeof(float) * 12);
+    if (fs::path(name).extension() == ".hdr") return write_nifti_pair(tmp, name, h, n.data);
     const bool gz = name.size() > 3 && name.substr(name.size() - 3) == ".gz";
     spit(tmp.file(name), gz ? test::gzip_bytes(h + n.data) : h + n.data);
     return tmp.file(name);
@@ -490,16 +515,12 @@ std::vector<ReaderDefect> reader_defects() {
   // data shorter than the header says
   for (const char* name : {"short.nii", "short.nii.gz"})
     t.push_back({name, "data cut short", nifti([cut](RawNifti& n) { cut(n.data); }, name), ExitCode::Unreadable, "truncated"});
-  auto pair = [](std::function<void(RawNifti&)> edit) {
-    return [edit](const TempDir& tmp) {
+  // a NIfTI-1 pair (pair.hdr + pair.img); `dims` (dim[0] first), when given, replace the header's dim[]
+  auto pair = [](std::function<void(RawNifti&)> edit, std::vector<int16_t> dims = {}) {
+    return [edit, dims](const TempDir& tmp) {
       RawNifti n = ramp_nifti(4);
-      n.vox_offset = 0;
       edit(n);
-      std::string h = test::raw_nifti_header(n);
-      std::memcpy(&h[344], "ni1\0", 4);
-      spit(tmp.file("pair.hdr"), h.substr(0, 348));
-      spit(tmp.file("pair.img"), n.data);
-      return tmp.file("pair.hdr");
+      return write_nifti_pair(tmp, "pair.hdr", dims.empty() ? test::raw_nifti_header(n) : nifti_with_dims(n, dims), n.data);
     };
   };
   t.push_back({".hdr + .img", "image file cut short", pair([cut](RawNifti& n) { cut(n.data); }), ExitCode::Unreadable, "pair"});
@@ -589,6 +610,37 @@ std::vector<ReaderDefect> reader_defects() {
                  spit(tmp.file("cut.mha"), mha_header("LOCAL", "CompressedData = True\n") + z.substr(0, z.size() / 2));
                  return tmp.file("cut.mha");
                }, ExitCode::Unreadable, "cut.mha"});
+  t.push_back({".nii.gz", "compressed stream ending early", [](const TempDir& tmp) {
+                 RawNifti n = ramp_nifti(4);
+                 n.gzip = true;
+                 test::write_raw_nifti(tmp.file("cut.nii.gz"), n);
+                 std::string b = slurp(tmp.file("cut.nii.gz"));
+                 b.resize(b.size() - 12);  // the trailer and the last bytes of the deflate stream
+                 spit(tmp.file("cut.nii.gz"), b);
+                 return tmp.file("cut.nii.gz");
+               }, ExitCode::Unreadable, "truncated"});
+  // an element claiming gigabytes the file does not hold (fuzzer findings: GDCM allocated them first)
+  t.push_back({"DICOM file", "an element claiming 4 GB", [](const TempDir& tmp) {
+                 write_series(tmp, 1);
+                 patch_pixel_data_length(first_slice(tmp), 0xF0000000u);
+                 return first_slice(tmp);
+               }, ExitCode::Unreadable, "remain in the file"});
+  t.push_back({"DICOM series", "an element claiming 4 GB in every slice", [](const TempDir& tmp) {
+                 write_series(tmp, 3);
+                 for (int i = 0; i < 3; ++i) patch_pixel_data_length(tmp.file("series/slice_00" + std::to_string(i) + ".dcm"), 0xF0000000u);
+                 return tmp.file("series");
+               }, ExitCode::Unreadable, "truncated"});
+  // pixel data longer than Rows x Columns x Bits (Rows halved: an image cut from a larger one)
+  t.push_back({"DICOM file", "pixel data longer than Rows x Columns x Bits", [](const TempDir& tmp) {
+                 write_series(tmp, 1);
+                 patch_dicom_us(first_slice(tmp), 0x0028, 0x0010, 8);  // 16 rows written
+                 return first_slice(tmp);
+               }, ExitCode::Unreadable, "more than the"});
+  t.push_back({"DICOM series", "pixel data longer than Rows x Columns x Bits", [](const TempDir& tmp) {
+                 write_series(tmp, 3);
+                 for (int i = 0; i < 3; ++i) patch_dicom_us(tmp.file("series/slice_00" + std::to_string(i) + ".dcm"), 0x0028, 0x0010, 8);
+                 return tmp.file("series");
+               }, ExitCode::Unreadable, "more than the"});
   tag("data-length");
   // intensity scale
   t.push_back({"DICOM file", "Rescale Slope 0", [](const TempDir& tmp) {
@@ -685,6 +737,49 @@ std::vector<ReaderDefect> reader_defects() {
                  fs::remove(tmp.file("lut.dcm"));
                  return tmp.file("series");
                }, ExitCode::Unreadable, "Modality LUT Sequence"});
+  // the same classes in the formats rows above left out (a .hdr + .img pair was read without any of the header's
+  // checks of a single file)
+  t.push_back({".hdr + .img", "scl_slope NaN", pair([](RawNifti& n) { n.scl_slope = std::nanf(""); }), ExitCode::Unreadable,
+               "intensity scale"});
+  t.push_back({".hdr + .img", "scl_inter infinite", pair([](RawNifti& n) {
+                 n.scl_slope = 1;
+                 n.scl_inter = std::numeric_limits<float>::infinity();
+               }), ExitCode::Unreadable, "intensity scale"});
+  t.push_back({".nii.gz", "scl_inter infinite", nifti([](RawNifti& n) {
+                 n.scl_slope = 1;
+                 n.scl_inter = std::numeric_limits<float>::infinity();
+               }, "inter.nii.gz"), ExitCode::Unreadable, "intensity scale"});
+  t.push_back({".hdr + .img", "scl_slope 1e38 (overflows float32)", pair([](RawNifti& n) { n.scl_slope = 1e38f; }),
+               ExitCode::Unreadable, "NaN or infinite voxel"});
+  t.push_back({".hdr + .img", "a NaN voxel (float32)", pair([=](RawNifti& n) {
+                 n.datatype = 16;
+                 n.bitpix = 32;
+                 n.data = float_voxels(std::nanf(""));
+               }), ExitCode::Unreadable, "NaN or infinite"});
+  t.push_back({".nii.gz", "an infinite voxel (float32)", nifti([=](RawNifti& n) {
+                 n.datatype = 16;
+                 n.bitpix = 32;
+                 n.data = float_voxels(-std::numeric_limits<float>::infinity());
+               }, "inf.nii.gz"), ExitCode::Unreadable, "NaN or infinite"});
+  t.push_back({".mhd + .raw", "an infinite voxel (float)", [=](const TempDir& tmp) {
+                 std::string h = mha_header("inf.raw");
+                 h.replace(h.find("MET_SHORT"), 9, "MET_FLOAT");
+                 spit(tmp.file("inf.mhd"), h);
+                 spit(tmp.file("inf.raw"), float_voxels(std::numeric_limits<float>::infinity()));
+                 return tmp.file("inf.mhd");
+               }, ExitCode::Unreadable, "NaN or infinite voxel"});
+  t.push_back({".nhdr + .raw", "a NaN voxel (float)", [=](const TempDir& tmp) {
+                 std::string h = nrrd_header("data file: nan.raw\n");
+                 h.replace(h.find("type: short"), 11, "type: float");
+                 spit(tmp.file("nan.nhdr"), h);
+                 spit(tmp.file("nan.raw"), float_voxels(std::nanf("")));
+                 return tmp.file("nan.nhdr");
+               }, ExitCode::Unreadable, "NaN or infinite voxel"});
+  t.push_back({"DICOM series", "Rescale Slope 0 on every slice", [](const TempDir& tmp) {
+                 write_series(tmp, 3);
+                 for (int i = 0; i < 3; ++i) test::set_dicom_tag(tmp.file("series/slice_00" + std::to_string(i) + ".dcm"), 0x0028, 0x1053, "0");
+                 return tmp.file("series");
+               }, ExitCode::Unreadable, "Rescale Slope"});
   tag("intensity-scale");
   t.push_back({"DICOM file", "Samples per Pixel as text (GDCM aborted)", [](const TempDir& tmp) {
                  write_series(tmp, 1);
@@ -756,6 +851,49 @@ std::vector<ReaderDefect> reader_defects() {
   t.push_back({".nii.gz", "sform voxel sizes that are not pixdim's, no qform",
                nifti_with_sform("size.nii.gz", 0, 1, {1.0f, 0, 0, 0, 0, 1.0f, 0, 0, 0, 0, 2.5f, 0}), ExitCode::Unreadable,
                "pixdim[1] says 0.8"});
+  // the same classes in the formats rows above left out
+  t.push_back({".hdr + .img", "pixdim 0", pair([](RawNifti& n) { n.pixdim[1] = 0; }), ExitCode::Unreadable, "pixdim[2]"});
+  t.push_back({".hdr + .img", "sform sheared", nifti_with_sform("shear.hdr", 1, 1, {0.8f, 0, 0, 0, 0, 0.8f, 0, 0, 0.5f, 0, 2.5f, 0}),
+               ExitCode::Unreadable, "not perpendicular"});
+  t.push_back({".hdr + .img", "sform not finite", nifti_with_sform("nan.hdr", 1, 1, {std::nanf(""), 0, 0, 0, 0, 0.8f, 0, 0, 0, 0, 2.5f, 0}),
+               ExitCode::Unreadable, "not finite"});
+  t.push_back({".nii", "pixdim NaN", nifti([](RawNifti& n) { n.pixdim[2] = std::nanf(""); }, "nan.nii"), ExitCode::Unreadable,
+               "pixdim[3]"});
+  t.push_back({".nii.gz", "pixdim infinite", nifti([](RawNifti& n) { n.pixdim[0] = std::numeric_limits<float>::infinity(); }, "inf.nii.gz"),
+               ExitCode::Unreadable, "pixdim[1]"});
+  t.push_back({".nii.gz", "sform singular (a zero column)",
+               nifti_with_sform("flat.nii.gz", 1, 2, {0.8f, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2.5f, 0}), ExitCode::Unreadable, "singular"});
+  t.push_back({".mhd + .raw", "TransformMatrix singular", [=](const TempDir& tmp) {
+                 spit(tmp.file("dir.mhd"), mha_header("dir.raw", "", "0.8 0.8 2.5", "1 0 0 1 0 0 0 0 1"));
+                 spit(tmp.file("dir.raw"), v);
+                 return tmp.file("dir.mhd");
+               }, ExitCode::Unreadable, "dir.mhd"});
+  t.push_back({".mhd + .raw", "ElementSpacing 250 (absurd)", [=](const TempDir& tmp) {
+                 spit(tmp.file("big.mhd"), mha_header("big.raw", "", "0.8 0.8 250"));
+                 spit(tmp.file("big.raw"), v);
+                 return tmp.file("big.mhd");
+               }, ExitCode::Unreadable, "big.mhd"});
+  t.push_back({".nhdr + .raw", "space directions sheared", [=](const TempDir& tmp) {
+                 spit(tmp.file("shear.nhdr"), nrrd_header("data file: shear.raw\n", "(0.8,0,0) (0.8,0.8,0) (0,0,2.5)"));
+                 spit(tmp.file("shear.raw"), v);
+                 return tmp.file("shear.nhdr");
+               }, ExitCode::Unreadable, "shear.nhdr"});
+  t.push_back({".nrrd", "space directions with a NaN", [=](const TempDir& tmp) {
+                 spit(tmp.file("nan.nrrd"), nrrd_header("", "(nan,0,0) (0,0.8,0) (0,0,2.5)") + "\n" + v);
+                 return tmp.file("nan.nrrd");
+               }, ExitCode::Unreadable, "nan.nrrd"});
+  for (const char* sp : {"0\\0", "-0.7\\-0.7", "0.005\\0.005"})
+    t.push_back({"DICOM file", std::string("Pixel Spacing ") + sp, [sp](const TempDir& tmp) {
+                   write_series(tmp, 1);
+                   test::set_dicom_tag(first_slice(tmp), 0x0028, 0x0030, sp);
+                   return first_slice(tmp);
+                 }, ExitCode::Unreadable, "slice_000.dcm"});
+  t.push_back({"DICOM series", "Image Orientation not orthonormal", [](const TempDir& tmp) {
+                 write_series(tmp, 3);
+                 for (int i = 0; i < 3; ++i)
+                   test::set_dicom_tag(tmp.file("series/slice_00" + std::to_string(i) + ".dcm"), 0x0020, 0x0037, "1\\0\\0\\0.7\\0.7\\0");
+                 return tmp.file("series");
+               }, ExitCode::BadSeries, "orthonormal"});
   tag("geometry");
   // slice positions that disagree with each other: the series geometry is refused (a disagreeing Spacing Between
   // Slices is a warning: ReaderWarnings)
@@ -816,6 +954,21 @@ std::vector<ReaderDefect> reader_defects() {
                  patch_dicom_us(first_slice(tmp), 0x0028, 0x0011, 65535);
                  return first_slice(tmp);
                }, ExitCode::Unreadable, "slice_000.dcm"});
+  t.push_back({".nii.gz", "dim 32767 x 32767 x 32767", [](const TempDir& tmp) {
+                 RawNifti n = ramp_nifti(4);
+                 spit(tmp.file("huge.nii.gz"), test::gzip_bytes(nifti_with_dims(n, {3, 32767, 32767, 32767}) + n.data));
+                 return tmp.file("huge.nii.gz");
+               }, ExitCode::Unreadable, "truncated"});
+  t.push_back({".hdr + .img", "dim 32767 x 32767 x 32767", pair([](RawNifti&) {}, {3, 32767, 32767, 32767}),
+               ExitCode::Unreadable, "truncated"});
+  t.push_back({"DICOM series", "Rows and Columns 65535 on every slice", [](const TempDir& tmp) {
+                 write_series(tmp, 3);
+                 for (int i = 0; i < 3; ++i) {
+                   patch_dicom_us(tmp.file("series/slice_00" + std::to_string(i) + ".dcm"), 0x0028, 0x0010, 65535);
+                   patch_dicom_us(tmp.file("series/slice_00" + std::to_string(i) + ".dcm"), 0x0028, 0x0011, 65535);
+                 }
+                 return tmp.file("series");
+               }, ExitCode::Unreadable, "65535x65535"});
   tag("dimension-overflow");
   // types
   t.push_back({".mha", "RGB (3 channels)", [=](const TempDir& tmp) {
@@ -884,6 +1037,54 @@ std::vector<ReaderDefect> reader_defects() {
                  spit(tmp.file("rgb.raw"), v + v + v);
                  return tmp.file("rgb.mhd");
                }, ExitCode::BadDimension, "components"});
+  t.push_back({".hdr + .img", "RGB24", pair([](RawNifti& n) {
+                 n.datatype = 128;
+                 n.bitpix = 24;
+                 n.data = std::string(72, '\x40');
+               }), ExitCode::BadDimension, "components"});
+  t.push_back({".hdr + .img", "complex64", pair([](RawNifti& n) {
+                 n.datatype = 32;
+                 n.bitpix = 64;
+                 n.data += n.data + n.data + n.data;
+               }), ExitCode::BadDimension, "pair.hdr"});
+  t.push_back({".nii.gz", "complex64", nifti([](RawNifti& n) {
+                 n.datatype = 32;
+                 n.bitpix = 64;
+                 n.data += n.data + n.data + n.data;
+               }, "complex.nii.gz"), ExitCode::BadDimension, "complex.nii.gz"});
+  t.push_back({".hdr + .img", "4-D (two volumes)", pair([](RawNifti& n) { n.data += n.data; }, {4, 4, 3, 2, 2}),
+               ExitCode::BadDimension, "4-D"});
+  t.push_back({".nii.gz", "4-D (two volumes)", [](const TempDir& tmp) {
+                 RawNifti n = ramp_nifti(4);
+                 spit(tmp.file("4d.nii.gz"), test::gzip_bytes(nifti_with_dims(n, {4, 4, 3, 2, 2}) + n.data + n.data));
+                 return tmp.file("4d.nii.gz");
+               }, ExitCode::BadDimension, "4-D"});
+  t.push_back({".mhd + .raw", "4-D (two volumes)", [=](const TempDir& tmp) {
+                 spit(tmp.file("4d.mhd"), "ObjectType = Image\nNDims = 4\nBinaryData = True\nBinaryDataByteOrderMSB = False\n"
+                                          "ElementSpacing = 0.8 0.8 2.5 1\nDimSize = 4 3 2 2\nElementType = MET_SHORT\n"
+                                          "ElementDataFile = 4d.raw\n");
+                 spit(tmp.file("4d.raw"), v + v);
+                 return tmp.file("4d.mhd");
+               }, ExitCode::BadDimension, "4-D"});
+  const std::string nrrd_4d = "NRRD0004\ntype: short\ndimension: 4\nspace: left-posterior-superior-time\nsizes: 4 3 2 2\n"
+                              "space directions: (0.8,0,0,0) (0,0.8,0,0) (0,0,2.5,0) (0,0,0,1)\nendian: little\n"
+                              "encoding: raw\nspace origin: (0,0,0,0)\n";
+  t.push_back({".nrrd", "4-D (two volumes)", [=](const TempDir& tmp) {
+                 spit(tmp.file("4d.nrrd"), nrrd_4d + "\n" + v + v);
+                 return tmp.file("4d.nrrd");
+               }, ExitCode::BadDimension, "4-D"});
+  t.push_back({".nhdr + .raw", "4-D (two volumes)", [=](const TempDir& tmp) {
+                 spit(tmp.file("4d.nhdr"), nrrd_4d + "data file: 4d.raw\n");
+                 spit(tmp.file("4d.raw"), v + v);
+                 return tmp.file("4d.nhdr");
+               }, ExitCode::BadDimension, "4-D"});
+  t.push_back({".nrrd", "complex (2 components)", [=](const TempDir& tmp) {
+                 spit(tmp.file("complex.nrrd"), "NRRD0004\ntype: short\ndimension: 4\nspace: left-posterior-superior\n"
+                                                "sizes: 2 4 3 2\nkinds: complex domain domain domain\n"
+                                                "space directions: none (0.8,0,0) (0,0.8,0) (0,0,2.5)\nendian: little\n"
+                                                "encoding: raw\nspace origin: (0,0,0)\n\n" + v + v);
+                 return tmp.file("complex.nrrd");
+               }, ExitCode::BadDimension, "components"});
   tag("types");
   // one voxel: an image (read as such), but never 3-D data
   t.push_back({".nii", "1 voxel where 3-D is required", [](const TempDir& tmp) {
@@ -906,6 +1107,44 @@ std::vector<ReaderDefect> reader_defects() {
                  spec.stored = {24};
                  test::write_dicom_file(tmp.file("one.dcm"), spec);
                  return tmp.file("one.dcm");
+               }, ExitCode::BadDimension, "single slice", "", true});
+  t.push_back({".nii.gz", "1 voxel where 3-D is required", [](const TempDir& tmp) {
+                 RawNifti n = ramp_nifti(4);
+                 n.dim = {1, 1, 1};
+                 n.data = n.data.substr(0, 2);
+                 n.gzip = true;
+                 test::write_raw_nifti(tmp.file("one.nii.gz"), n);
+                 return tmp.file("one.nii.gz");
+               }, ExitCode::BadDimension, "single slice", "", true});
+  t.push_back({".hdr + .img", "1 voxel where 3-D is required", pair([](RawNifti& n) {
+                 n.dim = {1, 1, 1};
+                 n.data = n.data.substr(0, 2);
+               }), ExitCode::BadDimension, "single slice", "", true});
+  t.push_back({".mhd + .raw", "1 voxel where 3-D is required", [=](const TempDir& tmp) {
+                 std::string h = mha_header("one.raw");
+                 h.replace(h.find("DimSize = 4 3 2"), 15, "DimSize = 1 1 1");
+                 spit(tmp.file("one.mhd"), h);
+                 spit(tmp.file("one.raw"), v.substr(0, 2));
+                 return tmp.file("one.mhd");
+               }, ExitCode::BadDimension, "single slice", "", true});
+  t.push_back({".nrrd", "1 voxel where 3-D is required", [=](const TempDir& tmp) {
+                 std::string h = nrrd_header();
+                 h.replace(h.find("sizes: 4 3 2"), 12, "sizes: 1 1 1");
+                 spit(tmp.file("one.nrrd"), h + "\n" + v.substr(0, 2));
+                 return tmp.file("one.nrrd");
+               }, ExitCode::BadDimension, "single slice", "", true});
+  t.push_back({".nhdr + .raw", "1 voxel where 3-D is required", [=](const TempDir& tmp) {
+                 std::string h = nrrd_header("data file: one.raw\n");
+                 h.replace(h.find("sizes: 4 3 2"), 12, "sizes: 1 1 1");
+                 spit(tmp.file("one.nhdr"), h);
+                 spit(tmp.file("one.raw"), v.substr(0, 2));
+                 return tmp.file("one.nhdr");
+               }, ExitCode::BadDimension, "single slice", "", true});
+  t.push_back({"DICOM series", "one 1 x 1 pixel slice where 3-D is required", [](const TempDir& tmp) {
+                 auto slices = test::axial_stack(1, 2.0);
+                 slices[0].rows = slices[0].columns = 1;
+                 test::write_synthetic_series(tmp.file("one"), slices);
+                 return tmp.file("one");
                }, ExitCode::BadDimension, "single slice", "", true});
   tag("one-voxel");
   return t;
@@ -1019,6 +1258,16 @@ std::vector<XrayDefect> xray_defects() {
                  test::write_dicom(tmp.file("cut.dcm"), "DX", "PA");
                  return cut_file(tmp.file("cut.dcm"), 0.8);
                }, ExitCode::Unreadable, "truncated"});
+  t.push_back({"DICOM X-ray", "an element claiming 4 GB", "data-length", [=](const TempDir& tmp) {
+                 test::write_dicom(tmp.file("big.dcm"), "DX", "PA");
+                 patch_pixel_data_length(tmp.file("big.dcm"), 0xF0000000u);
+                 return tmp.file("big.dcm");
+               }, ExitCode::Unreadable, "remain in the file"});
+  t.push_back({"DICOM X-ray", "pixel data longer than Rows x Columns x Bits", "data-length", [=](const TempDir& tmp) {
+                 test::write_dicom(tmp.file("long.dcm"), "DX", "PA");
+                 patch_dicom_us(tmp.file("long.dcm"), 0x0028, 0x0010, 24);  // 48 rows written
+                 return tmp.file("long.dcm");
+               }, ExitCode::Unreadable, "more than the"});
   t.push_back({"DICOM X-ray", "Rescale Slope 1e300 (overflows float32)", "intensity-scale", [](const TempDir& tmp) {
                  test::DicomSpec spec;
                  spec.rescale_slope = "1e300";
@@ -1045,6 +1294,14 @@ std::vector<XrayDefect> xray_defects() {
                  spit(tmp.file("rgba.png"), png_bytes(64, 64, 6, 8, [](int x, int y, int c) { return c == 3 ? 255 : c == 0 ? 4 * x : 4 * y; }));
                  return tmp.file("rgba.png");
                }, ExitCode::BadDimension, "colour picture"});
+  t.push_back({"PNG", "RGB colour picture", "types", [](const TempDir& tmp) {
+                 test::write_rgb(tmp.file("rgb.png"), 64, 64, true);
+                 return tmp.file("rgb.png");
+               }, ExitCode::BadDimension, "colour"});
+  t.push_back({"JPEG", "RGB colour picture", "types", [](const TempDir& tmp) {
+                 test::write_rgb(tmp.file("rgb.jpg"), 64, 64, true);
+                 return tmp.file("rgb.jpg");
+               }, ExitCode::BadDimension, "colour"});
   t.push_back({"DICOM X-ray", "colour (RGB)", "types", [](const TempDir& tmp) {
                  test::DicomSpec spec;
                  spec.photometric = "RGB";
@@ -1131,6 +1388,15 @@ TEST(ReaderWarnings, ConflictingGeometryStatementsAreReadAsDocumentedAndSaid) {
     EXPECT_NE(all.find("qform and sform disagree (by up to 20 mm"), std::string::npos) << all;
     EXPECT_NE(all.find(name), std::string::npos) << all;
     EXPECT_NE(all.find("read through the sform (sform_code " + std::to_string(code)), std::string::npos) << all;
+  }
+  // The same precedence and warning for a .nii.gz and for a .hdr + .img pair (read through ITK's qform before).
+  for (const char* name : {"qs2.nii.gz", "qs2.hdr"}) {
+    SCOPED_TRACE(name);
+    nifti_with_sform(name, 1, 2, {0.8f, 0, 0, 20, 0, 0.8f, 0, 0, 0, 0, 2.5f, 0})(tmp);
+    SourceInfo src;
+    const Volume v = read_volume(tmp.file(name), {}, &src);
+    EXPECT_NEAR(v.geometry.origin_mm[0], -20, 1e-4);
+    EXPECT_NE(warnings(src).find("read through the sform (sform_code 2"), std::string::npos) << warnings(src);
   }
   // The case: a negative pixdim[1] flips the qform's x axis; the sform (code 1, a plain RAS diagonal) does not.
   // ITK 5.2 read it through the qform (x towards L); the sform says x towards R.
