@@ -45,8 +45,9 @@ namespace {
 // GDCM. "" when every length fits.
 class ElementWalker {
  public:
-  // With `allow_cut_pixel_data`, a Pixel Data element of the data set itself that runs past the end of the file is
-  // left to the caller's check_pixel_data_complete (GDCM's scanner stops before it).
+  // With `allow_cut_pixel_data`, a Pixel Data element of the data set itself (or a fragment of encapsulated Pixel Data)
+  // that runs past the end of the file is left to the caller's check_pixel_data_complete (GDCM's scanner stops before
+  // it).
   ElementWalker(std::ifstream& in, uint64_t size, bool big_endian, bool allow_cut_pixel_data)
       : in_(in), size_(size), big_(big_endian), allow_cut_pixel_data_(allow_cut_pixel_data) {}
 
@@ -65,7 +66,16 @@ class ElementWalker {
           if (std::string p = walk(at, size_, explicit_vr, false, depth + 1); !p.empty()) return p;
           continue;
         }
-        if (length > size_ - at) return too_long(group, element, at - 8, length, size_ - at);
+        if (length > size_ - at) {
+          // A fragment of encapsulated Pixel Data cut by the end of the file: as a cut Pixel Data element.
+          if (fragments && element == 0xe000) {
+            if (!allow_cut_pixel_data_)
+              return "the file is truncated: its Pixel Data fragment " + too_long(group, element, at - 8, length, size_ - at).substr(8);
+            at = size_;  // nothing after it to walk (the callers' loops end at the end of the file)
+            return "";
+          }
+          return too_long(group, element, at - 8, length, size_ - at);
+        }
         if (!fragments && element == 0xe000) {
           uint64_t inner = at;
           if (std::string p = walk(inner, at + length, explicit_vr, false, depth + 1); !p.empty()) return p;

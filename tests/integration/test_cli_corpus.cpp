@@ -277,7 +277,7 @@ std::vector<BadCase> corpus() {
                  fs::resize_file(victim, fs::file_size(victim) * 9 / 10);
                  return convert(folder, out);
                }, true});
-  c.push_back({"uncompressed DICOM slice cut short", 4, "is truncated: its pixel data holds",
+  c.push_back({"uncompressed DICOM slice cut short", 4, "the file is truncated",
                [](const TempDir& in, const std::string& out) {
                  pulmo::test::write_synthetic_series(in.file("cut"), pulmo::test::axial_stack(4, 2.0));
                  const std::string victim = files_in(in.file("cut"))[2];
