@@ -19,6 +19,7 @@
 #include <gdcmUIDGenerator.h>
 #include <gdcmUIDs.h>
 #include <gdcmWriter.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -819,7 +820,15 @@ void write_map(const std::string& path, const MapFile& m) {
               "de-identified data.";
   if (m.has_shift) j["date_shift_days"] = m.shift;
   j["uids"] = m.uids;
-  write_text_atomic(path, j.dump(1) + "\n");
+  // The re-identification key: readable by its owner only (created so, not narrowed after it was written).
+  const mode_t old_mask = ::umask(077);
+  try {
+    write_text_atomic(path, j.dump(1) + "\n");
+  } catch (...) {
+    ::umask(old_mask);
+    throw;
+  }
+  ::umask(old_mask);
 }
 
 // Every file to de-identify: the input file, or the regular files under the input folder (sorted).

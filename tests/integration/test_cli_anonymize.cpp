@@ -222,6 +222,10 @@ TEST(CliAnonymize, RealSeriesFollowTheProfileTableTagByTagWithConsistentUids) {
     TempDir tmp;
     const auto r = run_pulmo("anonymize " + q(in) + " " + q(tmp.file("out")) + " --map " + q(tmp.file("map.json")));
     ASSERT_EQ(r.exit_code, 0) << rel << ": " << r.err;
+    // The map is the re-identification key: its owner's alone.
+    const auto perms = std::filesystem::status(tmp.file("map.json")).permissions();
+    EXPECT_EQ(perms & (std::filesystem::perms::group_all | std::filesystem::perms::others_all), std::filesystem::perms::none)
+        << rel;
     const auto map = nlohmann::json::parse(pulmo::read_text_file(tmp.file("map.json")))["uids"]
                          .get<std::map<std::string, std::string>>();
     const std::vector<std::string> inputs = dicom_files(in);
