@@ -500,6 +500,14 @@ std::string first_slice(const TempDir& tmp) { return tmp.file("series/slice_000.
 
 std::vector<ReaderDefect> reader_defects() {
   const std::string v = small_voxels();
+  // A detached header (MetaImage .mhd, NRRD .nhdr) beside its raw data file of the right size.
+  auto detached = [v](const std::string& header_name, const std::string& header, const std::string& raw_name) {
+    return [=](const TempDir& tmp) {
+      spit(tmp.file(header_name), header);
+      spit(tmp.file(raw_name), v);
+      return tmp.file(header_name);
+    };
+  };
   auto nifti = [](std::function<void(RawNifti&)> edit, const std::string& name) {
     return [edit, name](const TempDir& tmp) {
       RawNifti n = ramp_nifti(4);
@@ -807,16 +815,12 @@ std::vector<ReaderDefect> reader_defects() {
                    spit(tmp.file("dir.nrrd"), nrrd_header("", d) + "\n" + v);
                    return tmp.file("dir.nrrd");
                  }, ExitCode::Unreadable, "dir.nrrd"});
-  t.push_back({".mhd + .raw", "ElementSpacing 0", [=](const TempDir& tmp) {
-                 spit(tmp.file("sp.mhd"), mha_header("sp.raw", "", "0.8 0 2.5"));
-                 spit(tmp.file("sp.raw"), v);
-                 return tmp.file("sp.mhd");
-               }, ExitCode::Unreadable, "sp.mhd"});
-  t.push_back({".nhdr + .raw", "space directions with a zero axis", [=](const TempDir& tmp) {
-                 spit(tmp.file("dir.nhdr"), nrrd_header("data file: dir.raw\n", "(0.8,0,0) (0,0,0) (0,0,2.5)"));
-                 spit(tmp.file("dir.raw"), v);
-                 return tmp.file("dir.nhdr");
-               }, ExitCode::Unreadable, "dir.nhdr"});
+  t.push_back({".mhd + .raw", "ElementSpacing 0",
+               detached("sp.mhd", mha_header("sp.raw", "", "0.8 0 2.5"), "sp.raw"),
+               ExitCode::Unreadable, "sp.mhd"});
+  t.push_back({".nhdr + .raw", "space directions with a zero axis",
+               detached("dir.nhdr", nrrd_header("data file: dir.raw\n", "(0.8,0,0) (0,0,0) (0,0,2.5)"), "dir.raw"),
+               ExitCode::Unreadable, "dir.nhdr"});
   t.push_back({"DICOM file", "Pixel Spacing 500 mm", [](const TempDir& tmp) {
                  write_series(tmp, 1);
                  test::set_dicom_tag(first_slice(tmp), 0x0028, 0x0030, "500\\500");
@@ -863,21 +867,15 @@ std::vector<ReaderDefect> reader_defects() {
                ExitCode::Unreadable, "pixdim[1]"});
   t.push_back({".nii.gz", "sform singular (a zero column)",
                nifti_with_sform("flat.nii.gz", 1, 2, {0.8f, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2.5f, 0}), ExitCode::Unreadable, "singular"});
-  t.push_back({".mhd + .raw", "TransformMatrix singular", [=](const TempDir& tmp) {
-                 spit(tmp.file("dir.mhd"), mha_header("dir.raw", "", "0.8 0.8 2.5", "1 0 0 1 0 0 0 0 1"));
-                 spit(tmp.file("dir.raw"), v);
-                 return tmp.file("dir.mhd");
-               }, ExitCode::Unreadable, "dir.mhd"});
-  t.push_back({".mhd + .raw", "ElementSpacing 250 (absurd)", [=](const TempDir& tmp) {
-                 spit(tmp.file("big.mhd"), mha_header("big.raw", "", "0.8 0.8 250"));
-                 spit(tmp.file("big.raw"), v);
-                 return tmp.file("big.mhd");
-               }, ExitCode::Unreadable, "big.mhd"});
-  t.push_back({".nhdr + .raw", "space directions sheared", [=](const TempDir& tmp) {
-                 spit(tmp.file("shear.nhdr"), nrrd_header("data file: shear.raw\n", "(0.8,0,0) (0.8,0.8,0) (0,0,2.5)"));
-                 spit(tmp.file("shear.raw"), v);
-                 return tmp.file("shear.nhdr");
-               }, ExitCode::Unreadable, "shear.nhdr"});
+  t.push_back({".mhd + .raw", "TransformMatrix singular",
+               detached("dir.mhd", mha_header("dir.raw", "", "0.8 0.8 2.5", "1 0 0 1 0 0 0 0 1"), "dir.raw"),
+               ExitCode::Unreadable, "dir.mhd"});
+  t.push_back({".mhd + .raw", "ElementSpacing 250 (absurd)",
+               detached("big.mhd", mha_header("big.raw", "", "0.8 0.8 250"), "big.raw"),
+               ExitCode::Unreadable, "big.mhd"});
+  t.push_back({".nhdr + .raw", "space directions sheared",
+               detached("shear.nhdr", nrrd_header("data file: shear.raw\n", "(0.8,0,0) (0.8,0.8,0) (0,0,2.5)"), "shear.raw"),
+               ExitCode::Unreadable, "shear.nhdr"});
   t.push_back({".nrrd", "space directions with a NaN", [=](const TempDir& tmp) {
                  spit(tmp.file("nan.nrrd"), nrrd_header("", "(nan,0,0) (0,0.8,0) (0,0,2.5)") + "\n" + v);
                  return tmp.file("nan.nrrd");
