@@ -145,9 +145,14 @@ IndexBox widen(const IndexBox& b, double margin_mm, const Geometry& g) {
   return out;
 }
 
+// The part of a [z, y, x] tensor inside the box (paste() puts it back).
+at::Tensor cut(const at::Tensor& t, const IndexBox& b) {
+  return t.slice(0, b.lo[2], b.hi[2]).slice(1, b.lo[1], b.hi[1]).slice(2, b.lo[0], b.hi[0]).contiguous();
+}
+
 Volume crop(const Volume& v, const IndexBox& b) {
   Volume out;
-  out.voxels = v.voxels.slice(0, b.lo[2], b.hi[2]).slice(1, b.lo[1], b.hi[1]).slice(2, b.lo[0], b.hi[0]).contiguous();
+  out.voxels = cut(v.voxels, b);
   out.geometry = v.geometry;
   for (int a = 0; a < 3; ++a) out.geometry.size[a] = b.hi[a] - b.lo[a];
   out.geometry.origin_mm = v.geometry.index_to_physical({double(b.lo[0]), double(b.lo[1]), double(b.lo[2])});
@@ -588,9 +593,7 @@ CascadeResult run_cascade(const Volume& ct, const CascadeOptions& o) {
           r.lung_method = "classical";
         } else if (classical.defined()) {
           HybridLungStats st;
-          const at::Tensor in_box =
-              lungs.slice(0, box.lo[2], box.hi[2]).slice(1, box.lo[1], box.hi[1]).slice(2, box.lo[0], box.hi[0]).contiguous();
-          paste(lungs, combine_lungs_hybrid(region, classical, in_box, {}, &st), box);
+          paste(lungs, combine_lungs_hybrid(region, classical, cut(lungs, box), {}, &st), box);
           r.lung_method = "hybrid";
           for (int side : st.sides_from_network)
             r.warnings.push_back(std::string("hybrid lungs: the classical segmentation lost the ") +
