@@ -11,6 +11,7 @@
 #   FOLDS="1 2" scripts/cv-lesion-model.sh       # some folds (resumable: finished folds are kept)
 #   RECIPE=models/recipes/lesions.yaml (default)   WORK=build/train-work/lesion-data (default; shared with
 #   scripts/train-default-models.sh, which trains the shipped model on every slice)
+#   CV=DIR                                       # the folds' models and figures (default WORK/cv; one per recipe)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RECIPE=${RECIPE:-models/recipes/lesions.yaml}
@@ -21,7 +22,9 @@ P="${PULMO:-./build/pulmo} --threads $THREADS"
 [ -x build/pulmo ] || scripts/build.sh
 scripts/prepare-lesion-data.sh "$W" >/dev/null
 W=$(readlink -f "$W")
-CV=$W/cv
+CV=${CV:-$W/cv}
+mkdir -p "$CV"
+CV=$(readlink -f "$CV")
 mkdir -p "$CV"
 $P dataset split "$W/manifest-expert.csv" --k 5 --validation 0 --seed 1 --csv --out "$CV/folds.csv"
 

@@ -74,6 +74,7 @@ struct TrainOptions {
   int prefetch = 4;                     // batches built ahead
   std::string output;                   // model folder; checkpoint.pt, log.csv and curves.png go there too
   bool resume = false;                  // continue from output/checkpoint.pt
+  std::string init_from;                // model folder whose weights start the training (fine-tuning); "" = random
   std::string config_json = "{}";       // the full configuration, stored in model.json "training"
   std::ostream* progress = nullptr;     // progress lines (e.g. &std::cerr); nullptr = silent
   double progress_interval_s = 5.0;

@@ -161,6 +161,30 @@ ModelInfo model_info(const TrainConfig& cfg, const std::string& name) {
   return info;
 }
 
+// training.init_from (fine-tuning): the folder must be a model of the network, task, input spacing, HU window and
+// labels this configuration trains - its weights are the starting point, nothing else of it is used. Checked before
+// any case is prepared.
+void check_init_model(const TrainConfig& cfg) {
+  const std::string& folder = cfg.train.init_from;
+  const fs::path json_path = fs::path(folder) / "model.json";
+  if (!fs::is_regular_file(json_path))
+    throw Error(ExitCode::NotFound, "training.init_from: '" + folder + "' is not a model folder (no model.json)");
+  const ModelInfo from = model_info_from_json(read_text_file(json_path.string()), json_path.string());
+  if (!fs::is_regular_file(fs::path(folder) / from.weights))
+    throw Error(ExitCode::NotFound, "training.init_from: '" + folder + "' has no weights file '" + from.weights + "'");
+  ModelInfo here = model_info(cfg, from.name);
+  here.network = cfg.train.network;
+  const nlohmann::json a = nlohmann::json::parse(model_info_to_json(from)), b = nlohmann::json::parse(model_info_to_json(here));
+  std::string diffs;
+  auto compare = [&](const std::string& what, const nlohmann::json& x, const nlohmann::json& y) {
+    if (x != y) diffs += (diffs.empty() ? "" : "; ") + what + " " + x.dump() + " there, " + y.dump() + " here";
+  };
+  for (const char* key : {"task", "network", "intensity", "label_names"}) compare(key, a.value(key, nlohmann::json()), b.value(key, nlohmann::json()));
+  compare("spacing_mm", a["input"].value("spacing_mm", nlohmann::json()), b["input"].value("spacing_mm", nlohmann::json()));
+  if (!diffs.empty())
+    throw Error(ExitCode::BadConfig, "training.init_from: the model in '" + folder + "' does not match this configuration: " + diffs);
+}
+
 }  // namespace
 
 std::vector<FoldOutcome> train_from_config(const TrainJobOptions& job) {
@@ -182,6 +206,14 @@ std::vector<FoldOutcome> train_from_config(const TrainJobOptions& job) {
   const int threads = set_threads(job.threads ? *job.threads : cfg.threads);
   if (cfg.train.output.empty()) throw Error(ExitCode::BadConfig, job.config + ": no output folder (key 'output' or --output)");
   if (cfg.data.manifest.empty()) throw Error(ExitCode::BadConfig, job.config + ": no data.manifest");
+  if (!cfg.train.init_from.empty()) {
+    if (cfg.data.task == "lung_box")
+      throw Error(ExitCode::BadConfig, job.config + ": training.init_from is for segmentation models, not lung_box");
+    fs::path init(cfg.train.init_from);
+    if (init.is_relative()) init = fs::path(job.config).parent_path() / init;
+    cfg.train.init_from = init.lexically_normal().string();
+    check_init_model(cfg);
+  }
   fs::path manifest_path(cfg.data.manifest);
   if (manifest_path.is_relative()) manifest_path = fs::path(job.config).parent_path() / manifest_path;
   const Manifest manifest = read_manifest(manifest_path.string());

@@ -154,6 +154,9 @@ const Schema<TrainConfig>& training_schema() {
           .field("amp", train(&TrainOptions::amp), "mixed precision, CUDA only (ignored on CPU)")
           .field("device", train(&TrainOptions::device), "auto: CUDA when available", Choices{"auto", "cpu", "cuda"})
           .field("seed", train(&TrainOptions::seed), "network initialisation, batches, augmentation, dropout")
+          .field("init_from", train(&TrainOptions::init_from),
+                 "model folder whose weights start the training instead of a random initialisation (fine-tuning); "
+                 "same network, task, input spacing, HU window and labels; relative to the config file")
           .field("workers", train(&TrainOptions::workers), "loader threads (0 = in the training thread)",
                  Bounds().min(0).max(kMaxLoaderWorkers, "loader threads (pulmo's limit; 2-8 keep a GPU busy)"))
           .field("prefetch", train(&TrainOptions::prefetch), "batches built ahead", Bounds().min(1).max(kMaxPrefetch))

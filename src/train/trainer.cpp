@@ -19,6 +19,7 @@
 #include "pulmo/error.h"
 #include "pulmo/fileutil.h"
 #include "pulmo/loader.h"
+#include "pulmo/model.h"
 #include "pulmo/train.h"
 #include "train/amp.h"
 #include "train/checkpoint.h"
@@ -131,6 +132,13 @@ void Trainer::setup() {
   amp_ = o_.amp && device_.is_cuda();
   torch::manual_seed(o_.seed);
   net_ = make_network(o_.network);
+  // Fine-tuning: the weights of another model folder (checked against this network by train_from_config) start
+  // the run; a --resume checkpoint read after this replaces them.
+  if (!o_.init_from.empty()) {
+    const fs::path folder(o_.init_from);
+    const ModelInfo from = model_info_from_json(read_text_file((folder / "model.json").string()), (folder / "model.json").string());
+    load_weights(*net_, (folder / from.weights).string());
+  }
   net_->to(device_);
   opt_ = make_optimizer(o_.optimizer, net_->parameters());
   std::error_code ec;

@@ -263,3 +263,77 @@ TEST(CliTrain, LabelValuesTheNetworkHasNoChannelForAreABadConfigNamingTheKey) {
                                           "network.unet.out_channels to 3",
                                       dir.file("model"));
 }
+
+// training.init_from (fine-tuning): the run starts from another model folder's weights - after one step at a learning
+// rate of 1e-12 they are still those weights, where a random initialisation would differ everywhere - and a folder
+// of another network, a missing folder or a lung_box configuration is refused before any case is prepared.
+TEST(TrainJob, InitFromStartsFromAnotherModelsWeightsAndRefusesWhatDoesNotMatch) {
+  TempDir dir;
+  write_cases(dir);
+  pulmo::write_text_atomic(dir.file("train.json"), kTinyConfig);
+  pulmo::TrainJobOptions job;
+  job.config = dir.file("train.json");
+  job.output = dir.file("base");
+  pulmo::train_from_config(job);
+  auto with = [](std::string config, const std::string& key, const std::string& inserted) {
+    const size_t at = config.find(key);
+    return config.insert(at, inserted);
+  };
+  std::string tuned = with(kTinyConfig, "\"steps\": 4", "\"init_from\": \"base\", ");
+  tuned.replace(tuned.find("\"steps\": 4"), 10, "\"steps\": 1");
+  tuned = with(tuned, "\"network\"", "\"optimizer\": {\"type\": \"adam\", \"lr\": 1e-12},\n  ");
+  pulmo::write_text_atomic(dir.file("tune.json"), tuned);
+  job.config = dir.file("tune.json");
+  job.output = dir.file("tuned");
+  std::vector<std::string> notes;
+  job.note = [&](const std::string& line) { notes.push_back(line); };
+  pulmo::train_from_config(job);
+  const pulmo::LoadedModel base = pulmo::load_model(dir.file("base")), after = pulmo::load_model(dir.file("tuned"));
+  const auto p = base.network->named_parameters(), q = after.network->named_parameters();
+  ASSERT_EQ(p.size(), q.size());
+  ASSERT_GT(p.size(), 0u);
+  for (const auto& item : p) EXPECT_LT((item.value() - q[item.key()]).abs().max().item<double>(), 1e-6) << item.key();
+  // The same configuration without init_from: another starting point.
+  std::string fresh = tuned;
+  fresh.erase(fresh.find("\"init_from\": \"base\", "), 21);
+  pulmo::write_text_atomic(dir.file("fresh.json"), fresh);
+  job.config = dir.file("fresh.json");
+  job.output = dir.file("fresh");
+  pulmo::train_from_config(job);
+  const pulmo::LoadedModel random = pulmo::load_model(dir.file("fresh"));
+  double largest = 0;
+  for (const auto& item : p) largest = std::max(largest, (item.value() - random.network->named_parameters()[item.key()]).abs().max().item<double>());
+  EXPECT_GT(largest, 1e-3);
+  // Refused, with nothing prepared: another network, a folder without a model, a lung_box task.
+  struct Row {
+    std::string from, to, message;
+    pulmo::ExitCode code;
+  };
+  for (const Row& row : std::vector<Row>{
+           {"\"base_width\": 4", "\"base_width\": 8", "does not match this configuration: network", pulmo::ExitCode::BadConfig},
+           {"\"init_from\": \"base\"", "\"init_from\": \"nowhere\"", "is not a model folder (no model.json)", pulmo::ExitCode::NotFound},
+       }) {
+    std::string config = tuned;
+    config.replace(config.find(row.from), row.from.size(), row.to);
+    pulmo::write_text_atomic(dir.file("bad.json"), config);
+    job.config = dir.file("bad.json");
+    job.output = dir.file("bad");
+    notes.clear();
+    try {
+      pulmo::train_from_config(job);
+      ADD_FAILURE() << row.to << " accepted";
+    } catch (const pulmo::Error& e) {
+      EXPECT_EQ(e.code(), row.code) << e.what();
+      EXPECT_NE(std::string(e.what()).find(row.message), std::string::npos) << e.what();
+    }
+    EXPECT_TRUE(notes.empty()) << row.to << ": " << notes.front();
+    EXPECT_FALSE(std::filesystem::exists(dir.file("bad"))) << row.to;
+  }
+  // From the command line, a mismatch is exit 10 (bad configuration).
+  std::string mismatch = tuned;
+  mismatch.replace(mismatch.find("\"base_width\": 4"), 15, "\"base_width\": 8");
+  pulmo::write_text_atomic(dir.file("bad.json"), mismatch);
+  const auto r = run_pulmo("train --config '" + dir.file("bad.json") + "' --output '" + dir.file("bad") + "'");
+  EXPECT_EQ(r.exit_code, static_cast<int>(pulmo::ExitCode::BadConfig)) << r.err;
+  EXPECT_NE(r.err.find("training.init_from"), std::string::npos) << r.err;
+}
