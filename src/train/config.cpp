@@ -157,6 +157,8 @@ const Schema<TrainConfig>& training_schema() {
           .field("init_from", train(&TrainOptions::init_from),
                  "model folder whose weights start the training instead of a random initialisation (fine-tuning); "
                  "same network, task, input spacing, HU window and labels; relative to the config file")
+          // written only when set: the training records of models trained before the key existed stay as they are
+          .write_if([](const C& c) { return !c.train.init_from.empty(); })
           .field("workers", train(&TrainOptions::workers), "loader threads (0 = in the training thread)",
                  Bounds().min(0).max(kMaxLoaderWorkers, "loader threads (pulmo's limit; 2-8 keep a GPU busy)"))
           .field("prefetch", train(&TrainOptions::prefetch), "batches built ahead", Bounds().min(1).max(kMaxPrefetch))
